@@ -1,0 +1,209 @@
+package apiserver
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/runtime/serializer/protobuf"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+	"k8s.io/apimachinery/pkg/watch"
+
+	"github.com/svcnet/svcnet/internal/registry"
+)
+
+func (s *Server) serveWatch(rq *request) error {
+	sel, err := s.selector(rq)
+	if err != nil {
+		return err
+	}
+	if rq.info.Name != "" {
+		nameSel := fields.OneTermEqualSelector("metadata.name", rq.info.Name)
+		if sel.Fields == nil {
+			sel.Fields = nameSel
+		} else {
+			sel.Fields = fields.AndSelectors(sel.Fields, nameSel)
+		}
+	}
+	o := registry.WatchOptions{Selector: sel, Bookmarks: rq.param("allowWatchBookmarks") == "true"}
+	rv := rq.param("resourceVersion")
+	match := rq.param("resourceVersionMatch")
+	sendInitial := rq.param("sendInitialEvents")
+	switch {
+	case sendInitial != "":
+		var errs field.ErrorList
+		if match != string(metav1.ResourceVersionMatchNotOlderThan) {
+			errs = append(errs, field.Forbidden(field.NewPath("resourceVersionMatch"), "sendInitialEvents requires setting resourceVersionMatch to NotOlderThan"))
+		}
+		if sendInitial == "true" && !o.Bookmarks {
+			errs = append(errs, field.Forbidden(field.NewPath("allowWatchBookmarks"), "sendInitialEvents requires setting allowWatchBookmarks to true"))
+		}
+		if len(errs) > 0 {
+			return apierrors.NewInvalid(schema.GroupKind{Group: "meta.k8s.io", Kind: "ListOptions"}, "", errs)
+		}
+		if sendInitial == "true" {
+			o.InitialEvents, o.InitialEventsEnd = true, true
+		} else if rv != "" && rv != "0" {
+			n, err := strconv.ParseInt(rv, 10, 64)
+			if err != nil {
+				return apierrors.NewBadRequest(fmt.Sprintf("invalid resourceVersion %q", rv))
+			}
+			o.FromRevision = n
+		}
+	case rv == "" || rv == "0":
+		o.InitialEvents = true
+	default:
+		n, err := strconv.ParseInt(rv, 10, 64)
+		if err != nil || n < 0 {
+			return apierrors.NewBadRequest(fmt.Sprintf("invalid resourceVersion %q", rv))
+		}
+		o.FromRevision = n
+	}
+	timeout := time.Duration(1800+rand.IntN(1800)) * time.Second
+	if t := rq.param("timeoutSeconds"); t != "" {
+		n, err := strconv.ParseInt(t, 10, 64)
+		if err != nil || n < 0 {
+			return apierrors.NewBadRequest("invalid timeoutSeconds")
+		}
+		if n > 0 {
+			timeout = time.Duration(n) * time.Second
+		}
+	}
+	ctx := rq.r.Context()
+	w, err := s.reg.Watch(ctx, rq.res, rq.info.Namespace, o)
+	if err != nil {
+		return err
+	}
+	defer w.Stop()
+	enc := s.newWatchEncoder(rq)
+	rq.w.Header().Set("Content-Type", enc.contentType)
+	rq.w.Header().Set("Transfer-Encoding", "chunked")
+	rq.w.WriteHeader(http.StatusOK)
+	flusher, _ := rq.w.(http.Flusher)
+	if flusher != nil {
+		flusher.Flush()
+	}
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-timer.C:
+			return nil
+		case ev, ok := <-w.Events():
+			if !ok {
+				return nil
+			}
+			if err := enc.write(ev); err != nil {
+				return nil
+			}
+			// Drain what is already queued before flushing.
+			for drained := 0; drained < 64 && len(w.Events()) > 0; drained++ {
+				ev, ok := <-w.Events()
+				if !ok {
+					break
+				}
+				if err := enc.write(ev); err != nil {
+					return nil
+				}
+			}
+			if flusher != nil {
+				flusher.Flush()
+			}
+		}
+	}
+}
+
+type watchEncoder struct {
+	s           *Server
+	rq          *request
+	contentType string
+	headersSent bool
+	frame       func([]byte) error
+	buf         bytes.Buffer
+}
+
+func (s *Server) newWatchEncoder(rq *request) *watchEncoder {
+	e := &watchEncoder{s: s, rq: rq, contentType: mediaJSON}
+	switch rq.out {
+	case fmtProtobuf:
+		e.contentType = mediaProtobuf + ";stream=watch"
+		fw := protobuf.LengthDelimitedFramer.NewFrameWriter(rq.w)
+		e.frame = func(b []byte) error { _, err := fw.Write(b); return err }
+	case fmtTable:
+		e.contentType = mediaTable
+	case fmtYAML:
+		e.rq.out = fmtJSON
+	}
+	return e
+}
+
+func (e *watchEncoder) write(ev watch.Event) error {
+	obj := ev.Object
+	if st, ok := obj.(*metav1.Status); ok {
+		st.Kind, st.APIVersion = "Status", "v1"
+	} else {
+		switch e.rq.out {
+		case fmtTable:
+			if ev.Type != watch.Bookmark {
+				t := registryTable(e.s, e.rq, obj, !e.headersSent)
+				e.headersSent = true
+				obj = t
+			}
+		case fmtMetadata:
+			if ev.Type != watch.Bookmark {
+				obj = partialMetadata(obj)
+			}
+		}
+	}
+	e.buf.Reset()
+	if e.rq.out == fmtProtobuf {
+		if err := e.s.codecs.proto.Encode(obj, &e.buf); err != nil {
+			return err
+		}
+		raw := append([]byte(nil), e.buf.Bytes()...)
+		we := &metav1.WatchEvent{Type: string(ev.Type), Object: runtime.RawExtension{Raw: raw}}
+		e.buf.Reset()
+		if err := e.s.codecs.protoRaw.Encode(we, &e.buf); err != nil {
+			return err
+		}
+		return e.frame(e.buf.Bytes())
+	}
+	var raw []byte
+	var err error
+	if _, isTable := obj.(*metav1.Table); isTable {
+		raw, err = json.Marshal(obj)
+	} else if _, isPOM := obj.(*metav1.PartialObjectMetadata); isPOM {
+		raw, err = json.Marshal(obj)
+	} else if _, isStatus := obj.(*metav1.Status); isStatus {
+		raw, err = json.Marshal(obj)
+	} else {
+		raw, err = e.s.codecs.toJSON(obj)
+	}
+	if err != nil {
+		return err
+	}
+	e.buf.WriteString(`{"type":"`)
+	e.buf.WriteString(string(ev.Type))
+	e.buf.WriteString(`","object":`)
+	e.buf.Write(bytes.TrimRight(raw, "\n"))
+	e.buf.WriteString("}\n")
+	_, err = e.rq.w.Write(e.buf.Bytes())
+	return err
+}
+
+func registryTable(s *Server, rq *request, obj runtime.Object, headers bool) *metav1.Table {
+	t := registry.ToTable(rq.res.Table, []runtime.Object{obj}, s.reg.Now(), headers)
+	encodeRowObjects(t)
+	return t
+}

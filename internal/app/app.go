@@ -1,0 +1,239 @@
+// Package app turns command-line flags into component configs, builds the
+// components and starts them in order. Nothing imports it but main.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/svcnet/svcnet/internal/apiserver"
+	"github.com/svcnet/svcnet/internal/etcdserver"
+	"github.com/svcnet/svcnet/internal/ipalloc"
+	"github.com/svcnet/svcnet/internal/pki"
+	"github.com/svcnet/svcnet/internal/registry"
+	"github.com/svcnet/svcnet/internal/storage"
+	etcdstore "github.com/svcnet/svcnet/internal/storage/etcd"
+)
+
+// Run executes the svcnet command line.
+func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	root := &cobra.Command{
+		Use:           "svcnet",
+		Short:         "Kubernetes Service networking in one binary",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.AddCommand(serverCommand(ctx, stdout, stderr))
+	return root.ExecuteContext(ctx)
+}
+
+// ServerOptions are the flags of `svcnet server`.
+type ServerOptions struct {
+	DataDir       string
+	APIAddr       string
+	EtcdServers   string
+	ServiceCIDR   string
+	NodePortRange string
+	LogLevel      string
+}
+
+func serverCommand(ctx context.Context, stdout, stderr io.Writer) *cobra.Command {
+	o := ServerOptions{}
+	cmd := &cobra.Command{
+		Use:   "server",
+		Short: "Run the API server (on embedded etcd or an etcd cluster)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return RunServer(cmd.Context(), o, stdout, stderr, nil)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.DataDir, "data-dir", "./svcnet-data", "directory for etcd data, credentials and the kubeconfig")
+	f.StringVar(&o.APIAddr, "api-addr", "127.0.0.1:6443", "address the HTTPS API listens on")
+	f.StringVar(&o.EtcdServers, "etcd-servers", "", "comma-separated etcd client URLs; empty runs an embedded etcd in the data dir")
+	f.StringVar(&o.ServiceCIDR, "service-cidr", "10.96.0.0/12", "ClusterIP range; an IPv4,IPv6 pair makes the cluster dual-stack")
+	f.StringVar(&o.NodePortRange, "service-node-port-range", "30000-32767", "NodePort range")
+	f.StringVar(&o.LogLevel, "log-level", "info", "debug, info, warn or error")
+	return cmd
+}
+
+func newLogger(level string, w io.Writer) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("invalid --log-level %q", level)
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})), nil
+}
+
+// Started reports what a running server listens on (for tests).
+type Started struct {
+	APIAddr    string
+	Kubeconfig string
+}
+
+// RunServer runs svcnet server until ctx ends. started, when not nil, is
+// called once the API serves.
+func RunServer(ctx context.Context, o ServerOptions, stdout, stderr io.Writer, started func(Started)) error {
+	log, err := newLogger(o.LogLevel, stderr)
+	if err != nil {
+		return err
+	}
+	cidrs, err := ipalloc.ParseCIDRs(o.ServiceCIDR)
+	if err != nil {
+		return fmt.Errorf("--service-cidr: %w", err)
+	}
+	apiHost, apiPortStr, err := net.SplitHostPort(o.APIAddr)
+	if err != nil {
+		return fmt.Errorf("--api-addr: %w", err)
+	}
+	if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	g := newGroup(ctx)
+	defer g.cancel()
+
+	endpoints := splitList(o.EtcdServers)
+	if len(endpoints) == 0 {
+		etcd, err := etcdserver.New(etcdserver.Config{Dir: o.DataDir + "/etcd"}, log)
+		if err != nil {
+			return err
+		}
+		g.Go(etcd.Run)
+		select {
+		case <-etcd.Ready():
+		case <-g.ctx.Done():
+			return g.Wait()
+		}
+		endpoints = []string{etcd.ClientURL()}
+	}
+	store, err := etcdstore.New(etcdstore.Config{Endpoints: endpoints}, log)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	pctx, cancel := context.WithTimeout(g.ctx, 30*time.Second)
+	err = store.Ping(pctx)
+	cancel()
+	if err != nil {
+		g.cancel()
+		_ = g.Wait()
+		return fmt.Errorf("etcd at %s does not answer: %w", strings.Join(endpoints, ","), err)
+	}
+	g.Go(func(ctx context.Context) error { store.RunCompactor(ctx, 5*time.Minute); return nil })
+
+	claims := storage.KeyLister{Store: store}
+	ips, err := ipalloc.New(cidrs, claims, uint64(time.Now().UnixNano()))
+	if err != nil {
+		return fmt.Errorf("--service-cidr: %w", err)
+	}
+	ports, err := ipalloc.NewPortRange(o.NodePortRange, claims, uint64(time.Now().UnixNano()))
+	if err != nil {
+		return fmt.Errorf("--service-node-port-range: %w", err)
+	}
+	reg := registry.New(store, log, time.Now, registry.Resources(registry.Config{Services: &registry.ServiceStrategy{IPs: ips, Ports: ports}}))
+
+	primary, _ := ips.Range(ips.Families()[0])
+	firstIP := primary.At(1)
+	hosts := []string{"127.0.0.1", "::1", "localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local", firstIP.String()}
+	if apiHost != "" && apiHost != "0.0.0.0" && apiHost != "::" {
+		hosts = append(hosts, apiHost)
+	}
+	if h, err := os.Hostname(); err == nil {
+		hosts = append(hosts, h)
+	}
+	creds, err := pki.LoadOrCreate(o.DataDir, hosts, time.Now())
+	if err != nil {
+		return fmt.Errorf("credentials: %w", err)
+	}
+	port, _ := strconv.Atoi(apiPortStr)
+	apiIP, err := netip.ParseAddr(apiHost)
+	if err != nil || apiIP.IsUnspecified() {
+		apiIP = netip.MustParseAddr("127.0.0.1")
+	}
+	bctx, cancel := context.WithTimeout(g.ctx, 30*time.Second)
+	err = reg.Bootstrap(bctx, apiIP, int32(port), firstIP)
+	cancel()
+	if err != nil {
+		return err
+	}
+	api, err := apiserver.New(apiserver.Config{
+		Addr:      o.APIAddr,
+		TLSCert:   creds.Serving,
+		ClientCAs: creds.CAPool(),
+		Tokens:    []apiserver.TokenUser{{Token: creds.AdminToken, User: apiserver.User{Name: "admin", Groups: []string{"system:masters", "system:authenticated"}}}},
+	}, reg, log)
+	if err != nil {
+		return err
+	}
+	g.Go(api.Run)
+	select {
+	case <-api.Ready():
+	case <-g.ctx.Done():
+		return g.Wait()
+	}
+	server := "https://" + api.Addr()
+	kubeconfig, err := creds.WriteKubeconfig(o.DataDir, server)
+	if err != nil {
+		return fmt.Errorf("kubeconfig: %w", err)
+	}
+	fmt.Fprintf(stdout, "svcnet API serving at %s\nkubeconfig: %s\n  export KUBECONFIG=%s\n", server, kubeconfig, kubeconfig)
+	if started != nil {
+		started(Started{APIAddr: api.Addr(), Kubeconfig: kubeconfig})
+	}
+	return g.Wait()
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// group runs components; the first error (or ctx's end) stops them all.
+type group struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	once   sync.Once
+	err    error
+}
+
+func newGroup(ctx context.Context) *group {
+	c, cancel := context.WithCancel(ctx)
+	return &group{ctx: c, cancel: cancel}
+}
+
+func (g *group) Go(f func(context.Context) error) {
+	g.wg.Add(1)
+	go func() {
+		defer g.wg.Done()
+		if err := f(g.ctx); err != nil && !errors.Is(err, context.Canceled) {
+			g.once.Do(func() { g.err = err })
+		}
+		g.cancel()
+	}()
+}
+
+func (g *group) Wait() error {
+	g.wg.Wait()
+	return g.err
+}

@@ -1,0 +1,38 @@
+package registry
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"strings"
+)
+
+// continueToken is what a paged list hands back: where to resume and at which
+// revision, so every page shows one consistent snapshot.
+type continueToken struct {
+	Start    string `json:"s"`
+	Revision int64  `json:"r"`
+}
+
+func encodeContinue(c continueToken, prefix string) string {
+	c.Start = strings.TrimPrefix(c.Start, prefix)
+	b, _ := json.Marshal(c)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func decodeContinue(s, prefix string) (continueToken, error) {
+	var c continueToken
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return c, errors.New("invalid continue token: not base64")
+	}
+	if err := json.Unmarshal(b, &c); err != nil || c.Revision <= 0 {
+		return c, errors.New("invalid continue token")
+	}
+	if strings.Contains(c.Start, "/") && !strings.HasPrefix(c.Start, "\x00") {
+		// keys below the prefix never hold a slash past the name
+		return c, errors.New("invalid continue token: bad key")
+	}
+	c.Start = prefix + c.Start
+	return c, nil
+}
