@@ -124,8 +124,8 @@ func (s *Server) serveDiscoveryRoot(w http.ResponseWriter, r *http.Request, core
 	}
 	if core {
 		writeJSON(w, mediaJSON, &metav1.APIVersions{
-			TypeMeta: metav1.TypeMeta{Kind: "APIVersions"},
-			Versions: []string{"v1"},
+			TypeMeta:                   metav1.TypeMeta{Kind: "APIVersions"},
+			Versions:                   []string{"v1"},
 			ServerAddressByClientCIDRs: []metav1.ServerAddressByClientCIDR{{ClientCIDR: "0.0.0.0/0", ServerAddress: r.Host}},
 		})
 		return

@@ -54,8 +54,10 @@ func Resources(cfg Config) []*Resource {
 				p := obj.(*corev1.Pod)
 				p.Status = corev1.PodStatus{Phase: corev1.PodPending, QOSClass: corev1.PodQOSBestEffort}
 			},
-			Default:  func(obj runtime.Object) { DefaultPodSpec(&obj.(*corev1.Pod).Spec) },
-			Validate: func(obj runtime.Object) field.ErrorList { return ValidatePodSpec(&obj.(*corev1.Pod).Spec, field.NewPath("spec")) },
+			Default: func(obj runtime.Object) { DefaultPodSpec(&obj.(*corev1.Pod).Spec) },
+			Validate: func(obj runtime.Object) field.ErrorList {
+				return ValidatePodSpec(&obj.(*corev1.Pod).Spec, field.NewPath("spec"))
+			},
 			ValidateUpdate: func(obj, old runtime.Object) field.ErrorList {
 				n, o := obj.(*corev1.Pod), old.(*corev1.Pod)
 				errs := ValidatePodSpec(&n.Spec, field.NewPath("spec"))
