@@ -265,3 +265,13 @@ func addWarnings(w http.ResponseWriter, warnings []string) {
 		w.Header().Add("Warning", fmt.Sprintf("299 - %q", msg))
 	}
 }
+
+// decodeInto decodes a JSON or protobuf body into a typed object (Scale,
+// DeleteOptions) without kind checks.
+func (c *codecs) decodeInto(ct string, data []byte, into runtime.Object) error {
+	if strings.HasPrefix(ct, mediaProtobuf) {
+		_, _, err := c.proto.Decode(data, nil, into)
+		return err
+	}
+	return json.Unmarshal(data, into)
+}

@@ -602,11 +602,7 @@ func (s *Server) deleteOptions(rq *request) (registry.DeleteOptions, error) {
 	}
 	if len(strings.TrimSpace(string(data))) > 0 {
 		ct := rq.r.Header.Get("Content-Type")
-		if strings.HasPrefix(ct, mediaProtobuf) {
-			if _, _, err := s.codecs.proto.Decode(data, nil, &opts); err != nil {
-				return registry.DeleteOptions{}, apierrors.NewBadRequest(fmt.Sprintf("invalid DeleteOptions: %v", err))
-			}
-		} else if err := json.Unmarshal(data, &opts); err != nil {
+		if err := s.codecs.decodeInto(ct, data, &opts); err != nil {
 			return registry.DeleteOptions{}, apierrors.NewBadRequest(fmt.Sprintf("invalid DeleteOptions: %v", err))
 		}
 	}
@@ -783,7 +779,7 @@ func (s *Server) serveScale(rq *request) error {
 				return nil, apierrors.NewBadRequest(err.Error())
 			}
 		} else {
-			if err := json.Unmarshal(body, &want); err != nil {
+			if err := s.codecs.decodeInto(rq.r.Header.Get("Content-Type"), body, &want); err != nil {
 				return nil, apierrors.NewBadRequest(fmt.Sprintf("invalid Scale: %v", err))
 			}
 			if want.ResourceVersion != "" && want.ResourceVersion != sc.ResourceVersion {

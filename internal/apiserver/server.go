@@ -130,7 +130,7 @@ func New(cfg Config, reg *registry.Registry, log *slog.Logger) (*Server, error) 
 		return nil, fmt.Errorf("openapi: %w", err)
 	}
 	s.openapi = docs
-	s.handler = s.withRecovery(s.withAuth(http.HandlerFunc(s.route)))
+	s.handler = s.withAccessLog(s.withRecovery(s.withAuth(http.HandlerFunc(s.route))))
 	return s, nil
 }
 
@@ -194,6 +194,42 @@ func (s *Server) withRecovery(h http.Handler) http.Handler {
 			}
 		}()
 		h.ServeHTTP(w, r)
+	})
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	code int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	if r.code == 0 {
+		r.code = code
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *statusRecorder) Flush() {
+	if f, ok := r.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// withAccessLog logs every request at debug level.
+func (s *Server) withAccessLog(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !s.log.Enabled(r.Context(), slog.LevelDebug) {
+			h.ServeHTTP(w, r)
+			return
+		}
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w}
+		h.ServeHTTP(rec, r)
+		if rec.code == 0 {
+			rec.code = http.StatusOK
+		}
+		s.log.Debug("request", "method", r.Method, "uri", r.URL.RequestURI(), "code", rec.code,
+			"duration", time.Since(start), "agent", r.UserAgent())
 	})
 }
 

@@ -84,6 +84,8 @@ func newLogger(level string, w io.Writer) (*slog.Logger, error) {
 type Started struct {
 	APIAddr    string
 	Kubeconfig string
+	// EtcdURLs are the etcd client URLs the server uses.
+	EtcdURLs []string
 }
 
 // RunServer runs svcnet server until ctx ends. started, when not nil, is
@@ -160,17 +162,6 @@ func RunServer(ctx context.Context, o ServerOptions, stdout, stderr io.Writer, s
 	if err != nil {
 		return fmt.Errorf("credentials: %w", err)
 	}
-	port, _ := strconv.Atoi(apiPortStr)
-	apiIP, err := netip.ParseAddr(apiHost)
-	if err != nil || apiIP.IsUnspecified() {
-		apiIP = netip.MustParseAddr("127.0.0.1")
-	}
-	bctx, cancel := context.WithTimeout(g.ctx, 30*time.Second)
-	err = reg.Bootstrap(bctx, apiIP, int32(port), firstIP)
-	cancel()
-	if err != nil {
-		return err
-	}
 	api, err := apiserver.New(apiserver.Config{
 		Addr:      o.APIAddr,
 		TLSCert:   creds.Serving,
@@ -186,6 +177,20 @@ func RunServer(ctx context.Context, o ServerOptions, stdout, stderr io.Writer, s
 	case <-g.ctx.Done():
 		return g.Wait()
 	}
+	_, apiPortStr, _ = net.SplitHostPort(api.Addr())
+	port, _ := strconv.Atoi(apiPortStr)
+	apiIP, err := netip.ParseAddr(apiHost)
+	if err != nil || apiIP.IsUnspecified() {
+		apiIP = netip.MustParseAddr("127.0.0.1")
+	}
+	bctx, cancel := context.WithTimeout(g.ctx, 30*time.Second)
+	err = reg.Bootstrap(bctx, apiIP, int32(port), firstIP)
+	cancel()
+	if err != nil {
+		g.cancel()
+		_ = g.Wait()
+		return err
+	}
 	server := "https://" + api.Addr()
 	kubeconfig, err := creds.WriteKubeconfig(o.DataDir, server)
 	if err != nil {
@@ -193,7 +198,7 @@ func RunServer(ctx context.Context, o ServerOptions, stdout, stderr io.Writer, s
 	}
 	fmt.Fprintf(stdout, "svcnet API serving at %s\nkubeconfig: %s\n  export KUBECONFIG=%s\n", server, kubeconfig, kubeconfig)
 	if started != nil {
-		started(Started{APIAddr: api.Addr(), Kubeconfig: kubeconfig})
+		started(Started{APIAddr: api.Addr(), Kubeconfig: kubeconfig, EtcdURLs: endpoints})
 	}
 	return g.Wait()
 }

@@ -62,7 +62,9 @@ func (s *Server) Run(ctx context.Context) error {
 	// name kept in the member list, so it must stay the same across restarts.
 	ec.AdvertisePeerUrls = []url.URL{{Scheme: "http", Host: "localhost:2380"}}
 	ec.InitialCluster = ec.InitialClusterFromName(ec.Name)
-	ec.LogLevel = "error"
+	// etcd logs its own shutdown at error level; real failures reach Run
+	// through e.Err().
+	ec.LogLevel = "fatal"
 	ec.WatchProgressNotifyInterval = s.cfg.ProgressNotifyInterval
 	e, err := embed.StartEtcd(ec)
 	if err != nil {

@@ -1,0 +1,183 @@
+// Package integration runs svcnet server in-process on an embedded etcd and
+// drives it with the real client-go, in protobuf (client-go's default for
+// built-in types) and in JSON.
+package integration
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/svcnet/svcnet/internal/app"
+)
+
+// server is a running svcnet server.
+type server struct {
+	t       testing.TB
+	dataDir string
+	started app.Started
+	cancel  context.CancelFunc
+	done    chan error
+}
+
+type serverOpts struct {
+	dataDir     string
+	etcdServers string
+	serviceCIDR string
+	apiAddr     string
+	logTo       io.Writer
+}
+
+func startServer(t testing.TB, o serverOpts) *server {
+	t.Helper()
+	if o.dataDir == "" {
+		o.dataDir = t.TempDir()
+	}
+	s, err := launch(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.t = t
+	t.Cleanup(s.stop)
+	return s
+}
+
+func launch(o serverOpts) (*server, error) {
+	if o.serviceCIDR == "" {
+		o.serviceCIDR = "10.96.0.0/12"
+	}
+	if o.apiAddr == "" {
+		o.apiAddr = "127.0.0.1:0"
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &server{dataDir: o.dataDir, cancel: cancel, done: make(chan error, 1)}
+	ready := make(chan app.Started, 1)
+	logw, level := io.Writer(io.Discard), "error"
+	if o.logTo != nil {
+		logw, level = o.logTo, "debug"
+	}
+	go func() {
+		s.done <- app.RunServer(ctx, app.ServerOptions{
+			DataDir: o.dataDir, APIAddr: o.apiAddr, EtcdServers: o.etcdServers,
+			ServiceCIDR: o.serviceCIDR, NodePortRange: "30000-32767", LogLevel: level,
+		}, io.Discard, logw, func(st app.Started) { ready <- st })
+	}()
+	select {
+	case s.started = <-ready:
+		return s, nil
+	case err := <-s.done:
+		cancel()
+		return nil, fmt.Errorf("server exited before it served: %v", err)
+	case <-time.After(60 * time.Second):
+		cancel()
+		return nil, errors.New("server did not start within 60s")
+	}
+}
+
+// shared is one server for the tests that need no server of their own.
+var shared *server
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "svcnet-integration-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	shared, err = launch(serverOpts{dataDir: dir})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	shared.cancel()
+	<-shared.done
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// sharedServer hands the shared server to a test.
+func sharedServer(t testing.TB) *server {
+	s := *shared
+	s.t = t
+	s.cancel = nil
+	return &s
+}
+
+// stop shuts the server down and waits for it.
+func (s *server) stop() {
+	if s.cancel == nil {
+		return
+	}
+	s.cancel()
+	s.cancel = nil
+	select {
+	case err := <-s.done:
+		if err != nil {
+			s.t.Errorf("server exited with error: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		s.t.Error("server did not stop within 30s")
+	}
+}
+
+func (s *server) restConfig(json bool) *rest.Config {
+	s.t.Helper()
+	cfg, err := clientcmd.BuildConfigFromFlags("", s.started.Kubeconfig)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	cfg.QPS, cfg.Burst = 2000, 4000
+	if json {
+		cfg.ContentType = "application/json"
+		cfg.AcceptContentTypes = "application/json"
+	}
+	return cfg
+}
+
+func (s *server) client(json bool) kubernetes.Interface {
+	s.t.Helper()
+	c, err := kubernetes.NewForConfig(s.restConfig(json))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return c
+}
+
+func (s *server) token() string {
+	b, err := os.ReadFile(filepath.Join(s.dataDir, "pki", "admin.token"))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return string(b)
+}
+
+// eventually polls f until it returns nil or the deadline passes.
+func eventually(t testing.TB, d time.Duration, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		err := f()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("condition not met within %s: %v", d, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func ctxT(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	return ctx
+}
