@@ -214,6 +214,22 @@ func (c *codecs) decodeObject(ct string, data []byte, res *registry.Resource, fv
 			fmt.Sprintf("the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf"), 0, false)
 	}
 	gvk := res.GroupVersionKind()
+	if dec != c.proto {
+		js := data
+		if dec == c.yamlStrict {
+			if j, err := yaml.YAMLToJSON(data); err == nil {
+				js = j
+			}
+		}
+		if got, err := kjson.DefaultMetaFactory.Interpret(js); err == nil {
+			if got.Version != "" && (got.Group != gvk.Group || got.Version != gvk.Version) {
+				return nil, nil, apierrors.NewBadRequest(fmt.Sprintf("the API version in the data (%s) does not match the expected API version (%s)", got.GroupVersion(), gvk.GroupVersion()))
+			}
+			if got.Kind != "" && got.Kind != gvk.Kind {
+				return nil, nil, apierrors.NewBadRequest(fmt.Sprintf("%s in version %q cannot be handled as a %s: the kind in the data does not match the expected kind", got.Kind, got.Version, res.Kind))
+			}
+		}
+	}
 	into := res.New()
 	obj, got, err := dec.Decode(data, &gvk, into)
 	var warnings []string

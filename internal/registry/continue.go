@@ -29,10 +29,7 @@ func decodeContinue(s, prefix string) (continueToken, error) {
 	if err := json.Unmarshal(b, &c); err != nil || c.Revision <= 0 {
 		return c, errors.New("invalid continue token")
 	}
-	if strings.Contains(c.Start, "/") && !strings.HasPrefix(c.Start, "\x00") {
-		// keys below the prefix never hold a slash past the name
-		return c, errors.New("invalid continue token: bad key")
-	}
+	// The start key is always read below the list's own prefix.
 	c.Start = prefix + c.Start
 	return c, nil
 }

@@ -19,8 +19,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
-	"k8s.io/client-go/kubernetes"
 	applycorev1 "k8s.io/client-go/applyconfigurations/core/v1"
+	"k8s.io/client-go/kubernetes"
 )
 
 func newService(name string, port int32) *corev1.Service {
@@ -501,6 +501,26 @@ func TestSelectorsPagingDryRun(t *testing.T) {
 	}
 	if len(names) != 7 {
 		t.Fatalf("paging returned %v", names)
+	}
+	// Paging across namespaces (keys ns/name) returns the whole list.
+	full, err := c.CoreV1().Services("").List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	count, opts := 0, metav1.ListOptions{Limit: 2}
+	for {
+		l, err := c.CoreV1().Services("").List(ctx, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		count += len(l.Items)
+		if l.Continue == "" {
+			break
+		}
+		opts.Continue = l.Continue
+	}
+	if count < len(full.Items) {
+		t.Fatalf("paging across namespaces returned %d of %d", count, len(full.Items))
 	}
 	// Dry run writes nothing.
 	if _, err := c.CoreV1().Services(ns).Create(ctx, newService("dry", 80), metav1.CreateOptions{DryRun: []string{"All"}}); err != nil {

@@ -1,0 +1,30 @@
+# svcnet: the two commands the README opens with are `make run` and `make test`.
+GO ?= go
+
+.PHONY: run build test test-short fuzz bench-api
+
+run:
+	$(GO) run ./cmd/svcnet server
+
+build:
+	$(GO) build -o bin/svcnet ./cmd/svcnet
+
+# Unit, integration (embedded etcd + client-go) and e2e (built binary + real
+# kubectl; an external etcd when `etcd` is installed) tests.
+test:
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 15m ./...
+
+test-short:
+	$(GO) test -count=1 ./internal/...
+
+# Runs each fuzz target for FUZZTIME.
+FUZZTIME ?= 30s
+fuzz:
+	$(GO) test ./internal/apiserver -run XXX -fuzz FuzzParseRequestInfo -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/apiserver -run XXX -fuzz FuzzNegotiate -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/apiserver -run XXX -fuzz FuzzDecodeObject -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/registry -run XXX -fuzz FuzzDecodeContinue -fuzztime $(FUZZTIME)
+
+bench-api:
+	$(GO) run ./bench/api
