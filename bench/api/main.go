@@ -1,0 +1,233 @@
+// Command api benchmarks the svcnet API server: it starts the built binary
+// on an embedded etcd, creates Services through the API with a protobuf and a
+// JSON client, lists them, and reads the server's RSS. In the same run it
+// measures the ceiling: the same number of transactional creates written
+// straight to the same etcd, with the same concurrency. It prints a table and
+// writes bench/results/api.json.
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+
+	etcdstore "github.com/svcnet/svcnet/internal/storage/etcd"
+)
+
+type result struct {
+	Name       string  `json:"name"`
+	Count      int     `json:"count"`
+	Seconds    float64 `json:"seconds"`
+	PerSecond  float64 `json:"per_second"`
+	P50ms      float64 `json:"p50_ms"`
+	P99ms      float64 `json:"p99_ms"`
+	OfCeiling  float64 `json:"fraction_of_ceiling,omitempty"`
+	RSSAfterMB float64 `json:"server_rss_after_mb,omitempty"`
+}
+
+func main() {
+	n := flag.Int("n", 10000, "services per client")
+	conc := flag.Int("c", 32, "concurrent requests")
+	out := flag.String("out", "bench/results/api.json", "JSON result file")
+	flag.Parse()
+	if err := run(*n, *conc, *out); err != nil {
+		fmt.Fprintln(os.Stderr, "bench/api:", err)
+		os.Exit(1)
+	}
+}
+
+func run(n, conc int, out string) error {
+	tmp, err := os.MkdirTemp("", "svcnet-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	bin := filepath.Join(tmp, "svcnet")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/svcnet")
+	build.Stderr = os.Stderr
+	if err := build.Run(); err != nil {
+		return fmt.Errorf("build: %w", err)
+	}
+	srv := exec.Command(bin, "server", "--data-dir", filepath.Join(tmp, "data"), "--api-addr", "127.0.0.1:0")
+	stdout, _ := srv.StdoutPipe()
+	stderr, _ := srv.StderrPipe()
+	if err := srv.Start(); err != nil {
+		return err
+	}
+	defer func() { _ = srv.Process.Kill(); _ = srv.Wait() }()
+	kubeconfig, etcdURL := make(chan string, 1), make(chan string, 1)
+	go scan(stdout, regexp.MustCompile(`^kubeconfig: (.*)$`), kubeconfig)
+	go scan(stderr, regexp.MustCompile(`embedded etcd ready.*url=(\S+)`), etcdURL)
+	var kc, eu string
+	for kc == "" || eu == "" {
+		select {
+		case kc = <-kubeconfig:
+		case eu = <-etcdURL:
+		case <-time.After(60 * time.Second):
+			return fmt.Errorf("server did not start")
+		}
+	}
+	rss := func() float64 { return rssMB(srv.Process.Pid) }
+	startRSS := rss()
+
+	ceiling, err := etcdCeiling(eu, n, conc)
+	if err != nil {
+		return err
+	}
+	var results []result
+	results = append(results, ceiling)
+	for _, enc := range []string{"protobuf", "json"} {
+		cfg, err := clientcmd.BuildConfigFromFlags("", kc)
+		if err != nil {
+			return err
+		}
+		cfg.QPS, cfg.Burst = 1e6, 1e6
+		if enc == "json" {
+			cfg.ContentType, cfg.AcceptContentTypes = "application/json", "application/json"
+		}
+		c, err := kubernetes.NewForConfig(cfg)
+		if err != nil {
+			return err
+		}
+		ns := "bench-" + enc
+		if _, err := c.CoreV1().Namespaces().Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+			return err
+		}
+		r, err := measure("create services ("+enc+")", n, conc, func(i int) error {
+			_, err := c.CoreV1().Services(ns).Create(context.Background(), &corev1.Service{
+				ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("svc-%d", i), Labels: map[string]string{"app": "bench"}},
+				Spec: corev1.ServiceSpec{Selector: map[string]string{"app": fmt.Sprintf("a%d", i)},
+					Ports: []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: intstr.FromInt32(8080)}, {Name: "metrics", Port: 9090}}},
+			}, metav1.CreateOptions{})
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		r.OfCeiling = r.PerSecond / ceiling.PerSecond
+		r.RSSAfterMB = rss()
+		results = append(results, r)
+		start := time.Now()
+		l, err := c.CoreV1().Services("").List(context.Background(), metav1.ListOptions{})
+		if err != nil {
+			return err
+		}
+		d := time.Since(start)
+		results = append(results, result{Name: fmt.Sprintf("list all services (%s)", enc), Count: len(l.Items), Seconds: d.Seconds(),
+			PerSecond: float64(len(l.Items)) / d.Seconds(), RSSAfterMB: rss()})
+	}
+	fmt.Printf("svcnet API benchmark, %d services per client, %d concurrent, %s\n", n, conc, time.Now().UTC().Format(time.RFC3339))
+	fmt.Printf("server RSS at start %.1f MB\n\n", startRSS)
+	fmt.Printf("%-34s %7s %8s %10s %8s %8s %9s %9s\n", "case", "count", "seconds", "per sec", "p50 ms", "p99 ms", "ceiling", "RSS MB")
+	for _, r := range results {
+		ceil := ""
+		if r.OfCeiling > 0 {
+			ceil = fmt.Sprintf("%.0f%%", 100*r.OfCeiling)
+		}
+		rss := ""
+		if r.RSSAfterMB > 0 {
+			rss = fmt.Sprintf("%.1f", r.RSSAfterMB)
+		}
+		fmt.Printf("%-34s %7d %8.2f %10.0f %8.2f %8.2f %9s %9s\n", r.Name, r.Count, r.Seconds, r.PerSecond, r.P50ms, r.P99ms, ceil, rss)
+	}
+	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+		return err
+	}
+	b, _ := json.MarshalIndent(map[string]any{"date": time.Now().UTC().Format(time.RFC3339), "services_per_client": n,
+		"concurrency": conc, "server_rss_start_mb": startRSS, "results": results}, "", "  ")
+	return os.WriteFile(out, b, 0o644)
+}
+
+func scan(r io.Reader, re *regexp.Regexp, found chan<- string) {
+	sc := bufio.NewScanner(r)
+	sent := false
+	for sc.Scan() {
+		if m := re.FindStringSubmatch(sc.Text()); m != nil && !sent {
+			found <- m[1]
+			sent = true
+		}
+	}
+}
+
+// etcdCeiling writes n Service-sized values with transactional creates
+// straight to etcd: the most the API could do on this storage.
+func etcdCeiling(url string, n, conc int) (result, error) {
+	store, err := etcdstore.New(etcdstore.Config{Endpoints: []string{url}}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		return result{}, err
+	}
+	defer store.Close()
+	value := []byte(strings.Repeat("x", 600))
+	return measure("etcd txn create (ceiling)", n, conc, func(i int) error {
+		_, err := store.Create(context.Background(), fmt.Sprintf("/bench/ceiling/%d", i), value, fmt.Sprintf("/bench/claims/%d", i))
+		return err
+	})
+}
+
+func measure(name string, n, conc int, f func(i int) error) (result, error) {
+	lat := make([]time.Duration, n)
+	var next atomic.Int64
+	var firstErr atomic.Value
+	var wg sync.WaitGroup
+	start := time.Now()
+	for w := 0; w < conc; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				t := time.Now()
+				if err := f(i); err != nil {
+					firstErr.CompareAndSwap(nil, err)
+					return
+				}
+				lat[i] = time.Since(t)
+			}
+		}()
+	}
+	wg.Wait()
+	d := time.Since(start)
+	if err, ok := firstErr.Load().(error); ok {
+		return result{}, fmt.Errorf("%s: %w", name, err)
+	}
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	ms := func(q float64) float64 { return float64(lat[int(q*float64(n-1))].Microseconds()) / 1000 }
+	return result{Name: name, Count: n, Seconds: d.Seconds(), PerSecond: float64(n) / d.Seconds(), P50ms: ms(0.5), P99ms: ms(0.99)}, nil
+}
+
+func rssMB(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
+			kb, _ := strconv.ParseFloat(f[1], 64)
+			return kb / 1024
+		}
+	}
+	return 0
+}
