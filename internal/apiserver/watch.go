@@ -161,9 +161,7 @@ func (e *watchEncoder) write(ev watch.Event) error {
 				obj = t
 			}
 		case fmtMetadata:
-			if ev.Type != watch.Bookmark {
-				obj = partialMetadata(obj)
-			}
+			obj = partialMetadata(obj)
 		}
 	}
 	e.buf.Reset()

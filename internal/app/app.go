@@ -19,13 +19,41 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/svcnet/svcnet/internal/apiserver"
+	"github.com/svcnet/svcnet/internal/controller/gc"
+	"github.com/svcnet/svcnet/internal/controller/manager"
 	"github.com/svcnet/svcnet/internal/etcdserver"
 	"github.com/svcnet/svcnet/internal/ipalloc"
+	"github.com/svcnet/svcnet/internal/nodeagent"
 	"github.com/svcnet/svcnet/internal/pki"
 	"github.com/svcnet/svcnet/internal/registry"
 	"github.com/svcnet/svcnet/internal/storage"
 	etcdstore "github.com/svcnet/svcnet/internal/storage/etcd"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/uuid"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/klog/v2"
 )
+
+// gcResources are every served resource, for the garbage collector.
+func gcResources(reg *registry.Registry) []gc.Resource {
+	var out []gc.Resource
+	for _, r := range reg.Resources() {
+		out = append(out, gc.Resource{GVR: r.GVR, Kind: r.Kind})
+	}
+	return out
+}
+
+// namespacedResources are what a namespace deletion empties.
+func namespacedResources(reg *registry.Registry) []schema.GroupVersionResource {
+	var out []schema.GroupVersionResource
+	for _, r := range reg.Resources() {
+		if r.Namespaced {
+			out = append(out, r.GVR)
+		}
+	}
+	return out
+}
 
 // Run executes the svcnet command line.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -50,6 +78,15 @@ type ServerOptions struct {
 	ServiceCIDR   string
 	NodePortRange string
 	LogLevel      string
+	ClusterCIDR   string
+	// Controllers runs the controller manager (under leader election).
+	Controllers bool
+	// NodeName names the built-in simulated node; "" runs none.
+	NodeName             string
+	SimReadyAfter        time.Duration
+	MaxEndpointsPerSlice int32
+	// LeaseDuration of the controllers' leader election (0: 15s).
+	LeaseDuration time.Duration
 }
 
 func serverCommand(ctx context.Context, stdout, stderr io.Writer) *cobra.Command {
@@ -69,6 +106,12 @@ func serverCommand(ctx context.Context, stdout, stderr io.Writer) *cobra.Command
 	f.StringVar(&o.ServiceCIDR, "service-cidr", "10.96.0.0/12", "ClusterIP range; an IPv4,IPv6 pair makes the cluster dual-stack")
 	f.StringVar(&o.NodePortRange, "service-node-port-range", "30000-32767", "NodePort range")
 	f.StringVar(&o.LogLevel, "log-level", "info", "debug, info, warn or error")
+	f.StringVar(&o.ClusterCIDR, "cluster-cidr", "10.244.0.0/16", "pod range; each node gets a /24 (a /64 of an IPv6 range); an IPv4,IPv6 pair is dual-stack")
+	f.BoolVar(&o.Controllers, "controllers", true, "run the controllers and scheduler (one leader per cluster)")
+	host, _ := os.Hostname()
+	f.StringVar(&o.NodeName, "node-name", host, "name of the built-in simulated node; empty runs no node")
+	f.DurationVar(&o.SimReadyAfter, "sim-ready-after", 0, "how long simulated pods take to become ready")
+	f.Int32Var(&o.MaxEndpointsPerSlice, "max-endpoints-per-slice", 100, "endpoints per EndpointSlice")
 	return cmd
 }
 
@@ -95,6 +138,7 @@ func RunServer(ctx context.Context, o ServerOptions, stdout, stderr io.Writer, s
 	if err != nil {
 		return err
 	}
+	klog.SetSlogLogger(log)
 	cidrs, err := ipalloc.ParseCIDRs(o.ServiceCIDR)
 	if err != nil {
 		return fmt.Errorf("--service-cidr: %w", err)
@@ -147,7 +191,25 @@ func RunServer(ctx context.Context, o ServerOptions, stdout, stderr io.Writer, s
 	if err != nil {
 		return fmt.Errorf("--service-node-port-range: %w", err)
 	}
-	reg := registry.New(store, log, time.Now, registry.Resources(registry.Config{Services: &registry.ServiceStrategy{IPs: ips, Ports: ports}}))
+	nodes := &registry.NodeStrategy{}
+	if o.ClusterCIDR != "" {
+		podCIDRs, err := ipalloc.ParseCIDRs(o.ClusterCIDR)
+		if err != nil {
+			return fmt.Errorf("--cluster-cidr: %w", err)
+		}
+		for _, c := range podCIDRs {
+			bits := 24
+			if c.Addr().Is6() {
+				bits = 64
+			}
+			sub, err := ipalloc.NewSubnets(c, bits, claims, uint64(time.Now().UnixNano()))
+			if err != nil {
+				return fmt.Errorf("--cluster-cidr: %w", err)
+			}
+			nodes.Subnets = append(nodes.Subnets, sub)
+		}
+	}
+	reg := registry.New(store, log, time.Now, registry.Resources(registry.Config{Services: &registry.ServiceStrategy{IPs: ips, Ports: ports}, Nodes: nodes}))
 
 	primary, _ := ips.Range(ips.Families()[0])
 	firstIP := primary.At(1)
@@ -195,6 +257,31 @@ func RunServer(ctx context.Context, o ServerOptions, stdout, stderr io.Writer, s
 	kubeconfig, err := creds.WriteKubeconfig(o.DataDir, server)
 	if err != nil {
 		return fmt.Errorf("kubeconfig: %w", err)
+	}
+	restCfg := &rest.Config{Host: server, BearerToken: creds.AdminToken, QPS: 1000, Burst: 2000,
+		TLSClientConfig: rest.TLSClientConfig{CAData: creds.CAPEM}, UserAgent: "svcnet-server"}
+	if o.Controllers {
+		id, _ := os.Hostname()
+		mgr, err := manager.New(manager.Config{
+			Rest: restCfg, Identity: id + "_" + string(uuid.NewUUID()), MaxEndpointsPerSlice: o.MaxEndpointsPerSlice,
+			Resources: gcResources(reg), Namespaced: namespacedResources(reg), LeaseDuration: o.LeaseDuration,
+			RenewDeadline: o.LeaseDuration * 2 / 3, RetryPeriod: o.LeaseDuration / 8,
+		}, log)
+		if err != nil {
+			return err
+		}
+		g.Go(mgr.Run)
+	}
+	if o.NodeName != "" {
+		client, err := kubernetes.NewForConfig(restCfg)
+		if err != nil {
+			return err
+		}
+		agent, err := nodeagent.New(nodeagent.Config{NodeName: o.NodeName, ReadyAfter: o.SimReadyAfter}, client, log, time.Now)
+		if err != nil {
+			return err
+		}
+		g.Go(agent.Run)
 	}
 	fmt.Fprintf(stdout, "svcnet API serving at %s\nkubeconfig: %s\n  export KUBECONFIG=%s\n", server, kubeconfig, kubeconfig)
 	if started != nil {

@@ -256,3 +256,84 @@ func (p *PortRange) Pick(ctx context.Context, proto string, attempt int) (int, e
 	}
 	return 0, fmt.Errorf("failed to allocate a nodePort: %w", ErrFull)
 }
+
+// PodCIDRPrefix is the claim prefix of node pod CIDRs.
+const PodCIDRPrefix = "/registry/ipalloc/podcidrs/"
+
+// SubnetKey is the claim key of a node's pod CIDR.
+func SubnetKey(p netip.Prefix) string {
+	return PodCIDRPrefix + strings.ReplaceAll(p.Masked().String(), "/", "-")
+}
+
+// Subnets hands out one subnet per node from a cluster CIDR.
+type Subnets struct {
+	Cluster netip.Prefix
+	Bits    int // subnet prefix length, e.g. 24
+	keys    KeyLister
+	rnd     *rand.Rand
+}
+
+// NewSubnets checks a cluster CIDR and subnet size.
+func NewSubnets(cluster netip.Prefix, bits int, keys KeyLister, seed uint64) (*Subnets, error) {
+	cluster = cluster.Masked()
+	if bits <= cluster.Bits() || bits > cluster.Addr().BitLen() || bits-cluster.Bits() > 30 {
+		return nil, fmt.Errorf("cannot cut /%d subnets from %s", bits, cluster)
+	}
+	return &Subnets{Cluster: cluster, Bits: bits, keys: keys, rnd: rand.New(rand.NewPCG(seed, 11))}, nil
+}
+
+func (s *Subnets) count() uint64 { return uint64(1) << (s.Bits - s.Cluster.Bits()) }
+
+// At is subnet number i.
+func (s *Subnets) At(i uint64) netip.Prefix {
+	shift := s.Cluster.Addr().BitLen() - s.Bits
+	b := s.Cluster.Addr().As16()
+	// add i << shift to the 128-bit address
+	carry := uint64(0)
+	v := i
+	for byteIdx := 15; byteIdx >= 0; byteIdx-- {
+		bitPos := (15 - byteIdx) * 8
+		var add uint64
+		if bitPos+8 > shift && v != 0 {
+			// portion of (i << shift) that lands in this byte
+			if bitPos >= shift {
+				add = (v >> (bitPos - shift)) & 0xff
+			} else {
+				add = (v << (shift - bitPos)) & 0xff
+			}
+		}
+		sum := uint64(b[byteIdx]) + add + carry
+		b[byteIdx] = byte(sum)
+		carry = sum >> 8
+	}
+	a := netip.AddrFrom16(b)
+	if s.Cluster.Addr().Is4() {
+		a = a.Unmap()
+	}
+	return netip.PrefixFrom(a, s.Bits)
+}
+
+// Pick chooses a free-looking subnet, like Allocator.Pick: the lowest free
+// one, so small clusters get 10.244.0.0/24, 10.244.1.0/24, ...
+func (s *Subnets) Pick(ctx context.Context, attempt int) (netip.Prefix, error) {
+	keys, err := s.keys.ListKeys(ctx, PodCIDRPrefix)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	held := map[string]bool{}
+	for _, k := range keys {
+		held[k] = true
+	}
+	n := s.count()
+	start := uint64(0)
+	if attempt > 0 {
+		start = s.rnd.Uint64N(n)
+	}
+	for i := uint64(0); i < n && i < uint64(len(held))+1024; i++ {
+		p := s.At((start + i) % n)
+		if !held[SubnetKey(p)] {
+			return p, nil
+		}
+	}
+	return netip.Prefix{}, fmt.Errorf("failed to allocate a pod CIDR: %w", ErrFull)
+}

@@ -102,3 +102,29 @@ func TestPortRange(t *testing.T) {
 		t.Fatalf("Pick = %d %v", port, err)
 	}
 }
+
+func TestSubnets(t *testing.T) {
+	s, err := NewSubnets(netip.MustParsePrefix("10.244.0.0/16"), 24, fakeKeys{SubnetKey(netip.MustParsePrefix("10.244.0.0/24"))}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s.At(3).String(); got != "10.244.3.0/24" {
+		t.Fatalf("At(3) = %s", got)
+	}
+	if got := s.At(255).String(); got != "10.244.255.0/24" {
+		t.Fatalf("At(255) = %s", got)
+	}
+	if p, err := s.Pick(context.Background(), 0); err != nil || p.String() != "10.244.1.0/24" {
+		t.Fatalf("Pick = %v %v", p, err)
+	}
+	v6, err := NewSubnets(netip.MustParsePrefix("fd00:10:244::/56"), 64, fakeKeys{}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := v6.At(2).String(); got != "fd00:10:244:2::/64" {
+		t.Fatalf("v6 At(2) = %s", got)
+	}
+	if _, err := NewSubnets(netip.MustParsePrefix("10.0.0.0/24"), 16, fakeKeys{}, 1); err == nil {
+		t.Fatal("bigger subnet than cluster accepted")
+	}
+}

@@ -69,6 +69,11 @@ type Resource struct {
 	// GracefulDelete returns the grace period the object waits before it is
 	// removed (pods on a node); 0 removes it at once.
 	GracefulDelete func(obj runtime.Object, requested *int64) int64
+	// DeleteBlocked holds a marked object until it returns false (a
+	// Namespace waits for its spec.finalizers); MarkDeleting adjusts an
+	// object as it is marked (phase Terminating).
+	DeleteBlocked func(obj runtime.Object) bool
+	MarkDeleting  func(obj runtime.Object)
 }
 
 // Claimer allocates unique values an object holds while it exists.
@@ -611,7 +616,7 @@ func (r *Registry) write(ctx context.Context, res *Resource, key string, cur, de
 // was ended by a zero-grace delete) is removed.
 func (r *Registry) afterWrite(ctx context.Context, res *Resource, obj runtime.Object, rev int64) (runtime.Object, error) {
 	m, _ := meta.Accessor(obj)
-	if m.GetDeletionTimestamp() == nil || len(m.GetFinalizers()) > 0 {
+	if m.GetDeletionTimestamp() == nil || len(m.GetFinalizers()) > 0 || (res.DeleteBlocked != nil && res.DeleteBlocked(obj)) {
 		return obj, nil
 	}
 	if g := m.GetDeletionGracePeriodSeconds(); g != nil && *g > 0 {
@@ -706,7 +711,8 @@ func (r *Registry) Delete(ctx context.Context, res *Resource, ns, name string, o
 		case metav1.DeletePropagationOrphan:
 			finalizers = addString(finalizers, metav1.FinalizerOrphanDependents)
 		}
-		if len(finalizers) > 0 || grace > 0 {
+		blocked := res.DeleteBlocked != nil && res.DeleteBlocked(cur)
+		if len(finalizers) > 0 || grace > 0 || blocked {
 			// Mark for deletion.
 			if m.GetDeletionTimestamp() != nil {
 				cg := m.GetDeletionGracePeriodSeconds()
@@ -722,6 +728,9 @@ func (r *Registry) Delete(ctx context.Context, res *Resource, ns, name string, o
 			}
 			um.SetDeletionGracePeriodSeconds(&grace)
 			um.SetFinalizers(finalizers)
+			if res.MarkDeleting != nil {
+				res.MarkDeleting(upd)
+			}
 			if o.DryRun {
 				return upd, false, nil
 			}

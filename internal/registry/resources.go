@@ -32,6 +32,8 @@ type ScaleSpec struct {
 type Config struct {
 	// Services allocates ClusterIPs and NodePorts.
 	Services *ServiceStrategy
+	// Nodes allocates pod CIDRs.
+	Nodes *NodeStrategy
 }
 
 var allVerbs = []string{"create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"}
@@ -45,6 +47,9 @@ func gvr(group, version, resource string) schema.GroupVersionResource {
 
 // Resources builds the served resources, in discovery order.
 func Resources(cfg Config) []*Resource {
+	if cfg.Nodes == nil {
+		cfg.Nodes = &NodeStrategy{}
+	}
 	return []*Resource{
 		{
 			GVR: gvr("", "v1", "pods"), Kind: "Pod", ListKind: "PodList", Singular: "pod", Namespaced: true,
@@ -141,16 +146,22 @@ func Resources(cfg Config) []*Resource {
 				if n.Status.Phase == "" {
 					n.Status.Phase = corev1.NamespaceActive
 				}
+				if n.DeletionTimestamp != nil {
+					n.Status.Phase = corev1.NamespaceTerminating
+				}
 			},
 			Fields: func(obj runtime.Object) fields.Set {
 				return fields.Set{"status.phase": string(obj.(*corev1.Namespace).Status.Phase)}
 			},
-			Table: namespaceTable,
+			DeleteBlocked: func(obj runtime.Object) bool { return len(obj.(*corev1.Namespace).Spec.Finalizers) > 0 },
+			MarkDeleting:  func(obj runtime.Object) { obj.(*corev1.Namespace).Status.Phase = corev1.NamespaceTerminating },
+			Table:         namespaceTable,
 		},
 		{
 			GVR: gvr("", "v1", "nodes"), Kind: "Node", ListKind: "NodeList", Singular: "node",
 			ShortNames: []string{"no"}, Subresources: []string{"status"},
 			New: func() runtime.Object { return &corev1.Node{} }, NewList: func() runtime.Object { return &corev1.NodeList{} },
+			Claims: cfg.Nodes, Validate: cfg.Nodes.Validate, ValidateUpdate: cfg.Nodes.ValidateUpdate,
 			Fields: func(obj runtime.Object) fields.Set {
 				return fields.Set{"spec.unschedulable": strconv.FormatBool(obj.(*corev1.Node).Spec.Unschedulable)}
 			},

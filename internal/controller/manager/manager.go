@@ -1,0 +1,118 @@
+// Package manager runs every controller of the cluster — Deployment,
+// ReplicaSet, EndpointSlice, the scheduler, the garbage collector and the
+// namespace controller — on shared informers, while this process holds the
+// controllers' Lease, so several servers on one etcd run each controller once.
+package manager
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/client-go/metadata"
+	"k8s.io/client-go/metadata/metadatainformer"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/record"
+
+	"github.com/svcnet/svcnet/internal/controller"
+	"github.com/svcnet/svcnet/internal/controller/deployment"
+	"github.com/svcnet/svcnet/internal/controller/endpoints"
+	"github.com/svcnet/svcnet/internal/controller/endpointslice"
+	"github.com/svcnet/svcnet/internal/controller/gc"
+	"github.com/svcnet/svcnet/internal/controller/namespace"
+	"github.com/svcnet/svcnet/internal/controller/replicaset"
+	"github.com/svcnet/svcnet/internal/controller/statefulset"
+	"github.com/svcnet/svcnet/internal/scheduler"
+)
+
+// Config of the controller manager.
+type Config struct {
+	Rest                 *rest.Config
+	Identity             string
+	MaxEndpointsPerSlice int32
+	// Resources are every served resource: the GC watches them all and the
+	// namespace controller empties the namespaced ones.
+	Resources  []gc.Resource
+	Namespaced []schema.GroupVersionResource
+	// Lease timing; zero takes the defaults.
+	LeaseDuration, RenewDeadline, RetryPeriod time.Duration
+}
+
+// Manager runs the controllers.
+type Manager struct {
+	cfg    Config
+	client kubernetes.Interface
+	meta   metadata.Interface
+	log    *slog.Logger
+}
+
+// New builds the clients; it starts nothing.
+func New(cfg Config, log *slog.Logger) (*Manager, error) {
+	client, err := kubernetes.NewForConfig(cfg.Rest)
+	if err != nil {
+		return nil, err
+	}
+	meta, err := metadata.NewForConfig(cfg.Rest)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.MaxEndpointsPerSlice == 0 {
+		cfg.MaxEndpointsPerSlice = 100
+	}
+	return &Manager{cfg: cfg, client: client, meta: meta, log: log}, nil
+}
+
+// Run takes part in the election until ctx ends; while leading, it runs the
+// controllers.
+func (m *Manager) Run(ctx context.Context) error {
+	controller.RunLeading(ctx, controller.LeaderConfig{
+		Client: m.client, Namespace: "kube-system", Name: "svcnet-controller-manager", Identity: m.cfg.Identity, Log: m.log,
+		LeaseDuration: m.cfg.LeaseDuration, RenewDeadline: m.cfg.RenewDeadline, RetryPeriod: m.cfg.RetryPeriod,
+	}, m.lead)
+	return nil
+}
+
+func (m *Manager) lead(ctx context.Context) {
+	factory := informers.NewSharedInformerFactory(m.client, 0)
+	metaFactory := metadatainformer.NewSharedInformerFactory(m.meta, 0)
+	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
+	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: m.client.CoreV1().Events("")})
+	defer broadcaster.Shutdown()
+	recorder := func(component string) record.EventRecorder {
+		return broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: component})
+	}
+	now := time.Now
+	core, apps, disc := factory.Core().V1(), factory.Apps().V1(), factory.Discovery().V1()
+	runners := []interface{ Run(context.Context) error }{
+		deployment.New(m.client, apps.Deployments(), apps.ReplicaSets(), recorder("deployment-controller"), m.log, now),
+		replicaset.New(m.client, apps.ReplicaSets(), core.Pods(), m.log, now),
+		statefulset.New(m.client, apps.StatefulSets(), core.Pods(), recorder("statefulset-controller"), m.log),
+		endpointslice.New(m.client, core.Services(), core.Pods(), disc.EndpointSlices(), core.Nodes(), m.cfg.MaxEndpointsPerSlice, recorder("endpoint-slice-controller"), m.log),
+		endpoints.New(m.client, core.Services(), core.Pods(), core.Endpoints(), m.log),
+		scheduler.New(m.client, core.Pods(), core.Nodes(), m.log),
+		gc.New(m.meta, metaFactory, m.cfg.Resources, m.log),
+		namespace.New(m.client, m.meta, m.cfg.Namespaced, core.Namespaces(), m.log),
+	}
+	factory.Start(ctx.Done())
+	metaFactory.Start(ctx.Done())
+	var wg sync.WaitGroup
+	for _, r := range runners {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := r.Run(ctx); err != nil {
+				m.log.Error("controller stopped", "err", err)
+			}
+		}()
+	}
+	wg.Wait()
+	factory.Shutdown()
+	metaFactory.Shutdown()
+}

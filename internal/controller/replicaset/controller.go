@@ -1,0 +1,173 @@
+// Package replicaset keeps the number of pods of each ReplicaSet.
+package replicaset
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	appsinformers "k8s.io/client-go/informers/apps/v1"
+	coreinformers "k8s.io/client-go/informers/core/v1"
+	"k8s.io/client-go/kubernetes"
+	appslisters "k8s.io/client-go/listers/apps/v1"
+	corelisters "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/tools/cache"
+
+	"github.com/svcnet/svcnet/internal/controller"
+	"github.com/svcnet/svcnet/internal/controller/podutil"
+)
+
+var rsKind = appsv1.SchemeGroupVersion.WithKind("ReplicaSet")
+
+// Controller reconciles ReplicaSets.
+type Controller struct {
+	client kubernetes.Interface
+	rs     appslisters.ReplicaSetLister
+	pods   corelisters.PodLister
+	exp    *controller.Expectations
+	loop   *controller.Loop
+	now    func() time.Time
+}
+
+// New wires the controller to its informers; it starts nothing.
+func New(client kubernetes.Interface, rsInf appsinformers.ReplicaSetInformer, podInf coreinformers.PodInformer, log *slog.Logger, now func() time.Time) *Controller {
+	c := &Controller{client: client, rs: rsInf.Lister(), pods: podInf.Lister(), exp: controller.NewExpectations(time.Minute, now), now: now}
+	q := controller.NewQueue("replicaset")
+	c.loop = &controller.Loop{Name: "replicaset", Queue: q, Sync: c.sync, Workers: 4, Log: log,
+		Synced: []cache.InformerSynced{rsInf.Informer().HasSynced, podInf.Informer().HasSynced}}
+	_, _ = rsInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(obj interface{}) { controller.Enqueue(q, obj) },
+		UpdateFunc: func(_, obj interface{}) { controller.Enqueue(q, obj) },
+		DeleteFunc: func(obj interface{}) { controller.Enqueue(q, obj) },
+	})
+	owner := func(obj interface{}) (string, bool) {
+		if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+			obj = d.Obj
+		}
+		p, ok := obj.(*corev1.Pod)
+		if !ok {
+			return "", false
+		}
+		ref := podutil.ControllerOf(p)
+		if ref == nil || ref.Kind != "ReplicaSet" {
+			return "", false
+		}
+		return p.Namespace + "/" + ref.Name, true
+	}
+	_, _ = podInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc: func(obj interface{}) {
+			if key, ok := owner(obj); ok {
+				c.exp.Observed(key, true)
+				q.Add(key)
+			}
+		},
+		UpdateFunc: func(old, obj interface{}) {
+			if key, ok := owner(obj); ok {
+				if obj.(*corev1.Pod).DeletionTimestamp != nil && old.(*corev1.Pod).DeletionTimestamp == nil {
+					c.exp.Observed(key, false) // a graceful delete has begun
+				}
+				q.Add(key)
+			}
+			if key, ok := owner(old); ok {
+				q.Add(key)
+			}
+		},
+		DeleteFunc: func(obj interface{}) {
+			if key, ok := owner(obj); ok {
+				c.exp.Observed(key, false)
+				q.Add(key)
+			}
+		},
+	})
+	return c
+}
+
+// Run works until ctx ends.
+func (c *Controller) Run(ctx context.Context) error { return c.loop.Run(ctx) }
+
+func (c *Controller) sync(ctx context.Context, key string) error {
+	ns, name, err := cache.SplitMetaNamespaceKey(key)
+	if err != nil {
+		return nil
+	}
+	rs, err := c.rs.ReplicaSets(ns).Get(name)
+	if apierrors.IsNotFound(err) {
+		c.exp.Forget(key)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	all, err := c.pods.Pods(ns).List(labels.Everything())
+	if err != nil {
+		return err
+	}
+	var owned []*corev1.Pod
+	for _, p := range all {
+		if ref := podutil.ControllerOf(p); ref != nil && ref.UID == rs.UID {
+			owned = append(owned, p)
+		}
+	}
+	plan := Reconcile(rs, owned, c.now())
+	if c.exp.Satisfied(key) && rs.DeletionTimestamp == nil {
+		if err := c.apply(ctx, key, rs, plan); err != nil {
+			return err
+		}
+	}
+	if apiequality.Semantic.DeepEqual(rs.Status, plan.Status) {
+		return nil
+	}
+	upd := rs.DeepCopy()
+	upd.Status = plan.Status
+	_, err = c.client.AppsV1().ReplicaSets(ns).UpdateStatus(ctx, upd, metav1.UpdateOptions{})
+	return err
+}
+
+func (c *Controller) apply(ctx context.Context, key string, rs *appsv1.ReplicaSet, plan Plan) error {
+	if plan.Create == 0 && len(plan.Delete) == 0 {
+		return nil
+	}
+	c.exp.Expect(key, plan.Create, len(plan.Delete))
+	errs := make(chan error, plan.Create+len(plan.Delete))
+	var wg sync.WaitGroup
+	ref := podutil.OwnerRef(rs, rsKind)
+	for i := 0; i < plan.Create; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			pod := podutil.FromTemplate(&rs.Spec.Template, rs.Namespace, ref)
+			pod.GenerateName = rs.Name + "-"
+			if _, err := c.client.CoreV1().Pods(rs.Namespace).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+				c.exp.Observed(key, true)
+				errs <- fmt.Errorf("create pod for %s: %w", key, err)
+			}
+		}()
+	}
+	for _, p := range plan.Delete {
+		wg.Add(1)
+		go func(p *corev1.Pod) {
+			defer wg.Done()
+			err := c.client.CoreV1().Pods(p.Namespace).Delete(ctx, p.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &p.UID}})
+			if err != nil {
+				c.exp.Observed(key, false)
+				if !apierrors.IsNotFound(err) {
+					errs <- fmt.Errorf("delete pod %s: %w", p.Name, err)
+				}
+			}
+		}(p)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		return err
+	}
+	return nil
+}

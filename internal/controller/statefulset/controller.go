@@ -1,0 +1,109 @@
+// Package statefulset runs StatefulSets: pods <name>-0 … <name>-N-1 with
+// stable hostnames under the governing Service, created in order
+// (OrderedReady) or all at once (Parallel), removed from the highest ordinal,
+// updated by RollingUpdate.
+package statefulset
+
+import (
+	"context"
+	"log/slog"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	appsinformers "k8s.io/client-go/informers/apps/v1"
+	coreinformers "k8s.io/client-go/informers/core/v1"
+	"k8s.io/client-go/kubernetes"
+	appslisters "k8s.io/client-go/listers/apps/v1"
+	corelisters "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
+
+	"github.com/svcnet/svcnet/internal/controller"
+	"github.com/svcnet/svcnet/internal/controller/podutil"
+)
+
+// Controller reconciles StatefulSets.
+type Controller struct {
+	client   kubernetes.Interface
+	sets     appslisters.StatefulSetLister
+	pods     corelisters.PodLister
+	recorder record.EventRecorder
+	loop     *controller.Loop
+}
+
+// New wires the controller.
+func New(client kubernetes.Interface, setInf appsinformers.StatefulSetInformer, podInf coreinformers.PodInformer, recorder record.EventRecorder, log *slog.Logger) *Controller {
+	c := &Controller{client: client, sets: setInf.Lister(), pods: podInf.Lister(), recorder: recorder}
+	q := controller.NewQueue("statefulset")
+	c.loop = &controller.Loop{Name: "statefulset", Queue: q, Sync: c.sync, Workers: 2, Log: log,
+		Synced: []cache.InformerSynced{setInf.Informer().HasSynced, podInf.Informer().HasSynced}}
+	_, _ = setInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(obj interface{}) { controller.Enqueue(q, obj) },
+		UpdateFunc: func(_, obj interface{}) { controller.Enqueue(q, obj) },
+		DeleteFunc: func(obj interface{}) { controller.Enqueue(q, obj) },
+	})
+	owner := func(obj interface{}) {
+		if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+			obj = d.Obj
+		}
+		if p, ok := obj.(*corev1.Pod); ok {
+			if ref := podutil.ControllerOf(p); ref != nil && ref.Kind == "StatefulSet" {
+				q.Add(p.Namespace + "/" + ref.Name)
+			}
+		}
+	}
+	_, _ = podInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{AddFunc: owner, UpdateFunc: func(_, obj interface{}) { owner(obj) }, DeleteFunc: owner})
+	return c
+}
+
+// Run works until ctx ends.
+func (c *Controller) Run(ctx context.Context) error { return c.loop.Run(ctx) }
+
+func (c *Controller) sync(ctx context.Context, key string) error {
+	ns, name, _ := cache.SplitMetaNamespaceKey(key)
+	set, err := c.sets.StatefulSets(ns).Get(name)
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil || set.DeletionTimestamp != nil {
+		return err
+	}
+	all, err := c.pods.Pods(ns).List(labels.Everything())
+	if err != nil {
+		return err
+	}
+	var owned []*corev1.Pod
+	for _, p := range all {
+		if ref := podutil.ControllerOf(p); ref != nil && ref.UID == set.UID {
+			owned = append(owned, p)
+		}
+	}
+	plan := Reconcile(set, owned)
+	for _, o := range plan.Create {
+		pod := PodFor(set, o)
+		if _, err := c.client.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+			c.recorder.Eventf(set, corev1.EventTypeWarning, "FailedCreate", "create Pod %s in StatefulSet %s failed error: %v", pod.Name, set.Name, err)
+			return err
+		}
+		c.recorder.Eventf(set, corev1.EventTypeNormal, "SuccessfulCreate", "create Pod %s in StatefulSet %s successful", pod.Name, set.Name)
+	}
+	for _, p := range plan.Delete {
+		if err := c.client.CoreV1().Pods(ns).Delete(ctx, p.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &p.UID}}); err != nil && !apierrors.IsNotFound(err) {
+			return err
+		}
+		c.recorder.Eventf(set, corev1.EventTypeNormal, "SuccessfulDelete", "delete Pod %s in StatefulSet %s successful", p.Name, set.Name)
+	}
+	if apiequality.Semantic.DeepEqual(set.Status, plan.Status) {
+		return nil
+	}
+	upd := set.DeepCopy()
+	upd.Status = plan.Status
+	_, err = c.client.AppsV1().StatefulSets(ns).UpdateStatus(ctx, upd, metav1.UpdateOptions{})
+	return err
+}
+
+var _ = appsv1.SchemeGroupVersion

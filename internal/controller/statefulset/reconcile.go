@@ -1,0 +1,174 @@
+package statefulset
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/svcnet/svcnet/internal/controller/deployment"
+	"github.com/svcnet/svcnet/internal/controller/podutil"
+)
+
+// Labels StatefulSet pods carry.
+const (
+	PodNameLabel  = appsv1.StatefulSetPodNameLabel // statefulset.kubernetes.io/pod-name
+	PodIndexLabel = appsv1.PodIndexLabel           // apps.kubernetes.io/pod-index
+	RevisionLabel = appsv1.ControllerRevisionHashLabelKey
+)
+
+// Ordinal of a pod of set, or -1.
+func Ordinal(set *appsv1.StatefulSet, pod *corev1.Pod) int {
+	s, ok := strings.CutPrefix(pod.Name, set.Name+"-")
+	if !ok {
+		return -1
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 || strconv.Itoa(n) != s {
+		return -1
+	}
+	return n
+}
+
+// Revision names the set's current template.
+func Revision(set *appsv1.StatefulSet) string {
+	return set.Name + "-" + deployment.ComputeHash(&set.Spec.Template, set.Status.CollisionCount)
+}
+
+// Plan is what a StatefulSet needs this round.
+type Plan struct {
+	Create []int         // ordinals to create
+	Delete []*corev1.Pod // pods to delete
+	Status appsv1.StatefulSetStatus
+}
+
+func healthy(p *corev1.Pod) bool {
+	return podutil.IsActive(p) && p.Status.Phase == corev1.PodRunning && podutil.IsReady(p)
+}
+
+// Reconcile decides the next step: OrderedReady creates the lowest missing
+// ordinal once every lower one is Running and Ready and removes the highest
+// extra one once the rest are; Parallel does all at once. A RollingUpdate
+// replaces outdated pods from the highest ordinal down to the partition, one
+// at a time, when all are healthy.
+func Reconcile(set *appsv1.StatefulSet, owned []*corev1.Pod) Plan {
+	want := 1
+	if set.Spec.Replicas != nil {
+		want = int(*set.Spec.Replicas)
+	}
+	rev := Revision(set)
+	byOrd := map[int]*corev1.Pod{}
+	var extra []*corev1.Pod
+	for _, p := range owned {
+		o := Ordinal(set, p)
+		switch {
+		case o < 0:
+			continue
+		case o >= want:
+			extra = append(extra, p)
+		default:
+			byOrd[o] = p
+		}
+	}
+	parallel := set.Spec.PodManagementPolicy == appsv1.ParallelPodManagement
+	var plan Plan
+	allHealthy := true
+	for o := 0; o < want; o++ {
+		p, ok := byOrd[o]
+		switch {
+		case !ok:
+			allHealthy = false
+			if parallel || len(plan.Create) == 0 && lowerHealthy(byOrd, o) {
+				plan.Create = append(plan.Create, o)
+			}
+		case !podutil.IsActive(p):
+			allHealthy = false
+			if p.DeletionTimestamp == nil && (p.Status.Phase == corev1.PodFailed || p.Status.Phase == corev1.PodSucceeded) {
+				plan.Delete = append(plan.Delete, p) // recreated next round
+			}
+		case !healthy(p):
+			allHealthy = false
+		}
+	}
+	sort.Slice(extra, func(i, j int) bool { return Ordinal(set, extra[i]) > Ordinal(set, extra[j]) })
+	for _, p := range extra {
+		if p.DeletionTimestamp != nil {
+			if !parallel {
+				break
+			}
+			continue
+		}
+		if parallel || (allHealthy && len(plan.Create) == 0) {
+			plan.Delete = append(plan.Delete, p)
+			if !parallel {
+				break
+			}
+		}
+	}
+	// Rolling update from the top down to the partition.
+	if set.Spec.UpdateStrategy.Type != appsv1.OnDeleteStatefulSetStrategyType && allHealthy && len(extra) == 0 {
+		partition := 0
+		if ru := set.Spec.UpdateStrategy.RollingUpdate; ru != nil && ru.Partition != nil {
+			partition = int(*ru.Partition)
+		}
+		for o := want - 1; o >= partition; o-- {
+			if p := byOrd[o]; p != nil && p.Labels[RevisionLabel] != rev {
+				plan.Delete = append(plan.Delete, p)
+				break
+			}
+		}
+	}
+	st := appsv1.StatefulSetStatus{ObservedGeneration: set.Generation, UpdateRevision: rev, CurrentRevision: set.Status.CurrentRevision, CollisionCount: set.Status.CollisionCount}
+	for _, p := range owned {
+		if !podutil.IsActive(p) || Ordinal(set, p) < 0 {
+			continue
+		}
+		st.Replicas++
+		if podutil.IsReady(p) {
+			st.ReadyReplicas++
+			if podutil.IsAvailable(p, set.Spec.MinReadySeconds, p.CreationTimestamp.Time) || set.Spec.MinReadySeconds == 0 {
+				st.AvailableReplicas++
+			}
+		}
+		if p.Labels[RevisionLabel] == rev {
+			st.UpdatedReplicas++
+		}
+		if p.Labels[RevisionLabel] == st.CurrentRevision {
+			st.CurrentReplicas++
+		}
+	}
+	if st.UpdatedReplicas == int32(want) && st.ReadyReplicas == int32(want) || st.CurrentRevision == "" {
+		st.CurrentRevision = rev
+		st.CurrentReplicas = st.UpdatedReplicas
+	}
+	plan.Status = st
+	return plan
+}
+
+func lowerHealthy(byOrd map[int]*corev1.Pod, o int) bool {
+	for i := 0; i < o; i++ {
+		if p, ok := byOrd[i]; !ok || !healthy(p) {
+			return false
+		}
+	}
+	return true
+}
+
+// PodFor makes pod ordinal o of set.
+func PodFor(set *appsv1.StatefulSet, o int) *corev1.Pod {
+	name := fmt.Sprintf("%s-%d", set.Name, o)
+	p := podutil.FromTemplate(&set.Spec.Template, set.Namespace, podutil.OwnerRef(set, appsv1.SchemeGroupVersion.WithKind("StatefulSet")))
+	p.Name = name
+	if p.Labels == nil {
+		p.Labels = map[string]string{}
+	}
+	p.Labels[PodNameLabel] = name
+	p.Labels[PodIndexLabel] = strconv.Itoa(o)
+	p.Labels[RevisionLabel] = Revision(set)
+	p.Spec.Hostname = name
+	p.Spec.Subdomain = set.Spec.ServiceName
+	return p
+}

@@ -1,0 +1,416 @@
+// Package nodeagent is the kubelet of svcnet: it registers a Node, keeps its
+// Lease and Ready condition fresh, gives each pod bound to it a unique IP
+// from the node's pod CIDR, and runs the pod through a runtime. The sim
+// runtime runs nothing: pods become Running and Ready after --sim-ready-after.
+package nodeagent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"sync"
+	"time"
+
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	corelisters "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/tools/cache"
+
+	"github.com/svcnet/svcnet/internal/controller"
+)
+
+// Config of one node.
+type Config struct {
+	NodeName string
+	// Labels are put on the Node (e.g. topology.kubernetes.io/zone).
+	Labels map[string]string
+	// InternalIP is the node's address (status.hostIP of its pods).
+	InternalIP string
+	// ReadyAfter delays readiness of new pods (sim runtime).
+	ReadyAfter time.Duration
+	// LeaseDuration of the node heartbeat.
+	LeaseDuration time.Duration
+}
+
+// Agent runs one node.
+type Agent struct {
+	cfg    Config
+	client kubernetes.Interface
+	log    *slog.Logger
+	now    func() time.Time
+
+	mu      sync.Mutex
+	cidrs   []netip.Prefix
+	ips     *IPPool
+	pods    corelisters.PodLister
+	queue   *controller.Loop
+	started time.Time
+}
+
+// New checks the config; it starts nothing.
+func New(cfg Config, client kubernetes.Interface, log *slog.Logger, now func() time.Time) (*Agent, error) {
+	if cfg.NodeName == "" {
+		return nil, errors.New("nodeagent: empty node name")
+	}
+	if cfg.InternalIP == "" {
+		cfg.InternalIP = "127.0.0.1"
+	}
+	if cfg.LeaseDuration == 0 {
+		cfg.LeaseDuration = 40 * time.Second
+	}
+	return &Agent{cfg: cfg, client: client, log: log.With("node", cfg.NodeName), now: now}, nil
+}
+
+// Run registers the node and manages its pods until ctx ends.
+func (a *Agent) Run(ctx context.Context) error {
+	node, err := a.register(ctx)
+	if err != nil {
+		return err
+	}
+	for _, c := range node.Spec.PodCIDRs {
+		p, err := netip.ParsePrefix(c)
+		if err != nil {
+			return fmt.Errorf("node %s has a bad pod CIDR %q", node.Name, c)
+		}
+		a.cidrs = append(a.cidrs, p)
+	}
+	if len(a.cidrs) == 0 {
+		return fmt.Errorf("node %s got no pod CIDR", node.Name)
+	}
+	a.ips = NewIPPool(a.cidrs)
+	a.started = a.now()
+	factory := informers.NewSharedInformerFactoryWithOptions(a.client, 0, informers.WithTweakListOptions(func(o *metav1.ListOptions) {
+		o.FieldSelector = fields.OneTermEqualSelector("spec.nodeName", a.cfg.NodeName).String()
+	}))
+	podInf := factory.Core().V1().Pods()
+	a.pods = podInf.Lister()
+	q := controller.NewQueue("nodeagent")
+	a.queue = &controller.Loop{Name: "nodeagent", Queue: q, Sync: a.syncPod, Workers: 4, Log: a.log, Synced: []cache.InformerSynced{podInf.Informer().HasSynced}}
+	_, _ = podInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(obj interface{}) { controller.Enqueue(q, obj) },
+		UpdateFunc: func(_, obj interface{}) { controller.Enqueue(q, obj) },
+		DeleteFunc: func(obj interface{}) {
+			if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+				obj = d.Obj
+			}
+			if p, ok := obj.(*corev1.Pod); ok {
+				a.ips.Release(p.UID)
+			}
+		},
+	})
+	factory.Start(ctx.Done())
+	if !cache.WaitForCacheSync(ctx.Done(), podInf.Informer().HasSynced) {
+		return nil
+	}
+	// Keep the addresses of pods that already run here.
+	pods, _ := a.pods.List(everything)
+	for _, p := range pods {
+		for _, ip := range p.Status.PodIPs {
+			if addr, err := netip.ParseAddr(ip.IP); err == nil {
+				a.ips.Hold(p.UID, addr)
+			}
+		}
+	}
+	go a.heartbeat(ctx)
+	return a.queue.Run(ctx)
+}
+
+func (a *Agent) register(ctx context.Context) (*corev1.Node, error) {
+	nodes := a.client.CoreV1().Nodes()
+	want := &corev1.Node{
+		ObjectMeta: metav1.ObjectMeta{Name: a.cfg.NodeName, Labels: map[string]string{
+			"kubernetes.io/hostname": a.cfg.NodeName, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64",
+		}},
+	}
+	for k, v := range a.cfg.Labels {
+		want.Labels[k] = v
+	}
+	node, err := nodes.Create(ctx, want, metav1.CreateOptions{})
+	if apierrors.IsAlreadyExists(err) {
+		node, err = nodes.Get(ctx, a.cfg.NodeName, metav1.GetOptions{})
+		if err == nil {
+			changed := false
+			for k, v := range want.Labels {
+				if node.Labels[k] != v {
+					if node.Labels == nil {
+						node.Labels = map[string]string{}
+					}
+					node.Labels[k] = v
+					changed = true
+				}
+			}
+			if changed {
+				node, err = nodes.Update(ctx, node, metav1.UpdateOptions{})
+			}
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("register node %s: %w", a.cfg.NodeName, err)
+	}
+	if err := a.updateNodeStatus(ctx); err != nil {
+		return nil, err
+	}
+	return node, nil
+}
+
+func (a *Agent) updateNodeStatus(ctx context.Context) error {
+	nodes := a.client.CoreV1().Nodes()
+	node, err := nodes.Get(ctx, a.cfg.NodeName, metav1.GetOptions{})
+	if err != nil {
+		return err
+	}
+	now := metav1.NewTime(a.now())
+	ready := corev1.NodeCondition{Type: corev1.NodeReady, Status: corev1.ConditionTrue, Reason: "KubeletReady",
+		Message: "svcnet node agent is posting ready status", LastHeartbeatTime: now, LastTransitionTime: now}
+	for _, c := range node.Status.Conditions {
+		if c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue {
+			ready.LastTransitionTime = c.LastTransitionTime
+		}
+	}
+	node.Status.Conditions = []corev1.NodeCondition{ready}
+	node.Status.Addresses = []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: a.cfg.InternalIP}, {Type: corev1.NodeHostName, Address: a.cfg.NodeName}}
+	node.Status.NodeInfo = corev1.NodeSystemInfo{KubeletVersion: "v1.33.0-svcnet", ContainerRuntimeVersion: "svcnet://sim", OperatingSystem: "linux", Architecture: "amd64", OSImage: "svcnet"}
+	node.Status.Capacity = corev1.ResourceList{corev1.ResourcePods: resourceQuantity(1000)}
+	node.Status.Allocatable = node.Status.Capacity
+	_, err = nodes.UpdateStatus(ctx, node, metav1.UpdateOptions{})
+	return err
+}
+
+// heartbeat renews the node Lease and, less often, the Ready condition.
+func (a *Agent) heartbeat(ctx context.Context) {
+	leases := a.client.CoordinationV1().Leases(corev1.NamespaceNodeLease)
+	secs := int32(a.cfg.LeaseDuration / time.Second)
+	tick := time.NewTicker(a.cfg.LeaseDuration / 4)
+	defer tick.Stop()
+	beats := 0
+	for {
+		now := metav1.NewMicroTime(a.now())
+		l, err := leases.Get(ctx, a.cfg.NodeName, metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(err):
+			_, err = leases.Create(ctx, &coordinationv1.Lease{
+				ObjectMeta: metav1.ObjectMeta{Name: a.cfg.NodeName},
+				Spec:       coordinationv1.LeaseSpec{HolderIdentity: &a.cfg.NodeName, LeaseDurationSeconds: &secs, RenewTime: &now},
+			}, metav1.CreateOptions{})
+		case err == nil:
+			l.Spec.RenewTime, l.Spec.HolderIdentity, l.Spec.LeaseDurationSeconds = &now, &a.cfg.NodeName, &secs
+			_, err = leases.Update(ctx, l, metav1.UpdateOptions{})
+		}
+		if err != nil && ctx.Err() == nil {
+			a.log.Warn("node lease renewal failed", "err", err)
+		}
+		if beats++; beats%4 == 0 {
+			if err := a.updateNodeStatus(ctx); err != nil && ctx.Err() == nil {
+				a.log.Warn("node status update failed", "err", err)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+func (a *Agent) syncPod(ctx context.Context, key string) error {
+	ns, name, _ := cache.SplitMetaNamespaceKey(key)
+	pod, err := a.pods.Pods(ns).Get(name)
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if pod.DeletionTimestamp != nil {
+		// The sim runtime stops containers at once; the pod is gone when they are.
+		zero := int64(0)
+		err := a.client.CoreV1().Pods(ns).Delete(ctx, name, metav1.DeleteOptions{GracePeriodSeconds: &zero, Preconditions: &metav1.Preconditions{UID: &pod.UID}})
+		if err == nil || apierrors.IsNotFound(err) {
+			a.ips.Release(pod.UID)
+			return nil
+		}
+		return err
+	}
+	if pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
+		return nil
+	}
+	ips, err := a.ips.Assign(pod.UID)
+	if err != nil {
+		return err
+	}
+	status, wait := SimStatus(pod, ips, a.cfg.InternalIP, a.cfg.ReadyAfter, a.now())
+	if wait > 0 {
+		a.queue.Queue.AddAfter(key, wait)
+	}
+	if apiequality.Semantic.DeepEqual(pod.Status, status) {
+		return nil
+	}
+	upd := pod.DeepCopy()
+	upd.Status = status
+	_, err = a.client.CoreV1().Pods(ns).UpdateStatus(ctx, upd, metav1.UpdateOptions{})
+	return err
+}
+
+// SimStatus is the status a simulated pod has: Running with its IPs, its
+// containers ready once readyAfter has passed since it started, and Ready
+// when they are and every readiness gate condition is True. Conditions the
+// agent does not own (readiness gates) are kept. wait > 0 asks to be called
+// again when readiness is due.
+func SimStatus(pod *corev1.Pod, ips []netip.Addr, hostIP string, readyAfter time.Duration, now time.Time) (corev1.PodStatus, time.Duration) {
+	st := *pod.Status.DeepCopy()
+	nowT := metav1.NewTime(now.Truncate(time.Second))
+	if st.StartTime == nil {
+		st.StartTime = &nowT
+	}
+	st.Phase = corev1.PodRunning
+	st.HostIP, st.HostIPs = hostIP, []corev1.HostIP{{IP: hostIP}}
+	st.PodIPs = nil
+	for _, ip := range ips {
+		st.PodIPs = append(st.PodIPs, corev1.PodIP{IP: ip.String()})
+	}
+	st.PodIP = st.PodIPs[0].IP
+	var wait time.Duration
+	containersReady := true
+	if due := st.StartTime.Add(readyAfter); now.Before(due) {
+		containersReady = false
+		wait = due.Sub(now)
+	}
+	var cs []corev1.ContainerStatus
+	for _, c := range pod.Spec.Containers {
+		started := true
+		s := corev1.ContainerStatus{Name: c.Name, Image: c.Image, ImageID: "sim://" + c.Image, ContainerID: "sim://" + string(pod.UID) + "/" + c.Name,
+			Ready: containersReady, Started: &started, State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: *st.StartTime}}}
+		for _, old := range pod.Status.ContainerStatuses {
+			if old.Name == c.Name {
+				s.RestartCount, s.LastTerminationState = old.RestartCount, old.LastTerminationState
+			}
+		}
+		cs = append(cs, s)
+	}
+	st.ContainerStatuses = cs
+	gates := true
+	for _, g := range pod.Spec.ReadinessGates {
+		ok := false
+		for _, c := range st.Conditions {
+			if c.Type == g.ConditionType && c.Status == corev1.ConditionTrue {
+				ok = true
+			}
+		}
+		gates = gates && ok
+	}
+	set := func(t corev1.PodConditionType, ok bool, reason string) {
+		status := corev1.ConditionFalse
+		if ok {
+			status, reason = corev1.ConditionTrue, ""
+		}
+		for i := range st.Conditions {
+			if st.Conditions[i].Type == t {
+				if st.Conditions[i].Status != status {
+					st.Conditions[i].Status, st.Conditions[i].LastTransitionTime, st.Conditions[i].Reason = status, nowT, reason
+				}
+				return
+			}
+		}
+		st.Conditions = append(st.Conditions, corev1.PodCondition{Type: t, Status: status, LastTransitionTime: nowT, Reason: reason})
+	}
+	set(corev1.PodReadyToStartContainers, true, "")
+	set(corev1.PodInitialized, true, "")
+	set(corev1.ContainersReady, containersReady, "ContainersNotReady")
+	reason := "ContainersNotReady"
+	if containersReady && !gates {
+		reason = "ReadinessGatesNotReady"
+	}
+	set(corev1.PodReady, containersReady && gates, reason)
+	set(corev1.PodScheduled, true, "")
+	return st, wait
+}
+
+// IPPool hands out pod IPs of a node's CIDRs, one per family, never two
+// pods the same address while both exist.
+type IPPool struct {
+	mu     sync.Mutex
+	cidrs  []netip.Prefix
+	byPod  map[types.UID][]netip.Addr
+	inUse  map[netip.Addr]types.UID
+	cursor []netip.Addr
+}
+
+// NewIPPool builds a pool over the CIDRs (one per family).
+func NewIPPool(cidrs []netip.Prefix) *IPPool {
+	p := &IPPool{cidrs: cidrs, byPod: map[types.UID][]netip.Addr{}, inUse: map[netip.Addr]types.UID{}}
+	for _, c := range cidrs {
+		p.cursor = append(p.cursor, c.Masked().Addr().Next()) // .1 is the gateway
+	}
+	return p
+}
+
+// Hold records an address a pod already has.
+func (p *IPPool) Hold(uid types.UID, ip netip.Addr) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.byPod[uid] = append(p.byPod[uid], ip)
+	p.inUse[ip] = uid
+}
+
+// Assign returns the pod's addresses, choosing them on first call.
+func (p *IPPool) Assign(uid types.UID) ([]netip.Addr, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if ips, ok := p.byPod[uid]; ok && len(ips) == len(p.cidrs) {
+		return ips, nil
+	}
+	var out []netip.Addr
+	for i, c := range p.cidrs {
+		ip, err := p.next(i, c)
+		if err != nil {
+			return nil, err
+		}
+		p.inUse[ip] = uid
+		out = append(out, ip)
+	}
+	p.byPod[uid] = out
+	return out, nil
+}
+
+// next walks the CIDR from the cursor, skipping the network, gateway and
+// broadcast addresses and addresses in use.
+func (p *IPPool) next(i int, c netip.Prefix) (netip.Addr, error) {
+	c = c.Masked()
+	size := 1 << min(c.Addr().BitLen()-c.Bits(), 20)
+	ip := p.cursor[i]
+	for n := 0; n < size; n++ {
+		ip = ip.Next()
+		if !c.Contains(ip) {
+			ip = c.Addr().Next().Next() // wrap to .2
+		}
+		last := !c.Contains(ip.Next())
+		if _, used := p.inUse[ip]; !used && !(c.Addr().Is4() && last) {
+			p.cursor[i] = ip
+			return ip, nil
+		}
+	}
+	return netip.Addr{}, fmt.Errorf("node pod CIDR %s is full", c)
+}
+
+// Release frees a pod's addresses.
+func (p *IPPool) Release(uid types.UID) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, ip := range p.byPod[uid] {
+		if p.inUse[ip] == uid {
+			delete(p.inUse, ip)
+		}
+	}
+	delete(p.byPod, uid)
+}
+
+var everything = labelsEverything()

@@ -1,0 +1,159 @@
+// Package scheduler binds unscheduled pods to nodes: the least-loaded Ready,
+// schedulable node that the pod's nodeSelector accepts. One runs per cluster
+// (under the controllers' leader election).
+package scheduler
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
+	coreinformers "k8s.io/client-go/informers/core/v1"
+	"k8s.io/client-go/kubernetes"
+	corelisters "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/tools/cache"
+
+	"github.com/svcnet/svcnet/internal/controller"
+	"github.com/svcnet/svcnet/internal/controller/podutil"
+)
+
+// Pick chooses a node for pod: among Ready, schedulable nodes that match the
+// pod's nodeSelector, the one with the fewest active pods (name breaks ties).
+// load counts active pods per node name.
+func Pick(pod *corev1.Pod, nodes []*corev1.Node, load map[string]int) (string, error) {
+	var fit []*corev1.Node
+	for _, n := range nodes {
+		if n.Spec.Unschedulable || !nodeReady(n) || n.DeletionTimestamp != nil {
+			continue
+		}
+		if !labels.SelectorFromSet(pod.Spec.NodeSelector).Matches(labels.Set(n.Labels)) {
+			continue
+		}
+		fit = append(fit, n)
+	}
+	if len(fit) == 0 {
+		return "", fmt.Errorf("0/%d nodes are available", len(nodes))
+	}
+	sort.Slice(fit, func(i, j int) bool {
+		if load[fit[i].Name] != load[fit[j].Name] {
+			return load[fit[i].Name] < load[fit[j].Name]
+		}
+		return fit[i].Name < fit[j].Name
+	})
+	return fit[0].Name, nil
+}
+
+func nodeReady(n *corev1.Node) bool {
+	for _, c := range n.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+// Scheduler watches pods and nodes.
+type Scheduler struct {
+	client kubernetes.Interface
+	pods   corelisters.PodLister
+	nodes  corelisters.NodeLister
+	loop   *controller.Loop
+	log    *slog.Logger
+	mu     sync.Mutex
+	// assumed holds bindings made but not yet seen in the pod cache.
+	assumed map[types.UID]string
+}
+
+// New wires the scheduler; it starts nothing.
+func New(client kubernetes.Interface, podInf coreinformers.PodInformer, nodeInf coreinformers.NodeInformer, log *slog.Logger) *Scheduler {
+	s := &Scheduler{client: client, pods: podInf.Lister(), nodes: nodeInf.Lister(), log: log, assumed: map[types.UID]string{}}
+	q := controller.NewQueue("scheduler")
+	s.loop = &controller.Loop{Name: "scheduler", Queue: q, Sync: s.sync, Workers: 1, Log: log,
+		Synced: []cache.InformerSynced{podInf.Informer().HasSynced, nodeInf.Informer().HasSynced}}
+	pending := func(obj interface{}) {
+		if p, ok := obj.(*corev1.Pod); ok && p.Spec.NodeName == "" && p.DeletionTimestamp == nil &&
+			(p.Spec.SchedulerName == "" || p.Spec.SchedulerName == corev1.DefaultSchedulerName) {
+			controller.Enqueue(q, p)
+		}
+	}
+	_, _ = podInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    pending,
+		UpdateFunc: func(_, obj interface{}) { pending(obj) },
+	})
+	// A node that becomes ready may fit pods that waited.
+	_, _ = nodeInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc: func(interface{}) { s.requeueAll(q.Add) },
+		UpdateFunc: func(old, obj interface{}) {
+			if nodeReady(obj.(*corev1.Node)) != nodeReady(old.(*corev1.Node)) {
+				s.requeueAll(q.Add)
+			}
+		},
+	})
+	return s
+}
+
+func (s *Scheduler) requeueAll(add func(string)) {
+	pods, _ := s.pods.List(labels.Everything())
+	for _, p := range pods {
+		if p.Spec.NodeName == "" && p.DeletionTimestamp == nil {
+			add(p.Namespace + "/" + p.Name)
+		}
+	}
+}
+
+// Run works until ctx ends.
+func (s *Scheduler) Run(ctx context.Context) error { return s.loop.Run(ctx) }
+
+func (s *Scheduler) sync(ctx context.Context, key string) error {
+	ns, name, _ := cache.SplitMetaNamespaceKey(key)
+	pod, err := s.pods.Pods(ns).Get(name)
+	if apierrors.IsNotFound(err) || (err == nil && (pod.Spec.NodeName != "" || pod.DeletionTimestamp != nil)) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	nodes, err := s.nodes.List(labels.Everything())
+	if err != nil {
+		return err
+	}
+	all, err := s.pods.List(labels.Everything())
+	if err != nil {
+		return err
+	}
+	load := map[string]int{}
+	s.mu.Lock()
+	for _, p := range all {
+		if node, ok := s.assumed[p.UID]; ok && p.Spec.NodeName == "" {
+			load[node]++
+			continue
+		}
+		delete(s.assumed, p.UID)
+		if p.Spec.NodeName != "" && podutil.IsActive(p) {
+			load[p.Spec.NodeName]++
+		}
+	}
+	s.mu.Unlock()
+	node, err := Pick(pod, nodes, load)
+	if err != nil {
+		return fmt.Errorf("pod %s unschedulable: %w", key, err)
+	}
+	patch := fmt.Sprintf(`{"metadata":{"uid":%q},"spec":{"nodeName":%q}}`, pod.UID, node)
+	if _, err := s.client.CoreV1().Pods(ns).Patch(ctx, name, types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		return err
+	}
+	s.mu.Lock()
+	s.assumed[pod.UID] = node
+	s.mu.Unlock()
+	return nil
+}
