@@ -66,7 +66,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	root.SetArgs(args)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(serverCommand(ctx, stdout, stderr))
+	root.AddCommand(serverCommand(ctx, stdout, stderr), agentCommand(stdout, stderr))
 	return root.ExecuteContext(ctx)
 }
 

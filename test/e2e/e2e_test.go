@@ -221,8 +221,38 @@ func TestSeedFlowWithKubectl(t *testing.T) {
 	expect(t, out, `service/normal-service serverside-applied`)
 	out = p.mustKubectl(t, "apply", "--dry-run=server", "-f", dir)
 	expect(t, out, `\(server dry run\)`)
-	out = p.mustKubectl(t, "get", "all")
-	expect(t, out, `service/normal-service\s+ClusterIP`, `deployment.apps/api-deployment\s+0/5`)
+	// Within 5 s of apply, `kubectl get all` has the shape Kubernetes gives.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		out = p.mustKubectl(t, "get", "all")
+		if regexp.MustCompile(`deployment.apps/api-deployment\s+5/5\s+5\s+5`).MatchString(out) &&
+			len(regexp.MustCompile(`(?m)^pod/api-deployment-[a-z0-9]+-[a-z0-9]{5}\s+1/1\s+Running\s+0\s`).FindAllString(out, -1)) == 5 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not ready within 5s:\n%s", out)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	expect(t, out, `replicaset.apps/api-deployment-[a-z0-9]+\s+5\s+5\s+5`, `service/normal-service\s+ClusterIP\s+10\.`, `service/headless-service\s+ClusterIP\s+None`)
+	wide := p.mustKubectl(t, "get", "pods", "-o", "wide", "--no-headers")
+	ips := regexp.MustCompile(`\b10\.244\.\d+\.\d+\b`).FindAllString(wide, -1)
+	distinct := map[string]bool{}
+	for _, ip := range ips {
+		distinct[ip] = true
+	}
+	if len(distinct) != 5 {
+		t.Fatalf("want five distinct pod IPs in 10.244.0.0/16:\n%s", wide)
+	}
+	out = p.mustKubectl(t, "get", "endpointslices", "-l", "kubernetes.io/service-name=headless-service", "-o", "yaml")
+	for ip := range distinct {
+		expect(t, out, `- `+regexp.QuoteMeta(ip)+`\n`)
+	}
+	if n := strings.Count(out, "ready: true"); n != 5 {
+		t.Fatalf("want 5 ready endpoints, got %d:\n%s", n, out)
+	}
+	out = p.mustKubectl(t, "describe", "svc", "normal-service")
+	expect(t, out, `Endpoints:\s+10\.244\.\d+\.\d+:3000,`)
 	out = p.mustKubectl(t, "explain", "service.spec.clusterIP")
 	expect(t, out, `FIELD:\s+clusterIP\s+<string>`, `(?s)DESCRIPTION:.*IP address of the service`)
 	out = p.mustKubectl(t, "describe", "svc", "normal-service")
@@ -231,12 +261,17 @@ func TestSeedFlowWithKubectl(t *testing.T) {
 	expect(t, out, `Replicas:\s+5 desired`, `StrategyType:\s+RollingUpdate`, `Port:\s+3000/TCP`)
 	out = p.mustKubectl(t, "scale", "deployment", "api-deployment", "--replicas=2")
 	expect(t, out, `deployment.apps/api-deployment scaled`)
-	out = p.mustKubectl(t, "get", "deployment", "api-deployment", "-o", "jsonpath={.spec.replicas}")
-	if out != "2" {
-		t.Fatalf("scale: replicas %q", out)
+	out = p.mustKubectl(t, "rollout", "status", "deployment", "api-deployment", "--timeout=20s")
+	expect(t, out, `deployment "api-deployment" successfully rolled out`)
+	out = p.mustKubectl(t, "get", "pods", "-A", "--show-labels", "--no-headers")
+	if n := strings.Count(out, "app=api,pod-template-hash="); n != 2 {
+		t.Fatalf("after scaling to 2, %d pods:\n%s", n, out)
 	}
-	out = p.mustKubectl(t, "get", "pods", "-A", "--show-labels")
-	expect(t, out, `No resources found`)
+	p.mustKubectl(t, "set", "image", "deployment/api-deployment", "api=eddiehale/hellonodeapi:v2")
+	out = p.mustKubectl(t, "rollout", "status", "deployment", "api-deployment", "--timeout=20s")
+	expect(t, out, `successfully rolled out`)
+	out = p.mustKubectl(t, "rollout", "history", "deployment", "api-deployment")
+	expect(t, out, `(?m)^1\s`, `(?m)^2\s`)
 	out = p.mustKubectl(t, "get", "ns")
 	expect(t, out, `(?m)^default\s+Active`, `(?m)^kube-system\s+Active`, `(?m)^kube-public\s+Active`)
 	out = p.mustKubectl(t, "get", "--raw", "/healthz")
@@ -248,6 +283,17 @@ func TestSeedFlowWithKubectl(t *testing.T) {
 	out = p.mustKubectl(t, "get", "svc")
 	if strings.Contains(out, "normal-service") {
 		t.Fatalf("delete left the service:\n%s", out)
+	}
+	deadline = time.Now().Add(10 * time.Second)
+	for {
+		out, _ = p.kubectl(t, kubectlPath(t), "get", "rs,pods", "--no-headers")
+		if strings.Contains(out, "No resources found") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("deleting the deployment left:\n%s", out)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
 
@@ -371,32 +417,14 @@ func TestBadManifestsGetClearErrors(t *testing.T) {
 }
 
 func TestExternalEtcdTwoServers(t *testing.T) {
-	etcdBin, err := exec.LookPath("etcd")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("etcd is not installed; .ci/run installs etcd-server")
-		}
-		t.Skip("etcd not installed (apt-get install etcd-server); CI runs this test")
-	}
-	client, peer := freePort(t), freePort(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	etcd := exec.CommandContext(ctx, etcdBin, "--data-dir", t.TempDir(), "--name", "e2e",
-		"--listen-client-urls", "http://"+client, "--advertise-client-urls", "http://"+client,
-		"--listen-peer-urls", "http://"+peer, "--initial-advertise-peer-urls", "http://"+peer,
-		"--initial-cluster", "e2e=http://"+peer, "--log-level", "error")
-	etcd.Stdout, etcd.Stderr = io.Discard, io.Discard
-	if err := etcd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = etcd.Process.Kill(); _ = etcd.Wait() }()
-	a := startSvcnet(t, t.TempDir(), freePort(t), "--etcd-servers", "http://"+client)
+	etcdURL := startEtcd(t)
+	a := startSvcnet(t, t.TempDir(), freePort(t), "--etcd-servers", etcdURL)
 	// The second server shares the first's credentials, as replicas of one cluster do.
 	dirB := t.TempDir()
 	if err := os.CopyFS(filepath.Join(dirB, "pki"), os.DirFS(filepath.Join(a.dataDir, "pki"))); err != nil {
 		t.Fatal(err)
 	}
-	b := startSvcnet(t, dirB, freePort(t), "--etcd-servers", "http://"+client)
+	b := startSvcnet(t, dirB, freePort(t), "--etcd-servers", etcdURL)
 	a.mustKubectl(t, "create", "service", "clusterip", "from-a", "--tcp=80")
 	out := b.mustKubectl(t, "get", "svc", "from-a", "-o", "jsonpath={.spec.clusterIP}")
 	if !strings.HasPrefix(out, "10.") {
@@ -405,4 +433,94 @@ func TestExternalEtcdTwoServers(t *testing.T) {
 	b.mustKubectl(t, "create", "service", "clusterip", "from-b", "--tcp=80")
 	out = a.mustKubectl(t, "get", "svc")
 	expect(t, out, `from-a`, `from-b`)
+}
+
+// startAgent runs `svcnet agent` against a server.
+func startAgent(t *testing.T, p *proc, node string) {
+	t.Helper()
+	tok, err := os.ReadFile(filepath.Join(p.dataDir, "pki", "admin.token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(binary, "agent", "--server", "https://"+p.addr, "--token", strings.TrimSpace(string(tok)),
+		"--ca-file", filepath.Join(p.dataDir, "pki", "ca.crt"), "--node-name", node)
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+		if t.Failed() {
+			t.Logf("agent %s output:\n%s", node, out.String())
+		}
+	})
+}
+
+func TestTwoServersTwoAgentsOneEtcd(t *testing.T) {
+	etcdURL := startEtcd(t)
+	a := startSvcnet(t, t.TempDir(), freePort(t), "--etcd-servers", etcdURL, "--node-name", "")
+	dirB := t.TempDir()
+	if err := os.CopyFS(filepath.Join(dirB, "pki"), os.DirFS(filepath.Join(a.dataDir, "pki"))); err != nil {
+		t.Fatal(err)
+	}
+	b := startSvcnet(t, dirB, freePort(t), "--etcd-servers", etcdURL, "--node-name", "")
+	startAgent(t, a, "node-a")
+	startAgent(t, b, "node-b")
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		out, _ := a.kubectl(t, kubectlPath(t), "get", "nodes")
+		if regexp.MustCompile(`node-a\s+Ready`).MatchString(out) && regexp.MustCompile(`node-b\s+Ready`).MatchString(out) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("nodes not ready:\n%s", out)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	a.mustKubectl(t, "apply", "-f", seedDir(t))
+	b.mustKubectl(t, "scale", "deployment", "api-deployment", "--replicas=8")
+	if out, err := b.kubectl(t, kubectlPath(t), "rollout", "status", "deployment", "api-deployment", "--timeout=30s"); err != nil {
+		t.Fatalf("rollout: %v\n%s", err, out)
+	}
+	out := a.mustKubectl(t, "get", "pods", "-o", "wide", "--no-headers")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	perNode := map[string]int{}
+	for _, l := range lines {
+		f := strings.Fields(l)
+		if len(f) >= 7 {
+			perNode[f[6]]++
+		}
+	}
+	if len(lines) != 8 || perNode["node-a"] != 4 || perNode["node-b"] != 4 {
+		t.Fatalf("want 8 pods, 4 per node (one controller acting once); got %v\n%s", perNode, out)
+	}
+	rs := a.mustKubectl(t, "get", "rs", "--no-headers")
+	if n := len(strings.Split(strings.TrimSpace(rs), "\n")); n != 1 {
+		t.Fatalf("want one ReplicaSet, got:\n%s", rs)
+	}
+}
+
+// startEtcd runs a real etcd on loopback ports and returns its client URL.
+func startEtcd(t *testing.T) string {
+	t.Helper()
+	etcdBin, err := exec.LookPath("etcd")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("etcd is not installed; .ci/run installs etcd-server")
+		}
+		t.Skip("etcd not installed (apt-get install etcd-server); CI runs this test")
+	}
+	client, peer := freePort(t), freePort(t)
+	etcd := exec.Command(etcdBin, "--data-dir", t.TempDir(), "--name", "e2e",
+		"--listen-client-urls", "http://"+client, "--advertise-client-urls", "http://"+client,
+		"--listen-peer-urls", "http://"+peer, "--initial-advertise-peer-urls", "http://"+peer,
+		"--initial-cluster", "e2e=http://"+peer, "--log-level", "error")
+	etcd.Stdout, etcd.Stderr = io.Discard, io.Discard
+	if err := etcd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = etcd.Process.Kill(); _ = etcd.Wait() })
+	return "http://" + client
 }

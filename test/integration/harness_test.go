@@ -35,6 +35,9 @@ type serverOpts struct {
 	serviceCIDR string
 	apiAddr     string
 	logTo       io.Writer
+	// controllers runs the controller manager and a simulated node named nodeName.
+	controllers bool
+	nodeName    string
 }
 
 func startServer(t testing.TB, o serverOpts) *server {
@@ -69,6 +72,8 @@ func launch(o serverOpts) (*server, error) {
 		s.done <- app.RunServer(ctx, app.ServerOptions{
 			DataDir: o.dataDir, APIAddr: o.apiAddr, EtcdServers: o.etcdServers,
 			ServiceCIDR: o.serviceCIDR, NodePortRange: "30000-32767", LogLevel: level,
+			ClusterCIDR: "10.244.0.0/16", Controllers: o.controllers, NodeName: o.nodeName, MaxEndpointsPerSlice: 100,
+			LeaseDuration: 4 * time.Second,
 		}, io.Discard, logw, func(st app.Started) { ready <- st })
 	}()
 	select {

@@ -1,0 +1,63 @@
+package nodeagent
+
+import (
+	"net/netip"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+)
+
+func TestIPPool(t *testing.T) {
+	p := NewIPPool([]netip.Prefix{netip.MustParsePrefix("10.244.3.0/30")}) // .2 is the only usable address
+	ips, err := p.Assign("a")
+	if err != nil || ips[0].String() != "10.244.3.2" {
+		t.Fatalf("Assign = %v %v", ips, err)
+	}
+	if again, _ := p.Assign("a"); again[0] != ips[0] {
+		t.Fatal("a pod's address changed")
+	}
+	if _, err := p.Assign("b"); err == nil {
+		t.Fatal("a full pool handed out an address")
+	}
+	p.Release("a")
+	if ips, err := p.Assign("b"); err != nil || ips[0].String() != "10.244.3.2" {
+		t.Fatalf("released address not reusable: %v %v", ips, err)
+	}
+	dual := NewIPPool([]netip.Prefix{netip.MustParsePrefix("10.244.0.0/24"), netip.MustParsePrefix("fd00:10:244::/64")})
+	ips, _ = dual.Assign(types.UID("c"))
+	if len(ips) != 2 || !ips[0].Is4() || !ips[1].Is6() {
+		t.Fatalf("dual-stack: %v", ips)
+	}
+}
+
+func TestSimStatus(t *testing.T) {
+	now := time.Unix(1e9, 0)
+	pod := &corev1.Pod{Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "img"}},
+		ReadinessGates: []corev1.PodReadinessGate{{ConditionType: "example.com/gate"}}}}
+	ips := []netip.Addr{netip.MustParseAddr("10.244.0.2")}
+	st, wait := SimStatus(pod, ips, "127.0.0.1", 2*time.Second, now)
+	if wait != 2*time.Second || st.Phase != corev1.PodRunning || st.PodIP != "10.244.0.2" || st.ContainerStatuses[0].Ready {
+		t.Fatalf("before ready-after: wait=%v %+v", wait, st)
+	}
+	pod.Status = st
+	st, wait = SimStatus(pod, ips, "127.0.0.1", 2*time.Second, now.Add(3*time.Second))
+	ready := func(st corev1.PodStatus) corev1.ConditionStatus {
+		for _, c := range st.Conditions {
+			if c.Type == corev1.PodReady {
+				return c.Status
+			}
+		}
+		return ""
+	}
+	if wait != 0 || !st.ContainerStatuses[0].Ready || ready(st) != corev1.ConditionFalse {
+		t.Fatalf("gate unset must keep the pod unready: %+v", st.Conditions)
+	}
+	st.Conditions = append(st.Conditions, corev1.PodCondition{Type: "example.com/gate", Status: corev1.ConditionTrue})
+	pod.Status = st
+	st, _ = SimStatus(pod, ips, "127.0.0.1", 2*time.Second, now.Add(4*time.Second))
+	if ready(st) != corev1.ConditionTrue {
+		t.Fatalf("gate set: %+v", st.Conditions)
+	}
+}
