@@ -79,6 +79,8 @@ type ServerOptions struct {
 	NodePortRange string
 	LogLevel      string
 	ClusterCIDR   string
+	// NodeCIDRMaskSize is the IPv4 prefix length of each node's pod CIDR.
+	NodeCIDRMaskSize int
 	// Controllers runs the controller manager (under leader election).
 	Controllers bool
 	// NodeName names the built-in simulated node; "" runs none.
@@ -107,6 +109,7 @@ func serverCommand(ctx context.Context, stdout, stderr io.Writer) *cobra.Command
 	f.StringVar(&o.NodePortRange, "service-node-port-range", "30000-32767", "NodePort range")
 	f.StringVar(&o.LogLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&o.ClusterCIDR, "cluster-cidr", "10.244.0.0/16", "pod range; each node gets a /24 (a /64 of an IPv6 range); an IPv4,IPv6 pair is dual-stack")
+	f.IntVar(&o.NodeCIDRMaskSize, "node-cidr-mask-size", 24, "prefix length of each node's IPv4 pod CIDR (a /24 holds 253 pods)")
 	f.BoolVar(&o.Controllers, "controllers", true, "run the controllers and scheduler (one leader per cluster)")
 	host, _ := os.Hostname()
 	f.StringVar(&o.NodeName, "node-name", host, "name of the built-in simulated node; empty runs no node")
@@ -198,7 +201,10 @@ func RunServer(ctx context.Context, o ServerOptions, stdout, stderr io.Writer, s
 			return fmt.Errorf("--cluster-cidr: %w", err)
 		}
 		for _, c := range podCIDRs {
-			bits := 24
+			bits := o.NodeCIDRMaskSize
+			if bits == 0 {
+				bits = 24
+			}
 			if c.Addr().Is6() {
 				bits = 64
 			}

@@ -76,13 +76,6 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	for _, c := range node.Spec.PodCIDRs {
-		p, err := netip.ParsePrefix(c)
-		if err != nil {
-			return fmt.Errorf("node %s has a bad pod CIDR %q", node.Name, c)
-		}
-		a.cidrs = append(a.cidrs, p)
-	}
 	if len(a.cidrs) == 0 {
 		return fmt.Errorf("node %s got no pod CIDR", node.Name)
 	}
@@ -156,6 +149,12 @@ func (a *Agent) register(ctx context.Context) (*corev1.Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("register node %s: %w", a.cfg.NodeName, err)
 	}
+	a.cidrs = nil
+	for _, c := range node.Spec.PodCIDRs {
+		if p, err := netip.ParsePrefix(c); err == nil {
+			a.cidrs = append(a.cidrs, p)
+		}
+	}
 	if err := a.updateNodeStatus(ctx); err != nil {
 		return nil, err
 	}
@@ -179,7 +178,7 @@ func (a *Agent) updateNodeStatus(ctx context.Context) error {
 	node.Status.Conditions = []corev1.NodeCondition{ready}
 	node.Status.Addresses = []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: a.cfg.InternalIP}, {Type: corev1.NodeHostName, Address: a.cfg.NodeName}}
 	node.Status.NodeInfo = corev1.NodeSystemInfo{KubeletVersion: "v1.33.0-svcnet", ContainerRuntimeVersion: "svcnet://sim", OperatingSystem: "linux", Architecture: "amd64", OSImage: "svcnet"}
-	node.Status.Capacity = corev1.ResourceList{corev1.ResourcePods: resourceQuantity(1000)}
+	node.Status.Capacity = corev1.ResourceList{corev1.ResourcePods: resourceQuantity(PodCapacity(a.cidrs))}
 	node.Status.Allocatable = node.Status.Capacity
 	_, err = nodes.UpdateStatus(ctx, node, metav1.UpdateOptions{})
 	return err
@@ -332,6 +331,23 @@ func SimStatus(pod *corev1.Pod, ips []netip.Addr, hostIP string, readyAfter time
 	set(corev1.PodReady, containersReady && gates, reason)
 	set(corev1.PodScheduled, true, "")
 	return st, wait
+}
+
+// PodCapacity is how many pods a node can address: the usable addresses of
+// its smallest pod CIDR (network, gateway and IPv4 broadcast excluded).
+func PodCapacity(cidrs []netip.Prefix) int64 {
+	capacity := int64(-1)
+	for _, c := range cidrs {
+		bits := min(c.Addr().BitLen()-c.Bits(), 20)
+		n := int64(1)<<bits - 2
+		if c.Addr().Is4() {
+			n--
+		}
+		if capacity < 0 || n < capacity {
+			capacity = n
+		}
+	}
+	return max(capacity, 0)
 }
 
 // IPPool hands out pod IPs of a node's CIDRs, one per family, never two

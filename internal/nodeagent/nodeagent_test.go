@@ -61,3 +61,12 @@ func TestSimStatus(t *testing.T) {
 		t.Fatalf("gate set: %+v", st.Conditions)
 	}
 }
+
+func TestPodCapacity(t *testing.T) {
+	cases := map[string]int64{"10.244.0.0/24": 253, "10.244.0.0/20": 4093, "fd00::/64": 1<<20 - 2}
+	for cidr, want := range cases {
+		if got := PodCapacity([]netip.Prefix{netip.MustParsePrefix(cidr)}); got != want {
+			t.Errorf("%s: %d, want %d", cidr, got, want)
+		}
+	}
+}

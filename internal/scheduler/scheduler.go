@@ -36,6 +36,9 @@ func Pick(pod *corev1.Pod, nodes []*corev1.Node, load map[string]int) (string, e
 		if !labels.SelectorFromSet(pod.Spec.NodeSelector).Matches(labels.Set(n.Labels)) {
 			continue
 		}
+		if q, ok := n.Status.Allocatable[corev1.ResourcePods]; ok && int64(load[n.Name]) >= q.Value() {
+			continue // full
+		}
 		fit = append(fit, n)
 	}
 	if len(fit) == 0 {

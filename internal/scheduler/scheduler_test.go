@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -39,3 +40,19 @@ func TestPick(t *testing.T) {
 		})
 	}
 }
+
+func TestPickRespectsCapacity(t *testing.T) {
+	full := node("full", true, nil)
+	full.Status.Allocatable = corev1.ResourceList{corev1.ResourcePods: *resourceQty(2)}
+	free := node("free", true, nil)
+	free.Status.Allocatable = corev1.ResourceList{corev1.ResourcePods: *resourceQty(2)}
+	got, err := Pick(&corev1.Pod{}, []*corev1.Node{full, free}, map[string]int{"full": 2, "free": 1})
+	if err != nil || got != "free" {
+		t.Fatalf("Pick = %q %v", got, err)
+	}
+	if _, err := Pick(&corev1.Pod{}, []*corev1.Node{full}, map[string]int{"full": 2}); err == nil {
+		t.Fatal("a full node accepted a pod")
+	}
+}
+
+func resourceQty(n int64) *resource.Quantity { return resource.NewQuantity(n, resource.DecimalSI) }
