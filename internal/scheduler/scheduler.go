@@ -70,13 +70,15 @@ type Scheduler struct {
 	loop   *controller.Loop
 	log    *slog.Logger
 	mu     sync.Mutex
-	// assumed holds bindings made but not yet seen in the pod cache.
-	assumed map[types.UID]string
+	// load counts the active pods bound to each node, kept from pod events.
+	load map[string]int
+	// bound remembers where each counted pod is, to uncount it.
+	bound map[types.UID]string
 }
 
 // New wires the scheduler; it starts nothing.
 func New(client kubernetes.Interface, podInf coreinformers.PodInformer, nodeInf coreinformers.NodeInformer, log *slog.Logger) *Scheduler {
-	s := &Scheduler{client: client, pods: podInf.Lister(), nodes: nodeInf.Lister(), log: log, assumed: map[types.UID]string{}}
+	s := &Scheduler{client: client, pods: podInf.Lister(), nodes: nodeInf.Lister(), log: log, load: map[string]int{}, bound: map[types.UID]string{}}
 	q := controller.NewQueue("scheduler")
 	s.loop = &controller.Loop{Name: "scheduler", Queue: q, Sync: s.sync, Workers: 1, Log: log,
 		Synced: []cache.InformerSynced{podInf.Informer().HasSynced, nodeInf.Informer().HasSynced}}
@@ -87,8 +89,9 @@ func New(client kubernetes.Interface, podInf coreinformers.PodInformer, nodeInf 
 		}
 	}
 	_, _ = podInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    pending,
-		UpdateFunc: func(_, obj interface{}) { pending(obj) },
+		AddFunc:    func(obj interface{}) { s.count(obj); pending(obj) },
+		UpdateFunc: func(_, obj interface{}) { s.count(obj); pending(obj) },
+		DeleteFunc: func(obj interface{}) { s.uncount(obj) },
 	})
 	// A node that becomes ready may fit pods that waited.
 	_, _ = nodeInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
@@ -127,21 +130,10 @@ func (s *Scheduler) sync(ctx context.Context, key string) error {
 	if err != nil {
 		return err
 	}
-	all, err := s.pods.List(labels.Everything())
-	if err != nil {
-		return err
-	}
-	load := map[string]int{}
 	s.mu.Lock()
-	for _, p := range all {
-		if node, ok := s.assumed[p.UID]; ok && p.Spec.NodeName == "" {
-			load[node]++
-			continue
-		}
-		delete(s.assumed, p.UID)
-		if p.Spec.NodeName != "" && podutil.IsActive(p) {
-			load[p.Spec.NodeName]++
-		}
+	load := make(map[string]int, len(s.load))
+	for n, c := range s.load {
+		load[n] = c
 	}
 	s.mu.Unlock()
 	node, err := Pick(pod, nodes, load)
@@ -155,8 +147,48 @@ func (s *Scheduler) sync(ctx context.Context, key string) error {
 		}
 		return err
 	}
+	// Count the binding now; the pod's update event will find it counted.
 	s.mu.Lock()
-	s.assumed[pod.UID] = node
+	if _, ok := s.bound[pod.UID]; !ok {
+		s.bound[pod.UID] = node
+		s.load[node]++
+	}
 	s.mu.Unlock()
 	return nil
+}
+
+// count keeps the per-node load: an active bound pod counts once.
+func (s *Scheduler) count(obj interface{}) {
+	p, ok := obj.(*corev1.Pod)
+	if !ok {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	node, counted := s.bound[p.UID]
+	active := p.Spec.NodeName != "" && podutil.IsActive(p)
+	switch {
+	case active && !counted:
+		s.bound[p.UID] = p.Spec.NodeName
+		s.load[p.Spec.NodeName]++
+	case !active && counted && p.Spec.NodeName != "":
+		delete(s.bound, p.UID)
+		s.load[node]--
+	}
+}
+
+func (s *Scheduler) uncount(obj interface{}) {
+	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = d.Obj
+	}
+	p, ok := obj.(*corev1.Pod)
+	if !ok {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if node, ok := s.bound[p.UID]; ok {
+		delete(s.bound, p.UID)
+		s.load[node]--
+	}
 }

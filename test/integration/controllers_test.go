@@ -316,3 +316,47 @@ func TestStatefulSetOrderAndHostnames(t *testing.T) {
 		}
 	}
 }
+
+func TestSelectorlessServiceEndpointsAreMirrored(t *testing.T) {
+	s := startServer(t, serverOpts{controllers: true, nodeName: "node-1"})
+	c := s.client(false)
+	ctx := ctxT(t)
+	ns := testNamespace(t, c)
+	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "external-db"}, Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Name: "pg", Port: 5432}}}}
+	if _, err := c.CoreV1().Services(ns).Create(ctx, svc, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	ep := &corev1.Endpoints{ObjectMeta: metav1.ObjectMeta{Name: "external-db"}, Subsets: []corev1.EndpointSubset{{
+		Addresses: []corev1.EndpointAddress{{IP: "192.0.2.10"}, {IP: "192.0.2.11"}},
+		Ports:     []corev1.EndpointPort{{Name: "pg", Port: 5432}}}}}
+	if _, err := c.CoreV1().Endpoints(ns).Create(ctx, ep, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, func() error {
+		if got := readyAddresses(t, c, ns, "external-db"); strings.Join(got, ",") != "192.0.2.10,192.0.2.11" {
+			return fmt.Errorf("mirrored ready addresses %v", got)
+		}
+		return nil
+	})
+	// A hand-written slice of a selectorless Service is left alone.
+	ready := true
+	port := int32(5432)
+	own := &discoveryv1.EndpointSlice{ObjectMeta: metav1.ObjectMeta{Name: "hand-made", Labels: map[string]string{discoveryv1.LabelServiceName: "external-db"}},
+		AddressType: discoveryv1.AddressTypeIPv4, Endpoints: []discoveryv1.Endpoint{{Addresses: []string{"192.0.2.99"}, Conditions: discoveryv1.EndpointConditions{Ready: &ready}}},
+		Ports: []discoveryv1.EndpointPort{{Port: &port}}}
+	if _, err := c.DiscoveryV1().EndpointSlices(ns).Create(ctx, own, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	ep.Subsets[0].Addresses = ep.Subsets[0].Addresses[:1]
+	cur, _ := c.CoreV1().Endpoints(ns).Get(ctx, "external-db", metav1.GetOptions{})
+	cur.Subsets = ep.Subsets
+	if _, err := c.CoreV1().Endpoints(ns).Update(ctx, cur, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, func() error {
+		if got := readyAddresses(t, c, ns, "external-db"); strings.Join(got, ",") != "192.0.2.10,192.0.2.99" {
+			return fmt.Errorf("addresses %v", got)
+		}
+		return nil
+	})
+}

@@ -1,6 +1,7 @@
 // Package manager runs every controller of the cluster — Deployment,
-// ReplicaSet, EndpointSlice, the scheduler, the garbage collector and the
-// namespace controller — on shared informers, while this process holds the
+// ReplicaSet, StatefulSet, EndpointSlice, Endpoints, EndpointSlice
+// mirroring, the scheduler, the garbage collector and the namespace
+// controller — on shared informers, while this process holds the
 // controllers' Lease, so several servers on one etcd run each controller once.
 package manager
 
@@ -26,6 +27,7 @@ import (
 	"github.com/svcnet/svcnet/internal/controller/endpoints"
 	"github.com/svcnet/svcnet/internal/controller/endpointslice"
 	"github.com/svcnet/svcnet/internal/controller/gc"
+	"github.com/svcnet/svcnet/internal/controller/mirroring"
 	"github.com/svcnet/svcnet/internal/controller/namespace"
 	"github.com/svcnet/svcnet/internal/controller/replicaset"
 	"github.com/svcnet/svcnet/internal/controller/statefulset"
@@ -96,6 +98,7 @@ func (m *Manager) lead(ctx context.Context) {
 		statefulset.New(m.client, apps.StatefulSets(), core.Pods(), recorder("statefulset-controller"), m.log),
 		endpointslice.New(m.client, core.Services(), core.Pods(), disc.EndpointSlices(), core.Nodes(), m.cfg.MaxEndpointsPerSlice, recorder("endpoint-slice-controller"), m.log),
 		endpoints.New(m.client, core.Services(), core.Pods(), core.Endpoints(), m.log),
+		mirroring.New(m.client, core.Services(), core.Endpoints(), disc.EndpointSlices(), m.log),
 		scheduler.New(m.client, core.Pods(), core.Nodes(), m.log),
 		gc.New(m.meta, metaFactory, m.cfg.Resources, m.log),
 		namespace.New(m.client, m.meta, m.cfg.Namespaced, core.Namespaces(), m.log),

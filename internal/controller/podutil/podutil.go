@@ -10,6 +10,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/cache"
 )
 
 // IsActive: not terminal and not being deleted.
@@ -132,4 +134,38 @@ func SortForDeletion(pods []*corev1.Pod) {
 		}
 		return a.Name > b.Name
 	})
+}
+
+// ControllerUIDIndex names the pod index by controlling owner UID.
+const ControllerUIDIndex = "controllerUID"
+
+// IndexByController indexes an informer's objects by their controller's UID,
+// so a controller finds its pods without scanning the namespace. Adding it
+// twice is harmless.
+func IndexByController(inf cache.SharedIndexInformer) {
+	_ = inf.AddIndexers(cache.Indexers{ControllerUIDIndex: func(obj interface{}) ([]string, error) {
+		m, ok := obj.(metav1.Object)
+		if !ok {
+			return nil, nil
+		}
+		if ref := ControllerOf(m); ref != nil {
+			return []string{string(ref.UID)}, nil
+		}
+		return nil, nil
+	}})
+}
+
+// Owned returns the pods an informer indexed under owner UID.
+func Owned(inf cache.SharedIndexInformer, uid types.UID) []*corev1.Pod {
+	objs, err := inf.GetIndexer().ByIndex(ControllerUIDIndex, string(uid))
+	if err != nil {
+		return nil
+	}
+	out := make([]*corev1.Pod, 0, len(objs))
+	for _, o := range objs {
+		if p, ok := o.(*corev1.Pod); ok {
+			out = append(out, p)
+		}
+	}
+	return out
 }

@@ -13,7 +13,6 @@ import (
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	appsinformers "k8s.io/client-go/informers/apps/v1"
 	coreinformers "k8s.io/client-go/informers/core/v1"
 	"k8s.io/client-go/kubernetes"
@@ -32,14 +31,17 @@ type Controller struct {
 	client kubernetes.Interface
 	rs     appslisters.ReplicaSetLister
 	pods   corelisters.PodLister
-	exp    *controller.Expectations
-	loop   *controller.Loop
-	now    func() time.Time
+	// podIndex finds pods by controller UID.
+	podIndex cache.SharedIndexInformer
+	exp      *controller.Expectations
+	loop     *controller.Loop
+	now      func() time.Time
 }
 
 // New wires the controller to its informers; it starts nothing.
 func New(client kubernetes.Interface, rsInf appsinformers.ReplicaSetInformer, podInf coreinformers.PodInformer, log *slog.Logger, now func() time.Time) *Controller {
-	c := &Controller{client: client, rs: rsInf.Lister(), pods: podInf.Lister(), exp: controller.NewExpectations(time.Minute, now), now: now}
+	c := &Controller{client: client, rs: rsInf.Lister(), pods: podInf.Lister(), podIndex: podInf.Informer(), exp: controller.NewExpectations(time.Minute, now), now: now}
+	podutil.IndexByController(podInf.Informer())
 	q := controller.NewQueue("replicaset")
 	c.loop = &controller.Loop{Name: "replicaset", Queue: q, Sync: c.sync, Workers: 4, Log: log,
 		Synced: []cache.InformerSynced{rsInf.Informer().HasSynced, podInf.Informer().HasSynced}}
@@ -106,16 +108,7 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 	if err != nil {
 		return err
 	}
-	all, err := c.pods.Pods(ns).List(labels.Everything())
-	if err != nil {
-		return err
-	}
-	var owned []*corev1.Pod
-	for _, p := range all {
-		if ref := podutil.ControllerOf(p); ref != nil && ref.UID == rs.UID {
-			owned = append(owned, p)
-		}
-	}
+	owned := podutil.Owned(c.podIndex, rs.UID)
 	plan := Reconcile(rs, owned, c.now())
 	if c.exp.Satisfied(key) && rs.DeletionTimestamp == nil {
 		if err := c.apply(ctx, key, rs, plan); err != nil {

@@ -13,7 +13,6 @@ import (
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	appsinformers "k8s.io/client-go/informers/apps/v1"
 	coreinformers "k8s.io/client-go/informers/core/v1"
 	"k8s.io/client-go/kubernetes"
@@ -31,13 +30,15 @@ type Controller struct {
 	client   kubernetes.Interface
 	sets     appslisters.StatefulSetLister
 	pods     corelisters.PodLister
+	podIndex cache.SharedIndexInformer
 	recorder record.EventRecorder
 	loop     *controller.Loop
 }
 
 // New wires the controller.
 func New(client kubernetes.Interface, setInf appsinformers.StatefulSetInformer, podInf coreinformers.PodInformer, recorder record.EventRecorder, log *slog.Logger) *Controller {
-	c := &Controller{client: client, sets: setInf.Lister(), pods: podInf.Lister(), recorder: recorder}
+	c := &Controller{client: client, sets: setInf.Lister(), pods: podInf.Lister(), podIndex: podInf.Informer(), recorder: recorder}
+	podutil.IndexByController(podInf.Informer())
 	q := controller.NewQueue("statefulset")
 	c.loop = &controller.Loop{Name: "statefulset", Queue: q, Sync: c.sync, Workers: 2, Log: log,
 		Synced: []cache.InformerSynced{setInf.Informer().HasSynced, podInf.Informer().HasSynced}}
@@ -72,16 +73,7 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 	if err != nil || set.DeletionTimestamp != nil {
 		return err
 	}
-	all, err := c.pods.Pods(ns).List(labels.Everything())
-	if err != nil {
-		return err
-	}
-	var owned []*corev1.Pod
-	for _, p := range all {
-		if ref := podutil.ControllerOf(p); ref != nil && ref.UID == set.UID {
-			owned = append(owned, p)
-		}
-	}
+	owned := podutil.Owned(c.podIndex, set.UID)
 	plan := Reconcile(set, owned)
 	for _, o := range plan.Create {
 		pod := PodFor(set, o)
