@@ -80,7 +80,7 @@ type Scheduler struct {
 func New(client kubernetes.Interface, podInf coreinformers.PodInformer, nodeInf coreinformers.NodeInformer, log *slog.Logger) *Scheduler {
 	s := &Scheduler{client: client, pods: podInf.Lister(), nodes: nodeInf.Lister(), log: log, load: map[string]int{}, bound: map[types.UID]string{}}
 	q := controller.NewQueue("scheduler")
-	s.loop = &controller.Loop{Name: "scheduler", Queue: q, Sync: s.sync, Workers: 1, Log: log,
+	s.loop = &controller.Loop{Name: "scheduler", Queue: q, Sync: s.sync, Workers: 4, Log: log,
 		Synced: []cache.InformerSynced{podInf.Informer().HasSynced, nodeInf.Informer().HasSynced}}
 	pending := func(obj interface{}) {
 		if p, ok := obj.(*corev1.Pod); ok && p.Spec.NodeName == "" && p.DeletionTimestamp == nil &&
@@ -130,30 +130,36 @@ func (s *Scheduler) sync(ctx context.Context, key string) error {
 	if err != nil {
 		return err
 	}
+	// Pick and reserve under the lock, so concurrent workers never put more
+	// pods on a node than it holds.
 	s.mu.Lock()
-	load := make(map[string]int, len(s.load))
-	for n, c := range s.load {
-		load[n] = c
+	if _, done := s.bound[pod.UID]; done {
+		s.mu.Unlock()
+		return nil
+	}
+	node, err := Pick(pod, nodes, s.load)
+	if err == nil {
+		s.bound[pod.UID] = node
+		s.load[node]++
 	}
 	s.mu.Unlock()
-	node, err := Pick(pod, nodes, load)
 	if err != nil {
 		return fmt.Errorf("pod %s unschedulable: %w", key, err)
 	}
 	patch := fmt.Sprintf(`{"metadata":{"uid":%q},"spec":{"nodeName":%q}}`, pod.UID, node)
 	if _, err := s.client.CoreV1().Pods(ns).Patch(ctx, name, types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
+		// Give the reservation back; the pod's events will recount it if it was bound after all.
+		s.mu.Lock()
+		if s.bound[pod.UID] == node {
+			delete(s.bound, pod.UID)
+			s.load[node]--
+		}
+		s.mu.Unlock()
 		if apierrors.IsNotFound(err) {
 			return nil
 		}
 		return err
 	}
-	// Count the binding now; the pod's update event will find it counted.
-	s.mu.Lock()
-	if _, ok := s.bound[pod.UID]; !ok {
-		s.bound[pod.UID] = node
-		s.load[node]++
-	}
-	s.mu.Unlock()
 	return nil
 }
 
