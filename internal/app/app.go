@@ -66,7 +66,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	root.SetArgs(args)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(serverCommand(ctx, stdout, stderr), agentCommand(stdout, stderr))
+	root.AddCommand(serverCommand(ctx, stdout, stderr), agentCommand(stdout, stderr), dnsCommand(stdout, stderr))
 	return root.ExecuteContext(ctx)
 }
 
@@ -89,6 +89,8 @@ type ServerOptions struct {
 	MaxEndpointsPerSlice int32
 	// LeaseDuration of the controllers' leader election (0: 15s).
 	LeaseDuration time.Duration
+	// DNS serves cluster DNS; DNS.Addr "" runs none.
+	DNS DNSOptions
 }
 
 func serverCommand(ctx context.Context, stdout, stderr io.Writer) *cobra.Command {
@@ -115,6 +117,7 @@ func serverCommand(ctx context.Context, stdout, stderr io.Writer) *cobra.Command
 	f.StringVar(&o.NodeName, "node-name", host, "name of the built-in simulated node; empty runs no node")
 	f.DurationVar(&o.SimReadyAfter, "sim-ready-after", 0, "how long simulated pods take to become ready")
 	f.Int32Var(&o.MaxEndpointsPerSlice, "max-endpoints-per-slice", 100, "endpoints per EndpointSlice")
+	addDNSFlags(cmd, &o.DNS)
 	return cmd
 }
 
@@ -132,6 +135,8 @@ type Started struct {
 	Kubeconfig string
 	// EtcdURLs are the etcd client URLs the server uses.
 	EtcdURLs []string
+	// DNSAddr is where DNS listens ("" when off).
+	DNSAddr string
 }
 
 // RunServer runs svcnet server until ctx ends. started, when not nil, is
@@ -289,9 +294,28 @@ func RunServer(ctx context.Context, o ServerOptions, stdout, stderr io.Writer, s
 		}
 		g.Go(agent.Run)
 	}
+	dnsAddr := ""
+	if o.DNS.Addr != "" {
+		client, err := kubernetes.NewForConfig(restCfg)
+		if err != nil {
+			return err
+		}
+		srv, err := newDNS(o.DNS, client, log)
+		if err != nil {
+			return err
+		}
+		g.Go(srv.Run)
+		for srv.Addr() == "" && g.ctx.Err() == nil {
+			time.Sleep(5 * time.Millisecond) // the listeners bind at once
+		}
+		dnsAddr = srv.Addr()
+	}
 	fmt.Fprintf(stdout, "svcnet API serving at %s\nkubeconfig: %s\n  export KUBECONFIG=%s\n", server, kubeconfig, kubeconfig)
+	if dnsAddr != "" {
+		fmt.Fprintf(stdout, "dns: %s (zone %s)\n", dnsAddr, o.DNS.ClusterDomain)
+	}
 	if started != nil {
-		started(Started{APIAddr: api.Addr(), Kubeconfig: kubeconfig, EtcdURLs: endpoints})
+		started(Started{APIAddr: api.Addr(), Kubeconfig: kubeconfig, EtcdURLs: endpoints, DNSAddr: dnsAddr})
 	}
 	return g.Wait()
 }

@@ -57,6 +57,7 @@ type proc struct {
 	dataDir    string
 	addr       string
 	kubeconfig string
+	dnsAddr    string
 	mu         sync.Mutex
 	out        strings.Builder
 	exited     chan error
@@ -64,7 +65,7 @@ type proc struct {
 
 func startSvcnet(t *testing.T, dataDir, addr string, extra ...string) *proc {
 	t.Helper()
-	args := append([]string{"server", "--data-dir", dataDir, "--api-addr", addr}, extra...)
+	args := append([]string{"server", "--data-dir", dataDir, "--api-addr", addr, "--dns-addr", "127.0.0.1:0"}, extra...)
 	p := &proc{t: t, dataDir: dataDir, addr: addr, exited: make(chan error, 1)}
 	p.cmd = exec.Command(binary, args...)
 	stdout, _ := p.cmd.StdoutPipe()
@@ -83,11 +84,18 @@ func startSvcnet(t *testing.T, dataDir, addr string, extra ...string) *proc {
 			if k, ok := strings.CutPrefix(line, "kubeconfig: "); ok {
 				ready <- k
 			}
+			if d, ok := strings.CutPrefix(line, "dns: "); ok {
+				p.mu.Lock()
+				p.dnsAddr = strings.Fields(d)[0]
+				p.mu.Unlock()
+				ready <- ""
+			}
 		}
 	}()
 	go func() { p.exited <- p.cmd.Wait() }()
 	select {
 	case p.kubeconfig = <-ready:
+		<-ready // the dns line follows
 	case err := <-p.exited:
 		t.Fatalf("svcnet exited before serving: %v\n%s", err, p.output())
 	case <-time.After(60 * time.Second):

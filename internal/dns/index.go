@@ -1,0 +1,199 @@
+package dns
+
+import (
+	"net/netip"
+	"sort"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+)
+
+// Port is a named Service or endpoint port.
+type Port struct {
+	Name  string // lower case
+	Proto string // lower case: tcp, udp, sctp
+	Port  uint16
+}
+
+// Endpoint is one address of a Service, as DNS needs it.
+type Endpoint struct {
+	Addr netip.Addr
+	// Host is the endpoint's DNS label: its hostname, or the dashed address.
+	Host  string
+	Ready bool
+	Ports []Port
+}
+
+// Service is what DNS knows of one Service.
+type Service struct {
+	Name, Namespace string // lower case
+	Headless        bool
+	ExternalName    string // lower case, fully qualified, for ExternalName Services
+	ClusterIPs      []netip.Addr
+	Ports           []Port
+	Endpoints       []Endpoint
+}
+
+// Snapshot is an immutable view of the cluster for DNS: readers load it with
+// one atomic read and never lock.
+type Snapshot struct {
+	Synced     bool
+	Serial     uint32
+	Namespaces map[string]bool
+	// Services by "namespace/name" (lower case).
+	Services map[string]*Service
+	// PTR maps an address to the names that own it.
+	PTR map[netip.Addr][]string
+}
+
+// EmptySnapshot is the state before the first sync.
+func EmptySnapshot() *Snapshot {
+	return &Snapshot{Namespaces: map[string]bool{}, Services: map[string]*Service{}, PTR: map[netip.Addr][]string{}}
+}
+
+// DashedName is CoreDNS's endpoint label for an address without hostname:
+// 10.244.0.7 → 10-244-0-7; fd00::1 → fd00--1 (a trailing - gets a 0).
+func DashedName(a netip.Addr) string {
+	s := a.String()
+	if a.Is4() {
+		return strings.ReplaceAll(s, ".", "-")
+	}
+	s = strings.ReplaceAll(s, ":", "-")
+	if strings.HasSuffix(s, "-") {
+		s += "0"
+	}
+	if strings.HasPrefix(s, "-") {
+		s = "0" + s
+	}
+	return s
+}
+
+// BuildService turns a Service and its EndpointSlices into what DNS serves.
+// Readiness follows the slices (CoreDNS C6): an unset ready counts as ready.
+func BuildService(svc *corev1.Service, slices []*discoveryv1.EndpointSlice) *Service {
+	s := &Service{Name: strings.ToLower(svc.Name), Namespace: strings.ToLower(svc.Namespace)}
+	if svc.Spec.Type == corev1.ServiceTypeExternalName {
+		s.ExternalName = strings.ToLower(strings.TrimSuffix(svc.Spec.ExternalName, ".")) + "."
+		return s
+	}
+	s.Headless = svc.Spec.ClusterIP == corev1.ClusterIPNone
+	for _, ip := range svc.Spec.ClusterIPs {
+		if a, err := netip.ParseAddr(ip); err == nil {
+			s.ClusterIPs = append(s.ClusterIPs, a)
+		}
+	}
+	if len(s.ClusterIPs) == 0 && !s.Headless {
+		if a, err := netip.ParseAddr(svc.Spec.ClusterIP); err == nil {
+			s.ClusterIPs = append(s.ClusterIPs, a)
+		}
+	}
+	for _, p := range svc.Spec.Ports {
+		if p.Name == "" {
+			continue // unnamed ports get no SRV (S7)
+		}
+		s.Ports = append(s.Ports, Port{Name: strings.ToLower(p.Name), Proto: strings.ToLower(string(p.Protocol)), Port: uint16(p.Port)})
+	}
+	seen := map[netip.Addr]bool{}
+	for _, sl := range slices {
+		if sl.AddressType != discoveryv1.AddressTypeIPv4 && sl.AddressType != discoveryv1.AddressTypeIPv6 {
+			continue
+		}
+		var ports []Port
+		for _, p := range sl.Ports {
+			if p.Name == nil || *p.Name == "" || p.Port == nil {
+				continue
+			}
+			proto := "tcp"
+			if p.Protocol != nil {
+				proto = strings.ToLower(string(*p.Protocol))
+			}
+			ports = append(ports, Port{Name: strings.ToLower(*p.Name), Proto: proto, Port: uint16(*p.Port)})
+		}
+		for _, e := range sl.Endpoints {
+			ready := e.Conditions.Ready == nil || *e.Conditions.Ready
+			for _, addr := range e.Addresses {
+				a, err := netip.ParseAddr(addr)
+				if err != nil || seen[a] {
+					continue
+				}
+				seen[a] = true
+				host := DashedName(a)
+				if e.Hostname != nil && *e.Hostname != "" {
+					host = strings.ToLower(*e.Hostname)
+				}
+				s.Endpoints = append(s.Endpoints, Endpoint{Addr: a, Host: host, Ready: ready, Ports: ports})
+			}
+		}
+	}
+	sort.Slice(s.Endpoints, func(i, j int) bool { return s.Endpoints[i].Addr.Less(s.Endpoints[j].Addr) })
+	return s
+}
+
+// FQDN of a Service in a zone (zone ends with a dot).
+func (s *Service) FQDN(zone string) string { return s.Name + "." + s.Namespace + ".svc." + zone }
+
+// ptrNames lists the PTR entries a Service contributes: its ClusterIPs
+// point to it (S9), its ready endpoints to hostname.svc.ns.svc.zone (S14, C15).
+func (s *Service) ptrNames(zone string) map[netip.Addr]string {
+	out := map[netip.Addr]string{}
+	for _, ip := range s.ClusterIPs {
+		out[ip] = s.FQDN(zone)
+	}
+	for _, e := range s.Endpoints {
+		if e.Ready {
+			if _, isClusterIP := out[e.Addr]; !isClusterIP {
+				out[e.Addr] = e.Host + "." + s.FQDN(zone)
+			}
+		}
+	}
+	return out
+}
+
+// WithService returns a new snapshot with one Service replaced (nil removes
+// it). The maps are copied; the Service entries are shared.
+func (snap *Snapshot) WithService(key string, s *Service, zone string, serial uint32) *Snapshot {
+	out := &Snapshot{Synced: snap.Synced, Serial: serial, Namespaces: snap.Namespaces,
+		Services: make(map[string]*Service, len(snap.Services)+1), PTR: make(map[netip.Addr][]string, len(snap.PTR))}
+	for k, v := range snap.Services {
+		out.Services[k] = v
+	}
+	old := snap.Services[key]
+	for a, names := range snap.PTR {
+		out.PTR[a] = names
+	}
+	if old != nil {
+		for a, name := range old.ptrNames(zone) {
+			out.PTR[a] = without(out.PTR[a], name)
+			if len(out.PTR[a]) == 0 {
+				delete(out.PTR, a)
+			}
+		}
+		delete(out.Services, key)
+	}
+	if s != nil {
+		out.Services[key] = s
+		for a, name := range s.ptrNames(zone) {
+			out.PTR[a] = append(append([]string(nil), out.PTR[a]...), name)
+			sort.Strings(out.PTR[a])
+		}
+	}
+	return out
+}
+
+func without(list []string, s string) []string {
+	var out []string
+	for _, x := range list {
+		if x != s {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// WithNamespaces returns a new snapshot with another namespace set.
+func (snap *Snapshot) WithNamespaces(ns map[string]bool, serial uint32) *Snapshot {
+	out := *snap
+	out.Namespaces, out.Serial = ns, serial
+	return &out
+}

@@ -1,0 +1,304 @@
+// Package dns is svcnet's cluster DNS: it answers the Kubernetes DNS-Based
+// Service Discovery specification (docs/dns.md) from an immutable snapshot of
+// Services, EndpointSlices and Namespaces that informers keep current, so
+// the next query after a watch event sees the change. It is the only package
+// that imports miekg/dns.
+package dns
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	mdns "github.com/miekg/dns"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	corelisters "k8s.io/client-go/listers/core/v1"
+	discoverylisters "k8s.io/client-go/listers/discovery/v1"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/util/workqueue"
+)
+
+// Config of the DNS server.
+type Config struct {
+	// Addr is the UDP and TCP listen address, e.g. 127.0.0.1:1053.
+	Addr          string
+	ClusterDomain string
+	TTL           uint32
+	Pods          PodsMode
+	// Ordered turns off the per-query shuffle of multi-record answers.
+	Ordered bool
+}
+
+// Server answers DNS queries for one cluster.
+type Server struct {
+	cfg    Config
+	opts   Options
+	client kubernetes.Interface
+	log    *slog.Logger
+	snap   atomic.Pointer[Snapshot]
+	serial atomic.Uint32
+	ready  chan struct{}
+	addr   atomic.Value // string
+	rnd    sync.Pool
+}
+
+// New checks the config; it starts nothing.
+func New(cfg Config, client kubernetes.Interface, log *slog.Logger) (*Server, error) {
+	if cfg.Addr == "" {
+		return nil, errors.New("dns: empty address")
+	}
+	if cfg.ClusterDomain == "" {
+		cfg.ClusterDomain = "cluster.local"
+	}
+	if cfg.TTL == 0 {
+		cfg.TTL = 5
+	}
+	if cfg.TTL > 3600 {
+		return nil, fmt.Errorf("dns: ttl %d is over 3600", cfg.TTL)
+	}
+	switch cfg.Pods {
+	case "":
+		cfg.Pods = PodsInsecure
+	case PodsInsecure, PodsDisabled:
+	default:
+		return nil, fmt.Errorf("dns: --pods must be insecure or disabled, not %q", cfg.Pods)
+	}
+	zone := strings.ToLower(mdns.Fqdn(cfg.ClusterDomain))
+	if _, ok := mdns.IsDomainName(zone); !ok {
+		return nil, fmt.Errorf("dns: invalid cluster domain %q", cfg.ClusterDomain)
+	}
+	s := &Server{cfg: cfg, client: client, log: log, ready: make(chan struct{}),
+		opts: Options{Zone: zone, TTL: cfg.TTL, Pods: cfg.Pods, Shuffle: !cfg.Ordered}}
+	s.snap.Store(EmptySnapshot())
+	s.rnd.New = func() any { return rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())) }
+	return s, nil
+}
+
+// Ready is closed once the first sync is done.
+func (s *Server) Ready() <-chan struct{} { return s.ready }
+
+// Addr is the bound address, once listening.
+func (s *Server) Addr() string { v, _ := s.addr.Load().(string); return v }
+
+// Snapshot returns the current snapshot (for tests and metrics).
+func (s *Server) Snapshot() *Snapshot { return s.snap.Load() }
+
+// ServeDNS is the thin adapter from the wire to Resolve.
+func (s *Server) ServeDNS(w mdns.ResponseWriter, r *mdns.Msg) {
+	m := s.Reply(r, w.RemoteAddr().Network() == "tcp")
+	if m != nil {
+		_ = w.WriteMsg(m)
+	}
+}
+
+// Reply forms the answer to a request: nil drops it (no reply can be formed).
+func (s *Server) Reply(r *mdns.Msg, tcp bool) *mdns.Msg {
+	if r.Response {
+		return nil
+	}
+	m := new(mdns.Msg)
+	m.SetReply(r)
+	m.Compress = true
+	if r.Opcode != mdns.OpcodeQuery {
+		m.Rcode = mdns.RcodeNotImplemented
+		return m
+	}
+	if len(r.Question) != 1 {
+		m.Rcode = mdns.RcodeFormatError
+		return m
+	}
+	size := 512
+	opt := r.IsEdns0()
+	if opt != nil {
+		if opt.Version() != 0 {
+			m.SetEdns0(4096, false)
+			m.MsgHdr.Rcode = mdns.RcodeBadVers
+			return m
+		}
+		size = max(512, min(int(opt.UDPSize()), 4096))
+	}
+	q := r.Question[0]
+	if q.Qclass != mdns.ClassINET && q.Qclass != mdns.ClassANY {
+		m.Rcode = mdns.RcodeRefused
+		return m
+	}
+	if q.Qtype == mdns.TypeAXFR || q.Qtype == mdns.TypeIXFR {
+		m.Rcode = mdns.RcodeRefused // C3
+		return m
+	}
+	rnd := s.rnd.Get().(*rand.Rand)
+	ans := Resolve(s.snap.Load(), s.opts, q.Name, q.Qtype, rnd)
+	s.rnd.Put(rnd)
+	if ans.Refused {
+		m.Rcode = mdns.RcodeRefused
+	} else {
+		m.Authoritative = true // R7
+		m.Rcode = ans.Rcode
+		m.Answer, m.Ns, m.Extra = ans.Answer, ans.Ns, ans.Extra
+	}
+	if opt != nil {
+		m.SetEdns0(uint16(size), false)
+	}
+	if tcp {
+		size = mdns.MaxMsgSize
+	}
+	if m.Len() > size {
+		m.Truncate(size) // R4: TC is set; the full answer comes over TCP
+	}
+	return m
+}
+
+// Run syncs the snapshot from the API and serves UDP and TCP until ctx ends.
+func (s *Server) Run(ctx context.Context) error {
+	pc, err := net.ListenPacket("udp", s.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("dns listen udp %s: %w", s.cfg.Addr, err)
+	}
+	ln, err := net.Listen("tcp", pc.LocalAddr().String())
+	if err != nil {
+		pc.Close()
+		return fmt.Errorf("dns listen tcp %s: %w", pc.LocalAddr(), err)
+	}
+	s.addr.Store(pc.LocalAddr().String())
+	udp := &mdns.Server{PacketConn: pc, Handler: s, UDPSize: 4096}
+	tcp := &mdns.Server{Listener: ln, Handler: s, ReadTimeout: 5 * time.Second, IdleTimeout: func() time.Duration { return 10 * time.Second }}
+	errc := make(chan error, 3)
+	go func() { errc <- udp.ActivateAndServe() }()
+	go func() { errc <- tcp.ActivateAndServe() }()
+	go func() { errc <- s.sync(ctx) }()
+	s.log.Info("dns serving", "addr", s.Addr(), "zone", s.opts.Zone)
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+	}
+	_ = udp.Shutdown()
+	_ = tcp.Shutdown()
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+// sync keeps the snapshot current: a full build once the informers have
+// synced, then one Service at a time as events arrive.
+func (s *Server) sync(ctx context.Context) error {
+	factory := informers.NewSharedInformerFactory(s.client, 0)
+	svcInf := factory.Core().V1().Services()
+	sliceInf := factory.Discovery().V1().EndpointSlices()
+	nsInf := factory.Core().V1().Namespaces()
+	q := workqueue.NewTypedWithConfig[string](workqueue.TypedQueueConfig[string]{Name: "dns"})
+	defer q.ShutDown()
+	const nsKey = "\x00namespaces"
+	enqueueSvc := func(obj interface{}) {
+		if key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj); err == nil {
+			q.Add(key)
+		}
+	}
+	enqueueSlice := func(obj interface{}) {
+		if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+			obj = d.Obj
+		}
+		if sl, ok := obj.(*discoveryv1.EndpointSlice); ok && sl.Labels[discoveryv1.LabelServiceName] != "" {
+			q.Add(sl.Namespace + "/" + sl.Labels[discoveryv1.LabelServiceName])
+		}
+	}
+	h := func(f func(interface{})) cache.ResourceEventHandlerFuncs {
+		return cache.ResourceEventHandlerFuncs{AddFunc: f, UpdateFunc: func(_, o interface{}) { f(o) }, DeleteFunc: f}
+	}
+	_, _ = svcInf.Informer().AddEventHandler(h(enqueueSvc))
+	_, _ = sliceInf.Informer().AddEventHandler(h(enqueueSlice))
+	_, _ = nsInf.Informer().AddEventHandler(h(func(interface{}) { q.Add(nsKey) }))
+	factory.Start(ctx.Done())
+	defer factory.Shutdown()
+	if !cache.WaitForCacheSync(ctx.Done(), svcInf.Informer().HasSynced, sliceInf.Informer().HasSynced, nsInf.Informer().HasSynced) {
+		return nil
+	}
+	svcs, slices, nss := svcInf.Lister(), sliceInf.Lister(), nsInf.Lister()
+	if err := s.fullBuild(svcs, slices, nss); err != nil {
+		return err
+	}
+	close(s.ready)
+	s.log.Info("dns synced", "services", len(s.snap.Load().Services))
+	for {
+		key, quit := q.Get()
+		if quit {
+			return nil
+		}
+		if key == nsKey {
+			s.setNamespaces(nss)
+		} else {
+			s.updateService(key, svcs, slices)
+		}
+		q.Done(key)
+	}
+}
+
+func (s *Server) fullBuild(svcs corelisters.ServiceLister, slices discoverylisters.EndpointSliceLister, nss corelisters.NamespaceLister) error {
+	snap := EmptySnapshot()
+	all, err := svcs.List(labels.Everything())
+	if err != nil {
+		return err
+	}
+	for _, svc := range all {
+		sl, _ := slices.EndpointSlices(svc.Namespace).List(labels.SelectorFromSet(labels.Set{discoveryv1.LabelServiceName: svc.Name}))
+		b := BuildService(svc, sl)
+		snap.Services[b.Namespace+"/"+b.Name] = b
+		for a, name := range b.ptrNames(s.opts.Zone) {
+			snap.PTR[a] = append(snap.PTR[a], name)
+		}
+	}
+	list, err := nss.List(labels.Everything())
+	if err != nil {
+		return err
+	}
+	for _, n := range list {
+		snap.Namespaces[strings.ToLower(n.Name)] = true
+	}
+	snap.Synced = true
+	snap.Serial = s.serial.Add(1) + uint32(time.Now().Unix())
+	s.snap.Store(snap)
+	return nil
+}
+
+func (s *Server) setNamespaces(nss corelisters.NamespaceLister) {
+	list, err := nss.List(labels.Everything())
+	if err != nil {
+		return
+	}
+	set := make(map[string]bool, len(list))
+	for _, n := range list {
+		set[strings.ToLower(n.Name)] = true
+	}
+	s.snap.Store(s.snap.Load().WithNamespaces(set, s.nextSerial()))
+}
+
+func (s *Server) nextSerial() uint32 { return uint32(time.Now().Unix()) + s.serial.Add(1) }
+
+func (s *Server) updateService(key string, svcs corelisters.ServiceLister, slices discoverylisters.EndpointSliceLister) {
+	ns, name, err := cache.SplitMetaNamespaceKey(key)
+	if err != nil {
+		return
+	}
+	var b *Service
+	svc, err := svcs.Services(ns).Get(name)
+	switch {
+	case apierrors.IsNotFound(err):
+	case err != nil:
+		return
+	default:
+		sl, _ := slices.EndpointSlices(ns).List(labels.SelectorFromSet(labels.Set{discoveryv1.LabelServiceName: name}))
+		b = BuildService(svc, sl)
+	}
+	s.snap.Store(s.snap.Load().WithService(strings.ToLower(key), b, s.opts.Zone, s.nextSerial()))
+}

@@ -1,0 +1,198 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+)
+
+// dig runs the real dig against a DNS address and returns +short lines.
+func dig(t *testing.T, addr string, args ...string) []string {
+	t.Helper()
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := exec.LookPath("dig"); err != nil {
+		t.Fatal("dig is not installed (apt-get install bind9-dnsutils); .ci/run installs it")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	all := append([]string{"@" + host, "-p", port, "+short", "+tries=1", "+time=5"}, args...)
+	out, err := exec.CommandContext(ctx, "dig", all...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("dig %v: %v\n%s", all, err, out)
+	}
+	var lines []string
+	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if l != "" && !strings.HasPrefix(l, ";") {
+			lines = append(lines, l)
+		}
+	}
+	sort.Strings(lines)
+	return lines
+}
+
+// digFull returns dig's whole output.
+func digFull(t *testing.T, addr string, args ...string) string {
+	t.Helper()
+	host, port, _ := net.SplitHostPort(addr)
+	out, err := exec.Command("dig", append([]string{"@" + host, "-p", port, "+tries=1", "+time=5"}, args...)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("dig: %v\n%s", err, out)
+	}
+	return string(out)
+}
+
+func TestDNSSeedFlowWithDig(t *testing.T) {
+	p := startSvcnet(t, t.TempDir(), freePort(t))
+	p.mustKubectl(t, "apply", "-f", seedDir(t))
+	p.mustKubectl(t, "rollout", "status", "deployment", "api-deployment", "--timeout=20s")
+	clusterIP := p.mustKubectl(t, "get", "svc", "normal-service", "-o", "jsonpath={.spec.clusterIP}")
+	podIPs := strings.Fields(p.mustKubectl(t, "get", "pods", "-l", "app=api", "-o", "jsonpath={.items[*].status.podIP}"))
+	sort.Strings(podIPs)
+	// Exactly one A for normal-service: its ClusterIP.
+	if got := dig(t, p.dnsAddr, "normal-service.default.svc.cluster.local"); strings.Join(got, ",") != clusterIP {
+		t.Fatalf("normal-service: %v, want %s", got, clusterIP)
+	}
+	// Exactly the five pod IPs for headless-service (eventually: the slices may trail rollout status).
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		got := dig(t, p.dnsAddr, "headless-service.default.svc.cluster.local")
+		if strings.Join(got, ",") == strings.Join(podIPs, ",") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("headless-service: %v, want %v", got, podIPs)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// Over TCP too.
+	if got := dig(t, p.dnsAddr, "+tcp", "headless-service.default.svc.cluster.local"); len(got) != 5 {
+		t.Fatalf("over TCP: %v", got)
+	}
+	// Each pod IP reverses to a name in the zone.
+	for _, ip := range podIPs {
+		names := dig(t, p.dnsAddr, "-x", ip)
+		if len(names) == 0 || !strings.HasSuffix(names[0], ".default.svc.cluster.local.") {
+			t.Fatalf("PTR of %s: %v", ip, names)
+		}
+	}
+	// The ClusterIP reverses to the service.
+	if got := dig(t, p.dnsAddr, "-x", clusterIP); strings.Join(got, ",") != "normal-service.default.svc.cluster.local." {
+		t.Fatalf("PTR of the ClusterIP: %v", got)
+	}
+	// Scaling changes the headless answer on the next query after the slice changes.
+	p.mustKubectl(t, "scale", "deployment", "api-deployment", "--replicas=2")
+	deadline = time.Now().Add(10 * time.Second)
+	for {
+		out := p.mustKubectl(t, "get", "endpointslices", "-l", "kubernetes.io/service-name=headless-service", "-o", "jsonpath={.items[*].endpoints[*].addresses[0]}")
+		if len(strings.Fields(out)) == 2 {
+			want := strings.Fields(out)
+			sort.Strings(want)
+			if got := dig(t, p.dnsAddr, "headless-service.default.svc.cluster.local"); strings.Join(got, ",") != strings.Join(want, ",") {
+				t.Fatalf("after scaling: DNS %v, slices %v", got, want)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("slices did not shrink: %s", out)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// Negative answers carry the SOA; names are matched without case.
+	out := digFull(t, p.dnsAddr, "nope.default.svc.cluster.local")
+	if !strings.Contains(out, "status: NXDOMAIN") || !strings.Contains(out, "SOA\tns.dns.cluster.local. hostmaster.cluster.local.") {
+		t.Fatalf("NXDOMAIN:\n%s", out)
+	}
+	if got := dig(t, p.dnsAddr, "NORMAL-Service.Default.svc.cluster.local"); strings.Join(got, ",") != clusterIP {
+		t.Fatalf("case-insensitive: %v", got)
+	}
+	if got := dig(t, p.dnsAddr, "_http._tcp.kubernetes.default.svc.cluster.local", "SRV"); len(got) != 0 {
+		t.Fatalf("no port named http on kubernetes: %v", got)
+	}
+	if got := dig(t, p.dnsAddr, "_https._tcp.kubernetes.default.svc.cluster.local", "SRV"); strings.Join(got, ",") != "0 100 443 kubernetes.default.svc.cluster.local." {
+		t.Fatalf("SRV: %v", got)
+	}
+	if got := dig(t, p.dnsAddr, "dns-version.cluster.local", "TXT"); strings.Join(got, ",") != `"1.1.0"` {
+		t.Fatalf("dns-version: %v", got)
+	}
+}
+
+func TestDNSSelectorlessLargeAndExternalName(t *testing.T) {
+	p := startSvcnet(t, t.TempDir(), freePort(t))
+	dir := t.TempDir()
+	var b strings.Builder
+	b.WriteString("apiVersion: v1\nkind: Service\nmetadata:\n  name: big\nspec:\n  clusterIP: None\n  ports:\n  - name: http\n    port: 80\n---\n")
+	b.WriteString("apiVersion: v1\nkind: Service\nmetadata:\n  name: ext\nspec:\n  type: ExternalName\n  externalName: example.com\n---\n")
+	b.WriteString("apiVersion: v1\nkind: Service\nmetadata:\n  name: mixed\nspec:\n  clusterIP: None\n  ipFamilyPolicy: SingleStack\n---\n")
+	b.WriteString("apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  name: mixed-v6\n  labels:\n    kubernetes.io/service-name: mixed\naddressType: IPv6\nendpoints:\n- addresses: [\"fd00::a\"]\n  hostname: six\n- addresses: [\"fd00::b\"]\n  conditions: {ready: false}\n---\n")
+	b.WriteString("apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  name: mixed-v4\n  labels:\n    kubernetes.io/service-name: mixed\naddressType: IPv4\nendpoints:\n- addresses: [\"192.0.2.4\"]\n  hostname: four\n- addresses: [\"192.0.2.5\"]\n  conditions: {ready: false}\n")
+	for s := 0; s < 2; s++ {
+		fmt.Fprintf(&b, "---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  name: big-%d\n  labels:\n    kubernetes.io/service-name: big\naddressType: IPv4\nports:\n- name: http\n  port: 8080\nendpoints:\n", s)
+		for i := 0; i < 1000; i++ {
+			n := s*1000 + i
+			fmt.Fprintf(&b, "- addresses: [\"10.250.%d.%d\"]\n", n/250, n%250+1)
+		}
+	}
+	path := filepath.Join(dir, "objs.yaml")
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p.mustKubectl(t, "apply", "-f", path)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if got := dig(t, p.dnsAddr, "+tcp", "big.default.svc.cluster.local"); len(got) == 2000 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the 2,000-endpoint answer never came whole over TCP")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	udp := digFull(t, p.dnsAddr, "+ignore", "+bufsize=1232", "big.default.svc.cluster.local")
+	if !strings.Contains(udp, " tc ") && !strings.Contains(udp, " tc;") {
+		t.Fatalf("UDP answer not truncated:\n%s", udp[:min(len(udp), 600)])
+	}
+	if got := dig(t, p.dnsAddr, "ext.default.svc.cluster.local", "CNAME"); strings.Join(got, ",") != "example.com." {
+		t.Fatalf("ExternalName: %v", got)
+	}
+	if got := dig(t, p.dnsAddr, "mixed.default.svc.cluster.local", "A"); strings.Join(got, ",") != "192.0.2.4" {
+		t.Fatalf("mixed A (ready only): %v", got)
+	}
+	if got := dig(t, p.dnsAddr, "mixed.default.svc.cluster.local", "AAAA"); strings.Join(got, ",") != "fd00::a" {
+		t.Fatalf("mixed AAAA: %v", got)
+	}
+	if got := dig(t, p.dnsAddr, "six.mixed.default.svc.cluster.local", "AAAA"); strings.Join(got, ",") != "fd00::a" {
+		t.Fatalf("hostname AAAA: %v", got)
+	}
+	if got := dig(t, p.dnsAddr, "-x", "fd00::a"); strings.Join(got, ",") != "six.mixed.default.svc.cluster.local." {
+		t.Fatalf("IPv6 PTR: %v", got)
+	}
+	// The DNS alone, against the same API, answers the same.
+	cmd := exec.Command(binary, "dns", "--kubeconfig", p.kubeconfig, "--dns-addr", "127.0.0.1:0")
+	out, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	line := make([]byte, 256)
+	n, _ := out.Read(line)
+	f := strings.Fields(strings.TrimPrefix(string(line[:n]), "dns: "))
+	if len(f) == 0 {
+		t.Fatalf("svcnet dns printed %q", line[:n])
+	}
+	alone := f[0]
+	for _, q := range [][]string{{"mixed.default.svc.cluster.local", "A"}, {"ext.default.svc.cluster.local", "CNAME"}, {"kubernetes.default.svc.cluster.local", "A"}} {
+		if a, b := dig(t, alone, q...), dig(t, p.dnsAddr, q...); strings.Join(a, ",") != strings.Join(b, ",") {
+			t.Fatalf("%v: svcnet dns says %v, the server's DNS %v", q, a, b)
+		}
+	}
+}
