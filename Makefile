@@ -25,6 +25,8 @@ fuzz:
 	$(GO) test ./internal/apiserver -run XXX -fuzz FuzzNegotiate -fuzztime $(FUZZTIME)
 	$(GO) test ./internal/apiserver -run XXX -fuzz FuzzDecodeObject -fuzztime $(FUZZTIME)
 	$(GO) test ./internal/registry -run XXX -fuzz FuzzDecodeContinue -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/dns -run XXX -fuzz FuzzReply -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/dns -run XXX -fuzz FuzzResolveName -fuzztime $(FUZZTIME)
 
 bench-api:
 	$(GO) run ./bench/api
