@@ -22,6 +22,7 @@ type DNSOptions struct {
 	TTL           uint32
 	Pods          string
 	Ordered       bool
+	Upstream      string
 }
 
 func addDNSFlags(cmd *cobra.Command, o *DNSOptions) {
@@ -31,10 +32,12 @@ func addDNSFlags(cmd *cobra.Command, o *DNSOptions) {
 	f.Uint32Var(&o.TTL, "ttl", 5, "TTL of cluster records, seconds (0-3600)")
 	f.StringVar(&o.Pods, "pods", "insecure", "a-b-c-d.<ns>.pod.<zone> records: insecure or disabled")
 	f.BoolVar(&o.Ordered, "ordered", false, "keep headless and SRV answers in order instead of shuffling them per query")
+	f.StringVar(&o.Upstream, "upstream", "", "servers for names outside the cluster zone (host[:port],...); empty: /etc/resolv.conf's; none: answer REFUSED")
 }
 
 func newDNS(o DNSOptions, client kubernetes.Interface, log *slog.Logger) (*dns.Server, error) {
-	return dns.New(dns.Config{Addr: o.Addr, ClusterDomain: o.ClusterDomain, TTL: o.TTL, Pods: dns.PodsMode(o.Pods), Ordered: o.Ordered}, client, log)
+	return dns.New(dns.Config{Addr: o.Addr, ClusterDomain: o.ClusterDomain, TTL: o.TTL, Pods: dns.PodsMode(o.Pods), Ordered: o.Ordered,
+		Upstreams: upstreams(o.Upstream, o.Addr)}, client, log)
 }
 
 func dnsCommand(stdout, stderr io.Writer) *cobra.Command {

@@ -38,6 +38,9 @@ type Config struct {
 	Pods          PodsMode
 	// Ordered turns off the per-query shuffle of multi-record answers.
 	Ordered bool
+	// Upstreams (host:port) answer names outside the cluster's zones; none
+	// makes those REFUSED.
+	Upstreams []string
 }
 
 // Server answers DNS queries for one cluster.
@@ -140,12 +143,28 @@ func (s *Server) Reply(r *mdns.Msg, tcp bool) *mdns.Msg {
 	rnd := s.rnd.Get().(*rand.Rand)
 	ans := Resolve(s.snap.Load(), s.opts, q.Name, q.Qtype, rnd)
 	s.rnd.Put(rnd)
+	if ans.Refused && len(s.cfg.Upstreams) > 0 {
+		ctx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
+		defer cancel()
+		if resp := s.forward(ctx, r); resp != nil {
+			return resp
+		}
+		m.Rcode = mdns.RcodeServerFailure
+		return m
+	}
 	if ans.Refused {
 		m.Rcode = mdns.RcodeRefused
 	} else {
 		m.Authoritative = true // R7
 		m.Rcode = ans.Rcode
 		m.Answer, m.Ns, m.Extra = ans.Answer, ans.Ns, ans.Extra
+		if len(s.cfg.Upstreams) > 0 && (q.Qtype == mdns.TypeA || q.Qtype == mdns.TypeAAAA) && len(m.Answer) == 1 {
+			if c, ok := m.Answer[0].(*mdns.CNAME); ok && !mdns.IsSubDomain(s.opts.Zone, c.Target) {
+				ctx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
+				m.Answer = append(m.Answer, s.chase(ctx, c.Target, q.Qtype)...)
+				cancel()
+			}
+		}
 	}
 	if opt != nil {
 		m.SetEdns0(uint16(size), false)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"testing"
 
 	mdns "github.com/miekg/dns"
@@ -125,4 +126,52 @@ func FuzzResolveName(f *testing.F) {
 		Resolve(snap, opts, name, mdns.TypeSRV, nil)
 		Resolve(snap, opts, name, mdns.TypePTR, nil)
 	})
+}
+
+// fakeUpstream answers every A query with 192.0.2.53 on loopback.
+func fakeUpstream(t *testing.T) string {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &mdns.Server{PacketConn: pc, Handler: mdns.HandlerFunc(func(w mdns.ResponseWriter, r *mdns.Msg) {
+		m := new(mdns.Msg)
+		m.SetReply(r)
+		if r.Question[0].Qtype == mdns.TypeA {
+			m.Answer = append(m.Answer, &mdns.A{Hdr: mdns.RR_Header{Name: r.Question[0].Name, Rrtype: mdns.TypeA, Class: mdns.ClassINET, Ttl: 60}, A: net.IPv4(192, 0, 2, 53)})
+		}
+		_ = w.WriteMsg(m)
+	})}
+	go func() { _ = srv.ActivateAndServe() }()
+	t.Cleanup(func() { _ = srv.Shutdown() })
+	return pc.LocalAddr().String()
+}
+
+func TestUpstreamForwardingAndExternalNameChase(t *testing.T) {
+	s := testServer(t, fixture())
+	s.cfg.Upstreams = []string{fakeUpstream(t)}
+	q := query("example.org.", mdns.TypeA)
+	q.Id = 4242
+	m := s.Reply(q, false)
+	if m == nil || m.Id != 4242 || len(m.Answer) != 1 || m.Answer[0].(*mdns.A).A.String() != "192.0.2.53" {
+		t.Fatalf("forwarded: %v", m)
+	}
+	// C14: an ExternalName outside the zone: the CNAME, then the target's records.
+	m = s.Reply(query("ext.ns.svc.cluster.local.", mdns.TypeA), false)
+	if len(m.Answer) != 2 || m.Answer[0].Header().Rrtype != mdns.TypeCNAME || m.Answer[1].(*mdns.A).A.String() != "192.0.2.53" {
+		t.Fatalf("chase: %v", m.Answer)
+	}
+	// Without upstreams: REFUSED, and the CNAME alone.
+	s.cfg.Upstreams = nil
+	if m := s.Reply(query("example.org.", mdns.TypeA), false); m.Rcode != mdns.RcodeRefused {
+		t.Fatalf("no upstream: %d", m.Rcode)
+	}
+	// An upstream that does not answer: SERVFAIL, not a hang past the timeout.
+	dead, _ := net.ListenPacket("udp", "127.0.0.1:0")
+	defer dead.Close()
+	s.cfg.Upstreams = []string{dead.LocalAddr().String()}
+	if m := s.Reply(query("example.org.", mdns.TypeA), false); m.Rcode != mdns.RcodeServerFailure {
+		t.Fatalf("dead upstream: %d", m.Rcode)
+	}
 }
