@@ -360,3 +360,57 @@ func TestSelectorlessServiceEndpointsAreMirrored(t *testing.T) {
 		return nil
 	})
 }
+
+func TestCascadeForegroundAndOrphan(t *testing.T) {
+	s := startServer(t, serverOpts{controllers: true, nodeName: "node-1"})
+	c := s.client(false)
+	ctx := ctxT(t)
+	ns := testNamespace(t, c)
+	waitPods := func(n int) {
+		t.Helper()
+		eventually(t, 10*time.Second, func() error {
+			pods, _ := c.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
+			if len(pods.Items) != n {
+				return fmt.Errorf("%d pods, want %d", len(pods.Items), n)
+			}
+			return nil
+		})
+	}
+	// Orphan: the ReplicaSet and pods stay, without the owner reference.
+	if _, err := c.AppsV1().Deployments(ns).Create(ctx, seedDeployment(2), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitPods(2)
+	orphan := metav1.DeletePropagationOrphan
+	if err := c.AppsV1().Deployments(ns).Delete(ctx, "api-deployment", metav1.DeleteOptions{PropagationPolicy: &orphan}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, func() error {
+		if _, err := c.AppsV1().Deployments(ns).Get(ctx, "api-deployment", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+			return fmt.Errorf("deployment still there: %v", err)
+		}
+		rs, _ := c.AppsV1().ReplicaSets(ns).List(ctx, metav1.ListOptions{})
+		if len(rs.Items) != 1 || len(rs.Items[0].OwnerReferences) != 0 {
+			return fmt.Errorf("replicasets %d, owners %v", len(rs.Items), rs.Items)
+		}
+		return nil
+	})
+	waitPods(2)
+	rs, _ := c.AppsV1().ReplicaSets(ns).List(ctx, metav1.ListOptions{})
+	// Foreground: the owner waits (with its finalizer) until its dependents are gone.
+	fg := metav1.DeletePropagationForeground
+	if err := c.AppsV1().ReplicaSets(ns).Delete(ctx, rs.Items[0].Name, metav1.DeleteOptions{PropagationPolicy: &fg}); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := c.AppsV1().ReplicaSets(ns).Get(ctx, rs.Items[0].Name, metav1.GetOptions{}); err == nil &&
+		(r.DeletionTimestamp == nil || len(r.Finalizers) == 0 || r.Finalizers[0] != metav1.FinalizerDeleteDependents) {
+		t.Fatalf("foreground owner not marked: %+v", r.ObjectMeta)
+	}
+	waitPods(0)
+	eventually(t, 10*time.Second, func() error {
+		if _, err := c.AppsV1().ReplicaSets(ns).Get(ctx, rs.Items[0].Name, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+			return fmt.Errorf("replicaset still there: %v", err)
+		}
+		return nil
+	})
+}
