@@ -161,3 +161,12 @@ func (e *Expectations) Forget(key string) {
 // ErrStaleCache says an informer has not yet seen the controller's own
 // writes; the retry will.
 var ErrStaleCache = errors.New("informer cache is out of date")
+
+// EnqueueHandler enqueues the key of every added, updated and deleted object.
+func EnqueueHandler(q workqueue.TypedRateLimitingInterface[string]) cache.ResourceEventHandlerFuncs {
+	return cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(obj interface{}) { Enqueue(q, obj) },
+		UpdateFunc: func(_, obj interface{}) { Enqueue(q, obj) },
+		DeleteFunc: func(obj interface{}) { Enqueue(q, obj) },
+	}
+}

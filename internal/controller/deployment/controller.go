@@ -38,11 +38,7 @@ func New(client kubernetes.Interface, dInf appsinformers.DeploymentInformer, rsI
 	q := controller.NewQueue("deployment")
 	c.loop = &controller.Loop{Name: "deployment", Queue: q, Sync: c.sync, Workers: 4, Log: log,
 		Synced: []cache.InformerSynced{dInf.Informer().HasSynced, rsInf.Informer().HasSynced}}
-	_, _ = dInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(obj interface{}) { controller.Enqueue(q, obj) },
-		UpdateFunc: func(_, obj interface{}) { controller.Enqueue(q, obj) },
-		DeleteFunc: func(obj interface{}) { controller.Enqueue(q, obj) },
-	})
+	_, _ = dInf.Informer().AddEventHandler(controller.EnqueueHandler(q))
 	owner := func(obj interface{}) {
 		if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 			obj = d.Obj

@@ -21,6 +21,7 @@ import (
 	esutil "k8s.io/endpointslice/util"
 
 	"github.com/svcnet/svcnet/internal/controller"
+	"github.com/svcnet/svcnet/internal/controller/podservices"
 	"github.com/svcnet/svcnet/internal/controller/podutil"
 )
 
@@ -116,36 +117,8 @@ func New(client kubernetes.Interface, svcInf coreinformers.ServiceInformer, podI
 	q := controller.NewQueue("endpoints")
 	c.loop = &controller.Loop{Name: "endpoints", Queue: q, Sync: c.sync, Workers: 2, Log: log,
 		Synced: []cache.InformerSynced{svcInf.Informer().HasSynced, podInf.Informer().HasSynced, epInf.Informer().HasSynced}}
-	_, _ = svcInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(obj interface{}) { controller.Enqueue(q, obj) },
-		UpdateFunc: func(_, obj interface{}) { controller.Enqueue(q, obj) },
-		DeleteFunc: func(obj interface{}) { controller.Enqueue(q, obj) },
-	})
-	forPod := func(key *esutil.PodProjectionKey) {
-		if key == nil {
-			return
-		}
-		// The keys come as namespace/name.
-		if keys, err := esutil.GetServicesToUpdate(c.services, key); err == nil {
-			for k := range keys {
-				q.Add(k)
-			}
-		}
-	}
-	podKey := func(obj interface{}) *esutil.PodProjectionKey {
-		if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-			obj = d.Obj
-		}
-		if p, ok := obj.(*corev1.Pod); ok {
-			return &esutil.PodProjectionKey{Namespace: p.Namespace, Labels: p.Labels, PodChanged: true}
-		}
-		return nil
-	}
-	_, _ = podInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(obj interface{}) { forPod(podKey(obj)) },
-		UpdateFunc: func(old, obj interface{}) { forPod(esutil.GetPodUpdateProjectionKey(old, obj)) },
-		DeleteFunc: func(obj interface{}) { forPod(podKey(obj)) },
-	})
+	_, _ = svcInf.Informer().AddEventHandler(controller.EnqueueHandler(q))
+	_, _ = podInf.Informer().AddEventHandler(podservices.Handler(c.services, q.Add))
 	return c
 }
 

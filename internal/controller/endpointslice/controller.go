@@ -28,6 +28,7 @@ import (
 	esutil "k8s.io/endpointslice/util"
 
 	"github.com/svcnet/svcnet/internal/controller"
+	"github.com/svcnet/svcnet/internal/controller/podservices"
 )
 
 // ControllerName is the managed-by label value, as in Kubernetes.
@@ -58,39 +59,8 @@ func New(client kubernetes.Interface, svcInf coreinformers.ServiceInformer, podI
 	q := controller.NewQueue("endpointslice")
 	c.loop = &controller.Loop{Name: "endpointslice", Queue: q, Sync: c.sync, Workers: 4, Log: log,
 		Synced: []cache.InformerSynced{svcInf.Informer().HasSynced, podInf.Informer().HasSynced, sliceInf.Informer().HasSynced, nodeInf.Informer().HasSynced}}
-	_, _ = svcInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(obj interface{}) { controller.Enqueue(q, obj) },
-		UpdateFunc: func(_, obj interface{}) { controller.Enqueue(q, obj) },
-		DeleteFunc: func(obj interface{}) { controller.Enqueue(q, obj) },
-	})
-	enqueueServices := func(key *esutil.PodProjectionKey) {
-		if key == nil {
-			return
-		}
-		// The keys come as namespace/name.
-		keys, err := esutil.GetServicesToUpdate(c.services, key)
-		if err != nil {
-			return
-		}
-		for k := range keys {
-			q.Add(k)
-		}
-	}
-	podKey := func(obj interface{}) *esutil.PodProjectionKey {
-		if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-			obj = d.Obj
-		}
-		p, ok := obj.(*corev1.Pod)
-		if !ok {
-			return nil
-		}
-		return &esutil.PodProjectionKey{Namespace: p.Namespace, Labels: p.Labels, PodChanged: true}
-	}
-	_, _ = podInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(obj interface{}) { enqueueServices(podKey(obj)) },
-		UpdateFunc: func(old, obj interface{}) { enqueueServices(esutil.GetPodUpdateProjectionKey(old, obj)) },
-		DeleteFunc: func(obj interface{}) { enqueueServices(podKey(obj)) },
-	})
+	_, _ = svcInf.Informer().AddEventHandler(controller.EnqueueHandler(q))
+	_, _ = podInf.Informer().AddEventHandler(podservices.Handler(c.services, q.Add))
 	sliceOwner := func(obj interface{}, deleted bool) {
 		if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 			obj = d.Obj

@@ -110,11 +110,7 @@ func New(client kubernetes.Interface, svcInf coreinformers.ServiceInformer, epIn
 	q := controller.NewQueue("endpointslicemirroring")
 	c.loop = &controller.Loop{Name: "endpointslicemirroring", Queue: q, Sync: c.sync, Workers: 2, Log: log,
 		Synced: []cache.InformerSynced{svcInf.Informer().HasSynced, epInf.Informer().HasSynced, sliceInf.Informer().HasSynced}}
-	h := cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(obj interface{}) { controller.Enqueue(q, obj) },
-		UpdateFunc: func(_, obj interface{}) { controller.Enqueue(q, obj) },
-		DeleteFunc: func(obj interface{}) { controller.Enqueue(q, obj) },
-	}
+	h := controller.EnqueueHandler(q)
 	_, _ = svcInf.Informer().AddEventHandler(h)
 	_, _ = epInf.Informer().AddEventHandler(h)
 	_, _ = sliceInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{

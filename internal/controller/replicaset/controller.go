@@ -45,11 +45,7 @@ func New(client kubernetes.Interface, rsInf appsinformers.ReplicaSetInformer, po
 	q := controller.NewQueue("replicaset")
 	c.loop = &controller.Loop{Name: "replicaset", Queue: q, Sync: c.sync, Workers: 4, Log: log,
 		Synced: []cache.InformerSynced{rsInf.Informer().HasSynced, podInf.Informer().HasSynced}}
-	_, _ = rsInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(obj interface{}) { controller.Enqueue(q, obj) },
-		UpdateFunc: func(_, obj interface{}) { controller.Enqueue(q, obj) },
-		DeleteFunc: func(obj interface{}) { controller.Enqueue(q, obj) },
-	})
+	_, _ = rsInf.Informer().AddEventHandler(controller.EnqueueHandler(q))
 	owner := func(obj interface{}) (string, bool) {
 		if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 			obj = d.Obj

@@ -42,11 +42,7 @@ func New(client kubernetes.Interface, setInf appsinformers.StatefulSetInformer, 
 	q := controller.NewQueue("statefulset")
 	c.loop = &controller.Loop{Name: "statefulset", Queue: q, Sync: c.sync, Workers: 2, Log: log,
 		Synced: []cache.InformerSynced{setInf.Informer().HasSynced, podInf.Informer().HasSynced}}
-	_, _ = setInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(obj interface{}) { controller.Enqueue(q, obj) },
-		UpdateFunc: func(_, obj interface{}) { controller.Enqueue(q, obj) },
-		DeleteFunc: func(obj interface{}) { controller.Enqueue(q, obj) },
-	})
+	_, _ = setInf.Informer().AddEventHandler(controller.EnqueueHandler(q))
 	owner := func(obj interface{}) {
 		if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 			obj = d.Obj
