@@ -294,25 +294,24 @@ func RunServer(ctx context.Context, o ServerOptions, stdout, stderr io.Writer, s
 		}
 		g.Go(agent.Run)
 	}
-	dnsAddr := ""
+	dnsAddr, metricsAddr := "", ""
 	if o.DNS.Addr != "" {
 		client, err := kubernetes.NewForConfig(restCfg)
 		if err != nil {
 			return err
 		}
-		srv, err := newDNS(o.DNS, client, log)
+		srv, maddr, err := startDNS(g, o.DNS, client, log)
 		if err != nil {
 			return err
 		}
-		g.Go(srv.Run)
-		for srv.Addr() == "" && g.ctx.Err() == nil {
-			time.Sleep(5 * time.Millisecond) // the listeners bind at once
-		}
-		dnsAddr = srv.Addr()
+		dnsAddr, metricsAddr = srv.Addr(), maddr
 	}
 	fmt.Fprintf(stdout, "svcnet API serving at %s\nkubeconfig: %s\n  export KUBECONFIG=%s\n", server, kubeconfig, kubeconfig)
 	if dnsAddr != "" {
 		fmt.Fprintf(stdout, "dns: %s (zone %s)\n", dnsAddr, o.DNS.ClusterDomain)
+	}
+	if metricsAddr != "" {
+		fmt.Fprintf(stdout, "metrics: http://%s/metrics\n", metricsAddr)
 	}
 	if started != nil {
 		started(Started{APIAddr: api.Addr(), Kubeconfig: kubeconfig, EtcdURLs: endpoints, DNSAddr: dnsAddr})

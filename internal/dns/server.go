@@ -18,6 +18,8 @@ import (
 	"time"
 
 	mdns "github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
+	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/labels"
@@ -41,6 +43,10 @@ type Config struct {
 	// Upstreams (host:port) answer names outside the cluster's zones; none
 	// makes those REFUSED.
 	Upstreams []string
+	// Metrics registers the server's metrics; nil keeps them unregistered.
+	Metrics prometheus.Registerer
+	// LogQueries logs every query at info level.
+	LogQueries bool
 }
 
 // Server answers DNS queries for one cluster.
@@ -54,6 +60,10 @@ type Server struct {
 	ready  chan struct{}
 	addr   atomic.Value // string
 	rnd    sync.Pool
+	m      *Metrics
+
+	triggersMu sync.Mutex
+	triggers   map[string]time.Time
 }
 
 // New checks the config; it starts nothing.
@@ -84,6 +94,8 @@ func New(cfg Config, client kubernetes.Interface, log *slog.Logger) (*Server, er
 	s := &Server{cfg: cfg, client: client, log: log, ready: make(chan struct{}),
 		opts: Options{Zone: zone, TTL: cfg.TTL, Pods: cfg.Pods, Shuffle: !cfg.Ordered}}
 	s.snap.Store(EmptySnapshot())
+	s.m = newMetrics(cfg.Metrics)
+	s.triggers = map[string]time.Time{}
 	s.rnd.New = func() any { return rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())) }
 	return s, nil
 }
@@ -99,9 +111,22 @@ func (s *Server) Snapshot() *Snapshot { return s.snap.Load() }
 
 // ServeDNS is the thin adapter from the wire to Resolve.
 func (s *Server) ServeDNS(w mdns.ResponseWriter, r *mdns.Msg) {
-	m := s.Reply(r, w.RemoteAddr().Network() == "tcp")
-	if m != nil {
-		_ = w.WriteMsg(m)
+	start := time.Now()
+	tcp := w.RemoteAddr().Network() == "tcp"
+	m := s.Reply(r, tcp)
+	if m == nil {
+		return
+	}
+	_ = w.WriteMsg(m)
+	var qtype uint16
+	var qname string
+	if len(r.Question) > 0 {
+		qtype, qname = r.Question[0].Qtype, r.Question[0].Name
+	}
+	s.m.observe(qtype, tcp, m.Rcode, start)
+	if s.cfg.LogQueries {
+		s.log.Info("query", "client", w.RemoteAddr().String(), "name", qname, "type", mdns.TypeToString[qtype],
+			"rcode", mdns.RcodeToString[m.Rcode], "answers", len(m.Answer), "tc", m.Truncated, "duration", time.Since(start))
 	}
 }
 
@@ -248,7 +273,10 @@ func (s *Server) sync(ctx context.Context) error {
 		return err
 	}
 	close(s.ready)
+	s.m.synced.Set(1)
+	s.m.services.Set(float64(len(s.snap.Load().Services)))
 	s.log.Info("dns synced", "services", len(s.snap.Load().Services))
+	go s.watchAPI(ctx)
 	for {
 		key, quit := q.Get()
 		if quit {
@@ -319,5 +347,52 @@ func (s *Server) updateService(key string, svcs corelisters.ServiceLister, slice
 		sl, _ := slices.EndpointSlices(ns).List(labels.SelectorFromSet(labels.Set{discoveryv1.LabelServiceName: name}))
 		b = BuildService(svc, sl)
 	}
-	s.snap.Store(s.snap.Load().WithService(strings.ToLower(key), b, s.opts.Zone, s.nextSerial()))
+	next := s.snap.Load().WithService(strings.ToLower(key), b, s.opts.Zone, s.nextSerial())
+	s.snap.Store(next)
+	s.m.services.Set(float64(len(next.Services)))
+	// Programming latency: from the newest trigger time of the service's
+	// slices to now, when queries see it.
+	if svc != nil {
+		sl, _ := slices.EndpointSlices(ns).List(labels.SelectorFromSet(labels.Set{discoveryv1.LabelServiceName: name}))
+		var newest time.Time
+		for _, x := range sl {
+			if t, err := time.Parse(time.RFC3339Nano, x.Annotations[corev1.EndpointsLastChangeTriggerTime]); err == nil && t.After(newest) {
+				newest = t
+			}
+		}
+		if !newest.IsZero() && s.seen(key, newest) {
+			s.m.programming.Observe(time.Since(newest).Seconds())
+		}
+	}
+}
+
+// seen records a service's newest trigger time and reports whether it is
+// new, so each change is observed once.
+func (s *Server) seen(key string, t time.Time) bool {
+	s.triggersMu.Lock()
+	defer s.triggersMu.Unlock()
+	if !t.After(s.triggers[key]) {
+		return false
+	}
+	s.triggers[key] = t
+	return true
+}
+
+// watchAPI keeps the api_reachable gauge: informers keep their caches while
+// the API is away, so DNS answers from the last state; the gauge says so.
+func (s *Server) watchAPI(ctx context.Context) {
+	t := time.NewTicker(5 * time.Second)
+	defer t.Stop()
+	for {
+		up := 0.0
+		if _, err := s.client.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx); err == nil {
+			up = 1
+		}
+		s.m.apiUp.Set(up)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }

@@ -1,12 +1,16 @@
 package e2e
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
@@ -124,6 +128,23 @@ func TestDNSSeedFlowWithDig(t *testing.T) {
 	if got := dig(t, p.dnsAddr, "dns-version.cluster.local", "TXT"); strings.Join(got, ",") != `"1.1.0"` {
 		t.Fatalf("dns-version: %v", got)
 	}
+	// The programming latency (slice trigger time ▶ DNS has it) was measured.
+	p.mu.Lock()
+	base := p.metricsURL
+	p.mu.Unlock()
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	m := regexp.MustCompile(`svcnet_dns_programming_duration_seconds_count (\d+)`).FindStringSubmatch(string(body))
+	if m == nil || m[1] == "0" {
+		t.Fatalf("no programming latency observed:\n%.3000s", body)
+	}
+	if !strings.Contains(string(body), "svcnet_dns_api_reachable 1") || !strings.Contains(string(body), "svcnet_dns_synced 1") {
+		t.Fatal("sync and API gauges")
+	}
 }
 
 func TestDNSSelectorlessLargeAndExternalName(t *testing.T) {
@@ -176,23 +197,60 @@ func TestDNSSelectorlessLargeAndExternalName(t *testing.T) {
 	if got := dig(t, p.dnsAddr, "-x", "fd00::a"); strings.Join(got, ",") != "six.mixed.default.svc.cluster.local." {
 		t.Fatalf("IPv6 PTR: %v", got)
 	}
-	// The DNS alone, against the same API, answers the same.
-	cmd := exec.Command(binary, "dns", "--kubeconfig", p.kubeconfig, "--dns-addr", "127.0.0.1:0")
+	// The DNS alone, against the same API, answers the same, in both API encodings.
+	for _, enc := range []string{"protobuf", "json"} {
+		alone := startDNSAlone(t, p, enc)
+		for _, q := range [][]string{{"mixed.default.svc.cluster.local", "A"}, {"ext.default.svc.cluster.local", "CNAME"}, {"kubernetes.default.svc.cluster.local", "A"},
+			{"six.mixed.default.svc.cluster.local", "AAAA"}, {"_https._tcp.kubernetes.default.svc.cluster.local", "SRV"}} {
+			if a, b := dig(t, alone, q...), dig(t, p.dnsAddr, q...); strings.Join(a, ",") != strings.Join(b, ",") || len(a) == 0 {
+				t.Fatalf("%s %v: svcnet dns says %v, the server's DNS %v", enc, q, a, b)
+			}
+		}
+		if got := dig(t, alone, "+tcp", "big.default.svc.cluster.local"); len(got) != 2000 {
+			t.Fatalf("%s: svcnet dns TCP answer has %d records", enc, len(got))
+		}
+	}
+	// Metrics and readiness.
+	p.mu.Lock()
+	base := p.metricsURL
+	p.mu.Unlock()
+	if base == "" {
+		t.Fatal("the server printed no metrics address")
+	}
+	for path, want := range map[string]string{"/ready": "OK", "/health": "OK",
+		"/metrics": `svcnet_dns_requests_total{proto="tcp",rcode="NOERROR",type="A"}`} {
+		resp, err := http.Get(base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(string(body), want) {
+			t.Fatalf("%s: %d, want %q in\n%.2000s", path, resp.StatusCode, want, body)
+		}
+	}
+}
+
+// startDNSAlone runs `svcnet dns --kubeconfig` against a server and returns
+// its address once synced.
+func startDNSAlone(t *testing.T, p *proc, encoding string) string {
+	t.Helper()
+	cmd := exec.Command(binary, "dns", "--kubeconfig", p.kubeconfig, "--dns-addr", "127.0.0.1:0", "--metrics-addr", "", "--api-content-type", encoding)
 	out, _ := cmd.StdoutPipe()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
-	line := make([]byte, 256)
-	n, _ := out.Read(line)
-	f := strings.Fields(strings.TrimPrefix(string(line[:n]), "dns: "))
-	if len(f) == 0 {
-		t.Fatalf("svcnet dns printed %q", line[:n])
-	}
-	alone := f[0]
-	for _, q := range [][]string{{"mixed.default.svc.cluster.local", "A"}, {"ext.default.svc.cluster.local", "CNAME"}, {"kubernetes.default.svc.cluster.local", "A"}} {
-		if a, b := dig(t, alone, q...), dig(t, p.dnsAddr, q...); strings.Join(a, ",") != strings.Join(b, ",") {
-			t.Fatalf("%v: svcnet dns says %v, the server's DNS %v", q, a, b)
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		if d, ok := strings.CutPrefix(sc.Text(), "dns: "); ok {
+			go func() {
+				for sc.Scan() {
+				}
+			}()
+			return strings.Fields(d)[0]
 		}
 	}
+	t.Fatal("svcnet dns did not report its address")
+	return ""
 }

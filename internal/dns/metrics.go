@@ -1,0 +1,68 @@
+package dns
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	mdns "github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics of the DNS server, registered on the registry given to New.
+type Metrics struct {
+	requests    *prometheus.CounterVec
+	duration    prometheus.Histogram
+	programming prometheus.Histogram
+	synced      prometheus.Gauge
+	apiUp       prometheus.Gauge
+	services    prometheus.Gauge
+}
+
+func newMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "svcnet", Subsystem: "dns", Name: "requests_total",
+			Help: "DNS requests by query type, transport and response code."}, []string{"type", "proto", "rcode"}),
+		duration: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "svcnet", Subsystem: "dns", Name: "request_duration_seconds",
+			Help: "Time to answer a request, from parsed query to written reply.", Buckets: prometheus.ExponentialBuckets(1e-6, 4, 12)}),
+		programming: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "svcnet", Subsystem: "dns", Name: "programming_duration_seconds",
+			Help:    "From an EndpointSlice's endpoints.kubernetes.io/last-change-trigger-time to the moment DNS answers from it.",
+			Buckets: prometheus.ExponentialBuckets(1e-3, 2, 16)}),
+		synced:   prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "svcnet", Subsystem: "dns", Name: "synced", Help: "1 once the first sync is done."}),
+		apiUp:    prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "svcnet", Subsystem: "dns", Name: "api_reachable", Help: "1 while the API answers; 0 means DNS answers from the last state it saw."}),
+		services: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "svcnet", Subsystem: "dns", Name: "services", Help: "Services in the answer index."}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.requests, m.duration, m.programming, m.synced, m.apiUp, m.services)
+	}
+	return m
+}
+
+func (m *Metrics) observe(qtype uint16, tcp bool, rcode int, start time.Time) {
+	proto := "udp"
+	if tcp {
+		proto = "tcp"
+	}
+	t, ok := mdns.TypeToString[qtype]
+	if !ok {
+		t = "TYPE" + strconv.Itoa(int(qtype))
+	}
+	m.requests.WithLabelValues(t, proto, mdns.RcodeToString[rcode]).Inc()
+	m.duration.Observe(time.Since(start).Seconds())
+}
+
+// HealthHandler answers /health: the process serves.
+func (s *Server) HealthHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("OK")) })
+}
+
+// ReadyHandler answers /ready: 200 once synced, 503 before.
+func (s *Server) ReadyHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		if !s.snap.Load().Synced {
+			http.Error(w, "not synced", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("OK"))
+	})
+}
