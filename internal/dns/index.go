@@ -45,11 +45,13 @@ type Snapshot struct {
 	Services map[string]*Service
 	// PTR maps an address to the names that own it.
 	PTR map[netip.Addr][]string
+	// Pods holds the pod IPs of each namespace (only with --pods verified).
+	Pods map[string]map[netip.Addr]bool
 }
 
 // EmptySnapshot is the state before the first sync.
 func EmptySnapshot() *Snapshot {
-	return &Snapshot{Namespaces: map[string]bool{}, Services: map[string]*Service{}, PTR: map[netip.Addr][]string{}}
+	return &Snapshot{Namespaces: map[string]bool{}, Services: map[string]*Service{}, PTR: map[netip.Addr][]string{}, Pods: map[string]map[netip.Addr]bool{}}
 }
 
 // DashedName is CoreDNS's endpoint label for an address without hostname:
@@ -153,7 +155,7 @@ func (s *Service) ptrNames(zone string) map[netip.Addr]string {
 // WithService returns a new snapshot with one Service replaced (nil removes
 // it). The maps are copied; the Service entries are shared.
 func (snap *Snapshot) WithService(key string, s *Service, zone string, serial uint32) *Snapshot {
-	out := &Snapshot{Synced: snap.Synced, Serial: serial, Namespaces: snap.Namespaces,
+	out := &Snapshot{Synced: snap.Synced, Serial: serial, Namespaces: snap.Namespaces, Pods: snap.Pods,
 		Services: make(map[string]*Service, len(snap.Services)+1), PTR: make(map[netip.Addr][]string, len(snap.PTR))}
 	for k, v := range snap.Services {
 		out.Services[k] = v
@@ -195,5 +197,21 @@ func without(list []string, s string) []string {
 func (snap *Snapshot) WithNamespaces(ns map[string]bool, serial uint32) *Snapshot {
 	out := *snap
 	out.Namespaces, out.Serial = ns, serial
+	return &out
+}
+
+// WithPods returns a new snapshot with one namespace's pod IPs replaced.
+func (snap *Snapshot) WithPods(ns string, ips map[netip.Addr]bool, serial uint32) *Snapshot {
+	out := *snap
+	out.Serial = serial
+	out.Pods = make(map[string]map[netip.Addr]bool, len(snap.Pods)+1)
+	for k, v := range snap.Pods {
+		out.Pods[k] = v
+	}
+	if len(ips) == 0 {
+		delete(out.Pods, ns)
+	} else {
+		out.Pods[ns] = ips
+	}
 	return &out
 }

@@ -14,6 +14,7 @@ type PodsMode string
 // Pod record modes.
 const (
 	PodsInsecure PodsMode = "insecure"
+	PodsVerified PodsMode = "verified"
 	PodsDisabled PodsMode = "disabled"
 )
 
@@ -40,6 +41,27 @@ const versionTTL = 28800
 // Resolve answers one question from a snapshot, without side effects. Owner
 // names keep the case of the question (R2, C18).
 func Resolve(snap *Snapshot, o Options, qname string, qtype uint16, rnd *rand.Rand) Answer {
+	ans := resolve(snap, o, qname, qtype, rnd)
+	// R6: a CNAME to a name in the zone is followed, its records after it.
+	for depth := 0; depth < 8 && (qtype == mdns.TypeA || qtype == mdns.TypeAAAA) && ans.Rcode == mdns.RcodeSuccess && len(ans.Answer) > 0; depth++ {
+		c, ok := ans.Answer[len(ans.Answer)-1].(*mdns.CNAME)
+		if !ok || !mdns.IsSubDomain(o.Zone, c.Target) {
+			break
+		}
+		next := resolve(snap, o, c.Target, qtype, rnd)
+		if next.Rcode != mdns.RcodeSuccess {
+			ans.Rcode, ans.Ns = next.Rcode, next.Ns
+			break
+		}
+		ans.Answer = append(ans.Answer, next.Answer...)
+		if len(next.Answer) == 0 {
+			ans.Ns = next.Ns
+		}
+	}
+	return ans
+}
+
+func resolve(snap *Snapshot, o Options, qname string, qtype uint16, rnd *rand.Rand) Answer {
 	qname = mdns.Fqdn(qname)
 	lname := strings.ToLower(qname)
 	if zone, ok := reverseZone(lname); ok {
@@ -296,7 +318,7 @@ func resolvePod(snap *Snapshot, o Options, qname string, qtype uint16, l []strin
 		return neg(mdns.RcodeNameError)
 	}
 	a, ok := podAddr(l[0])
-	if !ok {
+	if !ok || (o.Pods == PodsVerified && !snap.Pods[ns][a]) {
 		return neg(mdns.RcodeNameError)
 	}
 	if !wantFamily(qtype, a) {

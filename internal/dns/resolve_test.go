@@ -228,3 +228,42 @@ func TestSnapshotUpdatesPTR(t *testing.T) {
 		t.Fatalf("PTR after removal: %v", snap.PTR)
 	}
 }
+
+func TestR6InZoneCNAMEIsFollowed(t *testing.T) {
+	snap := fixture()
+	alias := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "alias", Namespace: "ns"}, Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeExternalName, ExternalName: "web.ns.svc.cluster.local"}}
+	b := BuildService(alias, nil)
+	snap = snap.WithService("ns/alias", b, opts.Zone, 1)
+	a := Resolve(snap, opts, "alias.ns.svc.cluster.local.", mdns.TypeA, nil)
+	if len(a.Answer) != 2 || a.Answer[0].Header().Rrtype != mdns.TypeCNAME || a.Answer[1].(*mdns.A).A.String() != "10.96.0.20" {
+		t.Fatalf("chase: %v", a.Answer)
+	}
+	// A target that does not exist: the CNAME's NXDOMAIN (RFC 1034 4.3.2).
+	gone := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "dangling", Namespace: "ns"}, Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeExternalName, ExternalName: "nope.ns.svc.cluster.local"}}
+	snap = snap.WithService("ns/dangling", BuildService(gone, nil), opts.Zone, 2)
+	if a := Resolve(snap, opts, "dangling.ns.svc.cluster.local.", mdns.TypeA, nil); a.Rcode != mdns.RcodeNameError || len(a.Answer) != 1 {
+		t.Fatalf("dangling: %d %v", a.Rcode, a.Answer)
+	}
+	// A loop stops.
+	loop := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "loop", Namespace: "ns"}, Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeExternalName, ExternalName: "loop.ns.svc.cluster.local"}}
+	snap = snap.WithService("ns/loop", BuildService(loop, nil), opts.Zone, 3)
+	if a := Resolve(snap, opts, "loop.ns.svc.cluster.local.", mdns.TypeA, nil); len(a.Answer) > 9 {
+		t.Fatalf("loop: %d records", len(a.Answer))
+	}
+}
+
+func TestC16PodsVerified(t *testing.T) {
+	snap := fixture().WithPods("ns", map[netip.Addr]bool{netip.MustParseAddr("10.244.0.7"): true}, 5)
+	o := opts
+	o.Pods = PodsVerified
+	if a := Resolve(snap, o, "10-244-0-7.ns.pod.cluster.local.", mdns.TypeA, nil); len(a.Answer) != 1 {
+		t.Fatalf("a pod's IP: %+v", a)
+	}
+	if a := Resolve(snap, o, "10-244-0-8.ns.pod.cluster.local.", mdns.TypeA, nil); a.Rcode != mdns.RcodeNameError {
+		t.Fatalf("not a pod's IP: %+v", a)
+	}
+	o.Pods = PodsDisabled
+	if a := Resolve(snap, o, "10-244-0-7.ns.pod.cluster.local.", mdns.TypeA, nil); a.Rcode != mdns.RcodeNameError {
+		t.Fatalf("disabled: %+v", a)
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"net/netip"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -22,6 +23,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
@@ -83,9 +85,9 @@ func New(cfg Config, client kubernetes.Interface, log *slog.Logger) (*Server, er
 	switch cfg.Pods {
 	case "":
 		cfg.Pods = PodsInsecure
-	case PodsInsecure, PodsDisabled:
+	case PodsInsecure, PodsVerified, PodsDisabled:
 	default:
-		return nil, fmt.Errorf("dns: --pods must be insecure or disabled, not %q", cfg.Pods)
+		return nil, fmt.Errorf("dns: --pods must be insecure, verified or disabled, not %q", cfg.Pods)
 	}
 	zone := strings.ToLower(mdns.Fqdn(cfg.ClusterDomain))
 	if _, ok := mdns.IsDomainName(zone); !ok {
@@ -263,13 +265,31 @@ func (s *Server) sync(ctx context.Context) error {
 	_, _ = svcInf.Informer().AddEventHandler(h(enqueueSvc))
 	_, _ = sliceInf.Informer().AddEventHandler(h(enqueueSlice))
 	_, _ = nsInf.Informer().AddEventHandler(h(func(interface{}) { q.Add(nsKey) }))
+	synced := []cache.InformerSynced{svcInf.Informer().HasSynced, sliceInf.Informer().HasSynced, nsInf.Informer().HasSynced}
+	const podPrefix = "\x00pods/"
+	var pods corelisters.PodLister
+	if s.cfg.Pods == PodsVerified {
+		// Pods only for --pods verified, trimmed to what DNS needs.
+		podInf := factory.Core().V1().Pods()
+		_ = podInf.Informer().SetTransform(trimPod)
+		_, _ = podInf.Informer().AddEventHandler(h(func(obj interface{}) {
+			if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+				obj = d.Obj
+			}
+			if p, ok := obj.(*corev1.Pod); ok {
+				q.Add(podPrefix + p.Namespace)
+			}
+		}))
+		pods = podInf.Lister()
+		synced = append(synced, podInf.Informer().HasSynced)
+	}
 	factory.Start(ctx.Done())
 	defer factory.Shutdown()
-	if !cache.WaitForCacheSync(ctx.Done(), svcInf.Informer().HasSynced, sliceInf.Informer().HasSynced, nsInf.Informer().HasSynced) {
+	if !cache.WaitForCacheSync(ctx.Done(), synced...) {
 		return nil
 	}
 	svcs, slices, nss := svcInf.Lister(), sliceInf.Lister(), nsInf.Lister()
-	if err := s.fullBuild(svcs, slices, nss); err != nil {
+	if err := s.fullBuild(svcs, slices, nss, pods); err != nil {
 		return err
 	}
 	close(s.ready)
@@ -282,7 +302,9 @@ func (s *Server) sync(ctx context.Context) error {
 		if quit {
 			return nil
 		}
-		if key == nsKey {
+		if ns, ok := strings.CutPrefix(key, podPrefix); ok {
+			s.setPods(ns, pods)
+		} else if key == nsKey {
 			s.setNamespaces(nss)
 		} else {
 			s.updateService(key, svcs, slices)
@@ -291,7 +313,7 @@ func (s *Server) sync(ctx context.Context) error {
 	}
 }
 
-func (s *Server) fullBuild(svcs corelisters.ServiceLister, slices discoverylisters.EndpointSliceLister, nss corelisters.NamespaceLister) error {
+func (s *Server) fullBuild(svcs corelisters.ServiceLister, slices discoverylisters.EndpointSliceLister, nss corelisters.NamespaceLister, pods corelisters.PodLister) error {
 	snap := EmptySnapshot()
 	all, err := svcs.List(labels.Everything())
 	if err != nil {
@@ -312,6 +334,13 @@ func (s *Server) fullBuild(svcs corelisters.ServiceLister, slices discoveryliste
 	for _, n := range list {
 		snap.Namespaces[strings.ToLower(n.Name)] = true
 	}
+	if pods != nil {
+		for _, n := range list {
+			if ips := podIPs(pods, n.Name); len(ips) > 0 {
+				snap.Pods[strings.ToLower(n.Name)] = ips
+			}
+		}
+	}
 	snap.Synced = true
 	snap.Serial = s.serial.Add(1) + uint32(time.Now().Unix())
 	s.snap.Store(snap)
@@ -328,6 +357,33 @@ func (s *Server) setNamespaces(nss corelisters.NamespaceLister) {
 		set[strings.ToLower(n.Name)] = true
 	}
 	s.snap.Store(s.snap.Load().WithNamespaces(set, s.nextSerial()))
+}
+
+// trimPod keeps only what --pods verified needs of a pod.
+func trimPod(obj interface{}) (interface{}, error) {
+	p, ok := obj.(*corev1.Pod)
+	if !ok {
+		return obj, nil
+	}
+	return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: p.Name, Namespace: p.Namespace, ResourceVersion: p.ResourceVersion, UID: p.UID},
+		Status: corev1.PodStatus{PodIP: p.Status.PodIP, PodIPs: p.Status.PodIPs}}, nil
+}
+
+func (s *Server) setPods(ns string, pods corelisters.PodLister) {
+	s.snap.Store(s.snap.Load().WithPods(strings.ToLower(ns), podIPs(pods, ns), s.nextSerial()))
+}
+
+func podIPs(pods corelisters.PodLister, ns string) map[netip.Addr]bool {
+	list, _ := pods.Pods(ns).List(labels.Everything())
+	ips := map[netip.Addr]bool{}
+	for _, p := range list {
+		for _, ip := range p.Status.PodIPs {
+			if a, err := netip.ParseAddr(ip.IP); err == nil {
+				ips[a] = true
+			}
+		}
+	}
+	return ips
 }
 
 func (s *Server) nextSerial() uint32 { return uint32(time.Now().Unix()) + s.serial.Add(1) }

@@ -254,3 +254,90 @@ func startDNSAlone(t *testing.T, p *proc, encoding string) string {
 	t.Fatal("svcnet dns did not report its address")
 	return ""
 }
+
+func TestDNSDualStack(t *testing.T) {
+	p := startSvcnet(t, t.TempDir(), freePort(t), "--service-cidr", "10.96.0.0/12,fd00:10:96::/108",
+		"--cluster-cidr", "10.244.0.0/16,fd00:10:244::/56", "--pods", "verified")
+	dir := t.TempDir()
+	manifest := `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: dual}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: dual}}
+  template:
+    metadata: {labels: {app: dual}}
+    spec: {containers: [{name: c, image: img, ports: [{containerPort: 80}]}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: dual}
+spec:
+  ipFamilyPolicy: PreferDualStack
+  selector: {app: dual}
+  ports: [{name: http, port: 80}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: dual-headless}
+spec:
+  clusterIP: None
+  ipFamilyPolicy: RequireDualStack
+  selector: {app: dual}
+  ports: [{name: http, port: 80}]
+`
+	path := filepath.Join(dir, "dual.yaml")
+	if err := os.WriteFile(path, []byte(manifest), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p.mustKubectl(t, "apply", "-f", path)
+	p.mustKubectl(t, "rollout", "status", "deployment", "dual", "--timeout=20s")
+	ips := strings.Fields(p.mustKubectl(t, "get", "svc", "dual", "-o", "jsonpath={.spec.clusterIPs[*]}"))
+	if len(ips) != 2 || !strings.Contains(ips[1], ":") {
+		t.Fatalf("dual-stack ClusterIPs: %v", ips)
+	}
+	if got := dig(t, p.dnsAddr, "dual.default.svc.cluster.local", "A"); strings.Join(got, ",") != ips[0] {
+		t.Fatalf("A: %v want %s", got, ips[0])
+	}
+	if got := dig(t, p.dnsAddr, "dual.default.svc.cluster.local", "AAAA"); strings.Join(got, ",") != ips[1] {
+		t.Fatalf("AAAA: %v want %s", got, ips[1])
+	}
+	podIPs := strings.Fields(p.mustKubectl(t, "get", "pods", "-l", "app=dual", "-o", "jsonpath={.items[*].status.podIPs[*].ip}"))
+	var v4, v6 []string
+	for _, ip := range podIPs {
+		if strings.Contains(ip, ":") {
+			v6 = append(v6, ip)
+		} else {
+			v4 = append(v4, ip)
+		}
+	}
+	sort.Strings(v4)
+	sort.Strings(v6)
+	if len(v4) != 2 || len(v6) != 2 {
+		t.Fatalf("pods need an IPv4 and an IPv6 address each: %v", podIPs)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		a, aaaa := dig(t, p.dnsAddr, "dual-headless.default.svc.cluster.local", "A"), dig(t, p.dnsAddr, "+tcp", "dual-headless.default.svc.cluster.local", "AAAA")
+		if strings.Join(a, ",") == strings.Join(v4, ",") && strings.Join(aaaa, ",") == strings.Join(v6, ",") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("headless dual-stack: A %v (want %v), AAAA %v (want %v)", a, v4, aaaa, v6)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// The address is in two Services, so it has two PTRs (S14).
+	want := strings.ReplaceAll(v6[0], ":", "-")
+	if got := dig(t, p.dnsAddr, "-x", v6[0]); len(got) != 2 || got[0] != want+".dual-headless.default.svc.cluster.local." || got[1] != want+".dual.default.svc.cluster.local." {
+		t.Fatalf("IPv6 PTR: %v", got)
+	}
+	// --pods verified: a pod's address answers, another does not.
+	dashed := strings.ReplaceAll(v4[0], ".", "-")
+	if got := dig(t, p.dnsAddr, dashed+".default.pod.cluster.local"); strings.Join(got, ",") != v4[0] {
+		t.Fatalf("verified pod record: %v", got)
+	}
+	if out := digFull(t, p.dnsAddr, "10-1-2-3.default.pod.cluster.local"); !strings.Contains(out, "NXDOMAIN") {
+		t.Fatalf("verified: a non-pod address answered:\n%s", out)
+	}
+}
