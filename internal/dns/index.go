@@ -155,29 +155,37 @@ func (s *Service) ptrNames(zone string) map[netip.Addr]string {
 // WithService returns a new snapshot with one Service replaced (nil removes
 // it). The maps are copied; the Service entries are shared.
 func (snap *Snapshot) WithService(key string, s *Service, zone string, serial uint32) *Snapshot {
+	return snap.WithServices(map[string]*Service{key: s}, zone, serial)
+}
+
+// WithServices returns a new snapshot with several Services replaced (a nil
+// value removes one), copying the maps once for the whole batch: a relist
+// that touches every Service costs one copy, not one per Service.
+func (snap *Snapshot) WithServices(changes map[string]*Service, zone string, serial uint32) *Snapshot {
 	out := &Snapshot{Synced: snap.Synced, Serial: serial, Namespaces: snap.Namespaces, Pods: snap.Pods,
-		Services: make(map[string]*Service, len(snap.Services)+1), PTR: make(map[netip.Addr][]string, len(snap.PTR))}
+		Services: make(map[string]*Service, len(snap.Services)+len(changes)), PTR: make(map[netip.Addr][]string, len(snap.PTR))}
 	for k, v := range snap.Services {
 		out.Services[k] = v
 	}
-	old := snap.Services[key]
 	for a, names := range snap.PTR {
 		out.PTR[a] = names
 	}
-	if old != nil {
-		for a, name := range old.ptrNames(zone) {
-			out.PTR[a] = without(out.PTR[a], name)
-			if len(out.PTR[a]) == 0 {
-				delete(out.PTR, a)
+	for key, s := range changes {
+		if old := out.Services[key]; old != nil {
+			for a, name := range old.ptrNames(zone) {
+				out.PTR[a] = without(out.PTR[a], name)
+				if len(out.PTR[a]) == 0 {
+					delete(out.PTR, a)
+				}
 			}
+			delete(out.Services, key)
 		}
-		delete(out.Services, key)
-	}
-	if s != nil {
-		out.Services[key] = s
-		for a, name := range s.ptrNames(zone) {
-			out.PTR[a] = append(append([]string(nil), out.PTR[a]...), name)
-			sort.Strings(out.PTR[a])
+		if s != nil {
+			out.Services[key] = s
+			for a, name := range s.ptrNames(zone) {
+				out.PTR[a] = append(append([]string(nil), out.PTR[a]...), name)
+				sort.Strings(out.PTR[a])
+			}
 		}
 	}
 	return out

@@ -267,3 +267,20 @@ func TestC16PodsVerified(t *testing.T) {
 		t.Fatalf("disabled: %+v", a)
 	}
 }
+
+func TestWithServicesBatch(t *testing.T) {
+	snap := fixture()
+	before := len(snap.Services)
+	b := BuildService(svc("extra", "10.96.0.99"), nil)
+	next := snap.WithServices(map[string]*Service{"ns/extra": b, "ns/web": nil}, opts.Zone, 7)
+	if len(next.Services) != before || next.Services["ns/extra"] == nil || next.Services["ns/web"] != nil {
+		t.Fatalf("batch: %d services", len(next.Services))
+	}
+	if len(next.PTR[netip.MustParseAddr("10.96.0.99")]) != 1 || len(next.PTR[netip.MustParseAddr("10.96.0.20")]) != 0 {
+		t.Fatal("batch PTR")
+	}
+	// The old snapshot is untouched (readers may hold it).
+	if snap.Services["ns/web"] == nil || snap.Services["ns/extra"] != nil {
+		t.Fatal("the published snapshot changed")
+	}
+}

@@ -302,14 +302,38 @@ func (s *Server) sync(ctx context.Context) error {
 		if quit {
 			return nil
 		}
-		if ns, ok := strings.CutPrefix(key, podPrefix); ok {
-			s.setPods(ns, pods)
-		} else if key == nsKey {
-			s.setNamespaces(nss)
-		} else {
-			s.updateService(key, svcs, slices)
+		// Take what else is queued, up to a bound, and publish once.
+		batch := []string{key}
+		for len(batch) < 5000 && q.Len() > 0 {
+			k, quit := q.Get()
+			if quit {
+				break
+			}
+			batch = append(batch, k)
 		}
-		q.Done(key)
+		changes := map[string]*Service{}
+		var triggers []string
+		for _, key := range batch {
+			if ns, ok := strings.CutPrefix(key, podPrefix); ok {
+				s.setPods(ns, pods)
+			} else if key == nsKey {
+				s.setNamespaces(nss)
+			} else if b, ok := s.buildService(key, svcs, slices); ok {
+				changes[strings.ToLower(key)] = b
+				triggers = append(triggers, key)
+			}
+		}
+		if len(changes) > 0 {
+			next := s.snap.Load().WithServices(changes, s.opts.Zone, s.nextSerial())
+			s.snap.Store(next)
+			s.m.services.Set(float64(len(next.Services)))
+			for _, key := range triggers {
+				s.observeProgramming(key, slices)
+			}
+		}
+		for _, k := range batch {
+			q.Done(k)
+		}
 	}
 }
 
@@ -388,37 +412,37 @@ func podIPs(pods corelisters.PodLister, ns string) map[netip.Addr]bool {
 
 func (s *Server) nextSerial() uint32 { return uint32(time.Now().Unix()) + s.serial.Add(1) }
 
-func (s *Server) updateService(key string, svcs corelisters.ServiceLister, slices discoverylisters.EndpointSliceLister) {
+// buildService reads one Service and its slices from the informers; ok is
+// false when the key is malformed or the read failed (nil means deleted).
+func (s *Server) buildService(key string, svcs corelisters.ServiceLister, slices discoverylisters.EndpointSliceLister) (*Service, bool) {
 	ns, name, err := cache.SplitMetaNamespaceKey(key)
 	if err != nil {
-		return
+		return nil, false
 	}
-	var b *Service
 	svc, err := svcs.Services(ns).Get(name)
 	switch {
 	case apierrors.IsNotFound(err):
+		return nil, true
 	case err != nil:
-		return
-	default:
-		sl, _ := slices.EndpointSlices(ns).List(labels.SelectorFromSet(labels.Set{discoveryv1.LabelServiceName: name}))
-		b = BuildService(svc, sl)
+		return nil, false
 	}
-	next := s.snap.Load().WithService(strings.ToLower(key), b, s.opts.Zone, s.nextSerial())
-	s.snap.Store(next)
-	s.m.services.Set(float64(len(next.Services)))
-	// Programming latency: from the newest trigger time of the service's
-	// slices to now, when queries see it.
-	if svc != nil {
-		sl, _ := slices.EndpointSlices(ns).List(labels.SelectorFromSet(labels.Set{discoveryv1.LabelServiceName: name}))
-		var newest time.Time
-		for _, x := range sl {
-			if t, err := time.Parse(time.RFC3339Nano, x.Annotations[corev1.EndpointsLastChangeTriggerTime]); err == nil && t.After(newest) {
-				newest = t
-			}
+	sl, _ := slices.EndpointSlices(ns).List(labels.SelectorFromSet(labels.Set{discoveryv1.LabelServiceName: name}))
+	return BuildService(svc, sl), true
+}
+
+// observeProgramming records the time from the newest trigger time of a
+// service's slices to now, when queries see it; each change once.
+func (s *Server) observeProgramming(key string, slices discoverylisters.EndpointSliceLister) {
+	ns, name, _ := cache.SplitMetaNamespaceKey(key)
+	sl, _ := slices.EndpointSlices(ns).List(labels.SelectorFromSet(labels.Set{discoveryv1.LabelServiceName: name}))
+	var newest time.Time
+	for _, x := range sl {
+		if t, err := time.Parse(time.RFC3339Nano, x.Annotations[corev1.EndpointsLastChangeTriggerTime]); err == nil && t.After(newest) {
+			newest = t
 		}
-		if !newest.IsZero() && s.seen(key, newest) {
-			s.m.programming.Observe(time.Since(newest).Seconds())
-		}
+	}
+	if !newest.IsZero() && s.seen(key, newest) {
+		s.m.programming.Observe(time.Since(newest).Seconds())
 	}
 }
 
