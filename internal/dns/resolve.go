@@ -34,6 +34,9 @@ type Answer struct {
 	Extra  []mdns.RR
 	// Refused means the name is outside the served zones.
 	Refused bool
+	// Fallthrough marks a reverse name no cluster address owns: an
+	// upstream, when there is one, answers it instead.
+	Fallthrough bool
 }
 
 const versionTTL = 28800
@@ -362,7 +365,9 @@ func resolvePTR(snap *Snapshot, o Options, qname, lname string, qtype uint16, zo
 		if !snap.Synced {
 			return Answer{Rcode: mdns.RcodeServerFailure}
 		}
-		return neg(mdns.RcodeNameError) // C15
+		a := neg(mdns.RcodeNameError) // C15
+		a.Fallthrough = true
+		return a
 	}
 	if qtype != mdns.TypePTR {
 		return neg(mdns.RcodeSuccess)

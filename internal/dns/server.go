@@ -170,7 +170,7 @@ func (s *Server) Reply(r *mdns.Msg, tcp bool) *mdns.Msg {
 	rnd := s.rnd.Get().(*rand.Rand)
 	ans := Resolve(s.snap.Load(), s.opts, q.Name, q.Qtype, rnd)
 	s.rnd.Put(rnd)
-	if ans.Refused && len(s.cfg.Upstreams) > 0 {
+	if (ans.Refused || ans.Fallthrough) && len(s.cfg.Upstreams) > 0 {
 		ctx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
 		defer cancel()
 		if resp := s.forward(ctx, r); resp != nil {

@@ -162,6 +162,13 @@ func TestUpstreamForwardingAndExternalNameChase(t *testing.T) {
 	if len(m.Answer) != 2 || m.Answer[0].Header().Rrtype != mdns.TypeCNAME || m.Answer[1].(*mdns.A).A.String() != "192.0.2.53" {
 		t.Fatalf("chase: %v", m.Answer)
 	}
+	// A reverse name no cluster address owns falls through to the upstream.
+	if m := s.Reply(query("8.8.8.8.in-addr.arpa.", mdns.TypePTR), false); m.Rcode != mdns.RcodeSuccess {
+		t.Fatalf("reverse fallthrough: %v", m)
+	}
+	if m := s.Reply(query("20.0.96.10.in-addr.arpa.", mdns.TypePTR), false); len(m.Answer) != 1 || m.Answer[0].(*mdns.PTR).Ptr != "web.ns.svc.cluster.local." {
+		t.Fatalf("cluster PTR must not fall through: %v", m)
+	}
 	// Without upstreams: REFUSED, and the CNAME alone.
 	s.cfg.Upstreams = nil
 	if m := s.Reply(query("example.org.", mdns.TypeA), false); m.Rcode != mdns.RcodeRefused {
