@@ -1,0 +1,541 @@
+// Command dns benchmarks svcnet's DNS on the issue-5 fixture: half the
+// Services ClusterIP with two named ports, half headless with one
+// EndpointSlice of 10 ready endpoints, over 100 namespaces; a query mix of
+// 40% ClusterIP A, 20% headless A, 10% SRV _http._tcp, 30% NXDOMAIN
+// (search-path style misses). For each size it loads the fixture through the
+// API (svcnet server on an embedded etcd), starts `svcnet dns` alone, and
+// measures: time to first answer, RSS after sync and after load, max QPS with
+// dnsperf (sharing both cores, and with svcnet dns pinned to one core),
+// per-query latency at a steady rate, and EndpointSlice-change ▶ new answer
+// latency. In the same run it measures the machine's ceiling: a minimal
+// responder (same DNS library and socket strategy) answering a fixed packet,
+// under the same dnsperf load. It prints a table and writes
+// bench/results/dns.json. It installs dnsperf if it is missing.
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	mdns "github.com/miekg/dns"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+)
+
+func main() {
+	responder := flag.String("responder", "", "internal: run the ceiling responder on this address")
+	sizes := flag.String("sizes", "1000,10000", "fixture sizes (services)")
+	secs := flag.Int("seconds", 10, "seconds per dnsperf run")
+	rate := flag.Int("rate", 10000, "steady query rate for the latency run")
+	out := flag.String("out", "bench/results/dns.json", "JSON result file")
+	flag.Parse()
+	if *responder != "" {
+		runResponder(*responder)
+		return
+	}
+	if err := run(*sizes, *secs, *rate, *out); err != nil {
+		fmt.Fprintln(os.Stderr, "bench/dns:", err)
+		os.Exit(1)
+	}
+}
+
+// runResponder answers every query with one fixed A record.
+func runResponder(addr string) {
+	a := net.IPv4(10, 96, 0, 1)
+	h := mdns.HandlerFunc(func(w mdns.ResponseWriter, r *mdns.Msg) {
+		m := new(mdns.Msg)
+		m.SetReply(r)
+		m.Authoritative = true
+		if len(r.Question) == 1 {
+			m.Answer = []mdns.RR{&mdns.A{Hdr: mdns.RR_Header{Name: r.Question[0].Name, Rrtype: mdns.TypeA, Class: mdns.ClassINET, Ttl: 5}, A: a}}
+		}
+		_ = w.WriteMsg(m)
+	})
+	pc, err := net.ListenPacket("udp", addr)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	fmt.Println("ready")
+	_ = (&mdns.Server{PacketConn: pc, Handler: h, UDPSize: 4096}).ActivateAndServe()
+}
+
+type sizeResult struct {
+	Services       int                `json:"services"`
+	Endpoints      int                `json:"endpoints"`
+	LoadSeconds    float64            `json:"load_seconds"`
+	FirstAnswerSec float64            `json:"time_to_first_answer_seconds"`
+	RSSSyncMB      float64            `json:"rss_after_sync_mb"`
+	RSSLoadMB      float64            `json:"rss_after_load_mb"`
+	QPSShared      float64            `json:"max_qps_shared"`
+	QPSPinned      float64            `json:"max_qps_pinned"`
+	CeilingShared  float64            `json:"ceiling_qps_shared"`
+	CeilingPinned  float64            `json:"ceiling_qps_pinned"`
+	LatencyMs      map[string]float64 `json:"latency_ms_at_rate"`
+	PropagationMs  map[string]float64 `json:"propagation_ms"`
+	LostAtRate     int64              `json:"lost_at_rate"`
+}
+
+func freePort() string {
+	l, _ := net.Listen("tcp", "127.0.0.1:0")
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func rssMB(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
+			kb, _ := strconv.ParseFloat(f[1], 64)
+			return kb / 1024
+		}
+	}
+	return 0
+}
+
+func run(sizesFlag string, secs, rate int, out string) error {
+	if _, err := exec.LookPath("dnsperf"); err != nil {
+		fmt.Println("installing dnsperf")
+		if b, err := exec.Command("sh", "-c", "apt-get update -qq && apt-get install -y -qq dnsperf").CombinedOutput(); err != nil {
+			return fmt.Errorf("install dnsperf: %v\n%s", err, b)
+		}
+	}
+	tmp, err := os.MkdirTemp("", "svcnet-bench-dns-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	bin := filepath.Join(tmp, "svcnet")
+	if b, err := exec.Command("go", "build", "-o", bin, "./cmd/svcnet").CombinedOutput(); err != nil {
+		return fmt.Errorf("build: %v\n%s", err, b)
+	}
+	self, _ := os.Executable()
+	var results []sizeResult
+	for _, f := range strings.Split(sizesFlag, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil {
+			return err
+		}
+		r, err := runSize(bin, self, tmp, n, secs, rate)
+		if err != nil {
+			return err
+		}
+		results = append(results, r)
+	}
+	fmt.Printf("\nsvcnet DNS benchmark, %s, 2 vCPU\n\n", time.Now().UTC().Format(time.RFC3339))
+	fmt.Printf("%-46s", "services")
+	for _, r := range results {
+		fmt.Printf(" %14d", r.Services)
+	}
+	fmt.Println()
+	row := func(name string, f func(r sizeResult) string) {
+		fmt.Printf("%-46s", name)
+		for _, r := range results {
+			fmt.Printf(" %14s", f(r))
+		}
+		fmt.Println()
+	}
+	row("max QPS, sharing both cores with dnsperf", func(r sizeResult) string { return fmt.Sprintf("%.0f", r.QPSShared) })
+	row("  of the ceiling (minimal responder)", func(r sizeResult) string {
+		return fmt.Sprintf("%.0f%% of %.0f", 100*r.QPSShared/r.CeilingShared, r.CeilingShared)
+	})
+	row("max QPS, svcnet dns pinned to one core", func(r sizeResult) string { return fmt.Sprintf("%.0f", r.QPSPinned) })
+	row("  of the ceiling", func(r sizeResult) string {
+		return fmt.Sprintf("%.0f%% of %.0f", 100*r.QPSPinned/r.CeilingPinned, r.CeilingPinned)
+	})
+	for _, q := range []string{"p50", "p90", "p99", "p99.9"} {
+		q := q
+		row(fmt.Sprintf("latency %s at %d QPS (ms)", q, rate), func(r sizeResult) string { return fmt.Sprintf("%.3f", r.LatencyMs[q]) })
+	}
+	row("  unanswered at that rate", func(r sizeResult) string { return strconv.FormatInt(r.LostAtRate, 10) })
+	row("RSS after sync / after load (MB)", func(r sizeResult) string { return fmt.Sprintf("%.0f / %.0f", r.RSSSyncMB, r.RSSLoadMB) })
+	row("time to first answer (s)", func(r sizeResult) string { return fmt.Sprintf("%.2f", r.FirstAnswerSec) })
+	row("slice change ▶ new answer p50 / p99 (ms)", func(r sizeResult) string {
+		return fmt.Sprintf("%.1f / %.1f", r.PropagationMs["p50"], r.PropagationMs["p99"])
+	})
+	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+		return err
+	}
+	b, _ := json.MarshalIndent(map[string]any{"date": time.Now().UTC().Format(time.RFC3339), "results": results}, "", "  ")
+	return os.WriteFile(out, b, 0o644)
+}
+
+func start(cmd *exec.Cmd, re *regexp.Regexp) (string, error) {
+	stdout, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		return "", err
+	}
+	sc := bufio.NewScanner(stdout)
+	found := make(chan string, 1)
+	go func() {
+		sent := false
+		for sc.Scan() {
+			if m := re.FindStringSubmatch(sc.Text()); m != nil && !sent {
+				found <- m[len(m)-1]
+				sent = true
+			}
+		}
+	}()
+	select {
+	case s := <-found:
+		return s, nil
+	case <-time.After(60 * time.Second):
+		return "", fmt.Errorf("%s did not start", cmd.Path)
+	}
+}
+
+func runSize(bin, self, tmp string, n, secs, rate int) (sizeResult, error) {
+	r := sizeResult{Services: n, Endpoints: n / 2 * 10}
+	data := filepath.Join(tmp, fmt.Sprintf("data-%d", n))
+	srv := exec.Command(bin, "server", "--data-dir", data, "--api-addr", freePort(), "--dns-addr", "", "--metrics-addr", "", "--node-name", "", "--controllers=false", "--log-level", "error")
+	kubeconfig, err := start(srv, regexp.MustCompile(`^kubeconfig: (.*)$`))
+	if err != nil {
+		return r, err
+	}
+	defer func() { _ = srv.Process.Kill(); _ = srv.Wait() }()
+	cfg, _ := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	cfg.QPS, cfg.Burst = 1e5, 1e5
+	c, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return r, err
+	}
+	t0 := time.Now()
+	names, err := load(c, n)
+	if err != nil {
+		return r, err
+	}
+	r.LoadSeconds = time.Since(t0).Seconds()
+	fmt.Printf("%d services loaded in %.1fs\n", n, r.LoadSeconds)
+
+	addr := freePort()
+	dnsStart := time.Now()
+	dns := exec.Command(bin, "dns", "--kubeconfig", kubeconfig, "--dns-addr", addr, "--metrics-addr", "", "--upstream", "none", "--log-level", "error")
+	dns.Stdout = nil
+	if err := dns.Start(); err != nil {
+		return r, err
+	}
+	defer func() { _ = dns.Process.Kill(); _ = dns.Wait() }()
+	cl := &mdns.Client{Timeout: 200 * time.Millisecond}
+	probe := new(mdns.Msg)
+	probe.SetQuestion(names.clusterIP[len(names.clusterIP)-1], mdns.TypeA)
+	for deadline := time.Now().Add(60 * time.Second); ; {
+		if resp, _, err := cl.Exchange(probe, addr); err == nil && resp.Rcode == mdns.RcodeSuccess && len(resp.Answer) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			return r, fmt.Errorf("svcnet dns never answered")
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	r.FirstAnswerSec = time.Since(dnsStart).Seconds()
+	r.RSSSyncMB = rssMB(dns.Process.Pid)
+
+	queries := filepath.Join(tmp, fmt.Sprintf("queries-%d.txt", n))
+	if err := writeQueries(queries, names); err != nil {
+		return r, err
+	}
+	host, port, _ := net.SplitHostPort(addr)
+	r.QPSShared, err = dnsperf(host, port, queries, secs, "")
+	if err != nil {
+		return r, err
+	}
+	_ = exec.Command("taskset", "-a", "-cp", "0", strconv.Itoa(dns.Process.Pid)).Run()
+	r.QPSPinned, err = dnsperf(host, port, queries, secs, "1")
+	_ = exec.Command("taskset", "-a", "-cp", "0,1", strconv.Itoa(dns.Process.Pid)).Run()
+	if err != nil {
+		return r, err
+	}
+	r.LatencyMs, r.LostAtRate = steady(addr, names, rate, secs)
+	r.RSSLoadMB = rssMB(dns.Process.Pid)
+	r.PropagationMs, err = propagation(c, cl, addr, names)
+	if err != nil {
+		return r, err
+	}
+
+	// The ceiling: the minimal responder under the same load.
+	raddr := freePort()
+	resp := exec.Command(self, "-responder", raddr)
+	if _, err := start(resp, regexp.MustCompile(`^(ready)$`)); err != nil {
+		return r, err
+	}
+	defer func() { _ = resp.Process.Kill(); _ = resp.Wait() }()
+	rhost, rport, _ := net.SplitHostPort(raddr)
+	if r.CeilingShared, err = dnsperf(rhost, rport, queries, secs, ""); err != nil {
+		return r, err
+	}
+	_ = exec.Command("taskset", "-a", "-cp", "0", strconv.Itoa(resp.Process.Pid)).Run()
+	r.CeilingPinned, err = dnsperf(rhost, rport, queries, secs, "1")
+	return r, err
+}
+
+type fixtureNames struct {
+	clusterIP, headless, srv, miss []string
+	headlessSvc                    []struct{ ns, name string }
+}
+
+func load(c kubernetes.Interface, n int) (fixtureNames, error) {
+	var names fixtureNames
+	ctx := context.Background()
+	for i := 0; i < 100; i++ {
+		if _, err := c.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("ns-%d", i)}}, metav1.CreateOptions{}); err != nil {
+			return names, err
+		}
+	}
+	var mu sync.Mutex
+	var firstErr error
+	sem := make(chan struct{}, 32)
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		ns, name := fmt.Sprintf("ns-%d", i%100), fmt.Sprintf("svc-%d", i)
+		fqdn := name + "." + ns + ".svc.cluster.local."
+		headless := i%2 == 1
+		mu.Lock()
+		if headless {
+			names.headless = append(names.headless, fqdn)
+			names.headlessSvc = append(names.headlessSvc, struct{ ns, name string }{ns, name})
+		} else {
+			names.clusterIP = append(names.clusterIP, fqdn)
+		}
+		names.srv = append(names.srv, "_http._tcp."+fqdn)
+		names.miss = append(names.miss, fqdn+ns+".svc.cluster.local.")
+		mu.Unlock()
+		wg.Add(1)
+		sem <- struct{}{}
+		go func(i int) {
+			defer wg.Done()
+			defer func() { <-sem }()
+			svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: corev1.ServiceSpec{
+				Ports: []corev1.ServicePort{{Name: "http", Port: 80}, {Name: "metrics", Port: 9090}}}}
+			if headless {
+				svc.Spec.ClusterIP = "None"
+			}
+			_, err := c.CoreV1().Services(ns).Create(ctx, svc, metav1.CreateOptions{})
+			if err == nil && headless {
+				_, err = c.DiscoveryV1().EndpointSlices(ns).Create(ctx, endpointSlice(name, i, 0), metav1.CreateOptions{})
+			}
+			if err != nil {
+				mu.Lock()
+				firstErr = err
+				mu.Unlock()
+			}
+		}(i)
+	}
+	wg.Wait()
+	return names, firstErr
+}
+
+func endpointSlice(svc string, i, gen int) *discoveryv1.EndpointSlice {
+	ready := true
+	name, port := "http", int32(8080)
+	s := &discoveryv1.EndpointSlice{ObjectMeta: metav1.ObjectMeta{Name: svc + "-bench", Labels: map[string]string{discoveryv1.LabelServiceName: svc}},
+		AddressType: discoveryv1.AddressTypeIPv4, Ports: []discoveryv1.EndpointPort{{Name: &name, Port: &port}}}
+	for e := 0; e < 10; e++ {
+		s.Endpoints = append(s.Endpoints, discoveryv1.Endpoint{Addresses: []string{fmt.Sprintf("10.%d.%d.%d", 128+gen%64, (i/25)%256, (i%25)*10+e+1)},
+			Conditions: discoveryv1.EndpointConditions{Ready: &ready}})
+	}
+	return s
+}
+
+// writeQueries writes the mix for dnsperf: 40 ClusterIP A, 20 headless A,
+// 10 SRV, 30 misses per 100.
+func writeQueries(path string, n fixtureNames) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	w := bufio.NewWriter(f)
+	rnd := rand.New(rand.NewPCG(1, 2))
+	for i := 0; i < 100000; i++ {
+		switch k := i % 100; {
+		case k < 40:
+			fmt.Fprintf(w, "%s A\n", n.clusterIP[rnd.IntN(len(n.clusterIP))])
+		case k < 60:
+			fmt.Fprintf(w, "%s A\n", n.headless[rnd.IntN(len(n.headless))])
+		case k < 70:
+			fmt.Fprintf(w, "%s SRV\n", n.srv[rnd.IntN(len(n.srv))])
+		default:
+			fmt.Fprintf(w, "%s A\n", n.miss[rnd.IntN(len(n.miss))])
+		}
+	}
+	return w.Flush()
+}
+
+var qpsRe = regexp.MustCompile(`Queries per second:\s+([0-9.]+)`)
+
+// dnsperf runs dnsperf (on cpu when not "") and returns queries per second.
+func dnsperf(host, port, file string, secs int, cpu string) (float64, error) {
+	args := []string{"-s", host, "-p", port, "-d", file, "-l", strconv.Itoa(secs), "-c", "20", "-q", "1000", "-T", "2", "-O", "suppress=timeout,unexpected"}
+	name := "dnsperf"
+	if cpu != "" {
+		args = append([]string{"-c", cpu, "dnsperf"}, args...)
+		name = "taskset"
+	}
+	b, err := exec.Command(name, args...).CombinedOutput()
+	if err != nil {
+		return 0, fmt.Errorf("dnsperf: %v\n%s", err, b)
+	}
+	m := qpsRe.FindStringSubmatch(string(b))
+	if m == nil {
+		return 0, fmt.Errorf("dnsperf printed no QPS:\n%s", b)
+	}
+	return strconv.ParseFloat(m[1], 64)
+}
+
+// steady sends the mix at a fixed rate from 8 sockets and times every query.
+func steady(addr string, n fixtureNames, rate, secs int) (map[string]float64, int64) {
+	const workers = 8
+	var lat []time.Duration
+	var mu sync.Mutex
+	var lost atomic.Int64
+	var wg sync.WaitGroup
+	perWorker := rate / workers
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			conn, err := net.Dial("udp", addr)
+			if err != nil {
+				return
+			}
+			defer conn.Close()
+			rnd := rand.New(rand.NewPCG(uint64(w), 9))
+			sent := map[uint16]time.Time{}
+			var smu sync.Mutex
+			done := make(chan struct{})
+			var local []time.Duration
+			go func() {
+				buf := make([]byte, 4096)
+				for {
+					_ = conn.SetReadDeadline(time.Now().Add(time.Second))
+					k, err := conn.Read(buf)
+					if err != nil {
+						select {
+						case <-done:
+							return
+						default:
+							continue
+						}
+					}
+					if k < 2 {
+						continue
+					}
+					id := uint16(buf[0])<<8 | uint16(buf[1])
+					smu.Lock()
+					if t, ok := sent[id]; ok {
+						local = append(local, time.Since(t))
+						delete(sent, id)
+					}
+					smu.Unlock()
+				}
+			}()
+			interval := time.Second / time.Duration(perWorker)
+			next := time.Now()
+			end := time.Now().Add(time.Duration(secs) * time.Second)
+			var id uint16
+			for time.Now().Before(end) {
+				var q string
+				var t uint16 = mdns.TypeA
+				switch k := rnd.IntN(100); {
+				case k < 40:
+					q = n.clusterIP[rnd.IntN(len(n.clusterIP))]
+				case k < 60:
+					q = n.headless[rnd.IntN(len(n.headless))]
+				case k < 70:
+					q, t = n.srv[rnd.IntN(len(n.srv))], mdns.TypeSRV
+				default:
+					q = n.miss[rnd.IntN(len(n.miss))]
+				}
+				id++
+				m := new(mdns.Msg)
+				m.SetQuestion(q, t)
+				m.Id = id
+				m.SetEdns0(1232, false)
+				b, _ := m.Pack()
+				smu.Lock()
+				sent[id] = time.Now()
+				smu.Unlock()
+				_, _ = conn.Write(b)
+				next = next.Add(interval)
+				if d := time.Until(next); d > 0 {
+					time.Sleep(d)
+				}
+			}
+			time.Sleep(500 * time.Millisecond)
+			close(done)
+			smu.Lock()
+			lost.Add(int64(len(sent)))
+			smu.Unlock()
+			mu.Lock()
+			lat = append(lat, local...)
+			mu.Unlock()
+		}(w)
+	}
+	wg.Wait()
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	q := func(p float64) float64 {
+		if len(lat) == 0 {
+			return 0
+		}
+		return float64(lat[int(p*float64(len(lat)-1))].Microseconds()) / 1000
+	}
+	return map[string]float64{"p50": q(.5), "p90": q(.9), "p99": q(.99), "p99.9": q(.999)}, lost.Load()
+}
+
+// propagation rewrites headless slices one at a time and polls DNS until the
+// answer has the new addresses.
+func propagation(c kubernetes.Interface, cl *mdns.Client, addr string, n fixtureNames) (map[string]float64, error) {
+	var lat []time.Duration
+	ctx := context.Background()
+	for k := 0; k < 50; k++ {
+		i := (k * 7919) % len(n.headlessSvc)
+		h := n.headlessSvc[i]
+		cur, err := c.DiscoveryV1().EndpointSlices(h.ns).Get(ctx, h.name+"-bench", metav1.GetOptions{})
+		if err != nil {
+			return nil, err
+		}
+		want := endpointSlice(h.name, i, k+1)
+		cur.Endpoints = want.Endpoints
+		if _, err := c.DiscoveryV1().EndpointSlices(h.ns).Update(ctx, cur, metav1.UpdateOptions{}); err != nil {
+			return nil, err
+		}
+		written := time.Now()
+		q := new(mdns.Msg)
+		q.SetQuestion(h.name+"."+h.ns+".svc.cluster.local.", mdns.TypeA)
+		target := want.Endpoints[0].Addresses[0]
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
+			resp, _, err := cl.Exchange(q, addr)
+			if err == nil && strings.Contains(resp.String(), "\t"+target+"\n") {
+				lat = append(lat, time.Since(written))
+				break
+			}
+		}
+	}
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	if len(lat) == 0 {
+		return nil, fmt.Errorf("no change was ever seen")
+	}
+	ms := func(p float64) float64 { return float64(lat[int(p*float64(len(lat)-1))].Microseconds()) / 1000 }
+	return map[string]float64{"p50": ms(.5), "p99": ms(.99), "count": float64(len(lat))}, nil
+}
