@@ -35,23 +35,67 @@ type Service struct {
 	Endpoints       []Endpoint
 }
 
+// shards splits the index so a change copies one shard, not the whole map.
+const shards = 256
+
 // Snapshot is an immutable view of the cluster for DNS: readers load it with
 // one atomic read and never lock.
 type Snapshot struct {
 	Synced     bool
 	Serial     uint32
 	Namespaces map[string]bool
-	// Services by "namespace/name" (lower case).
-	Services map[string]*Service
-	// PTR maps an address to the names that own it.
-	PTR map[netip.Addr][]string
+	// services by "namespace/name" (lower case), sharded by key hash.
+	services [shards]map[string]*Service
+	// ptr maps an address to the names that own it, sharded by address.
+	ptr [shards]map[netip.Addr][]string
 	// Pods holds the pod IPs of each namespace (only with --pods verified).
 	Pods map[string]map[netip.Addr]bool
+	// count of Services.
+	count int
 }
 
 // EmptySnapshot is the state before the first sync.
 func EmptySnapshot() *Snapshot {
-	return &Snapshot{Namespaces: map[string]bool{}, Services: map[string]*Service{}, PTR: map[netip.Addr][]string{}, Pods: map[string]map[netip.Addr]bool{}}
+	s := &Snapshot{Namespaces: map[string]bool{}, Pods: map[string]map[netip.Addr]bool{}}
+	for i := range s.services {
+		s.services[i] = map[string]*Service{}
+		s.ptr[i] = map[netip.Addr][]string{}
+	}
+	return s
+}
+
+func keyShard(key string) int {
+	h := uint32(2166136261)
+	for i := 0; i < len(key); i++ {
+		h = (h ^ uint32(key[i])) * 16777619
+	}
+	return int(h % shards)
+}
+
+func addrShard(a netip.Addr) int {
+	b := a.As16()
+	return int(b[15]^b[14]*31^b[13]*7) % shards
+}
+
+// Service returns a Service by "namespace/name" (lower case).
+func (snap *Snapshot) Service(key string) *Service { return snap.services[keyShard(key)][key] }
+
+// PTR returns the names that own an address.
+func (snap *Snapshot) PTR(a netip.Addr) []string { return snap.ptr[addrShard(a)][a] }
+
+// Len is the number of Services.
+func (snap *Snapshot) Len() int { return snap.count }
+
+// add puts a Service into a snapshot being built (not yet published).
+func (snap *Snapshot) add(key string, s *Service, zone string) {
+	if snap.services[keyShard(key)][key] == nil {
+		snap.count++
+	}
+	snap.services[keyShard(key)][key] = s
+	for a, name := range s.ptrNames(zone) {
+		sh := addrShard(a)
+		snap.ptr[sh][a] = append(snap.ptr[sh][a], name)
+	}
 }
 
 // DashedName is CoreDNS's endpoint label for an address without hostname:
@@ -159,36 +203,59 @@ func (snap *Snapshot) WithService(key string, s *Service, zone string, serial ui
 }
 
 // WithServices returns a new snapshot with several Services replaced (a nil
-// value removes one), copying the maps once for the whole batch: a relist
-// that touches every Service costs one copy, not one per Service.
+// value removes one). Only the shards the changes touch are copied; the rest,
+// and the Service entries, are shared with the old snapshot.
 func (snap *Snapshot) WithServices(changes map[string]*Service, zone string, serial uint32) *Snapshot {
-	out := &Snapshot{Synced: snap.Synced, Serial: serial, Namespaces: snap.Namespaces, Pods: snap.Pods,
-		Services: make(map[string]*Service, len(snap.Services)+len(changes)), PTR: make(map[netip.Addr][]string, len(snap.PTR))}
-	for k, v := range snap.Services {
-		out.Services[k] = v
+	out := *snap
+	out.Serial = serial
+	copiedSvc := map[int]bool{}
+	copiedPTR := map[int]bool{}
+	svcShard := func(key string) map[string]*Service {
+		i := keyShard(key)
+		if !copiedSvc[i] {
+			m := make(map[string]*Service, len(out.services[i])+1)
+			for k, v := range out.services[i] {
+				m[k] = v
+			}
+			out.services[i], copiedSvc[i] = m, true
+		}
+		return out.services[i]
 	}
-	for a, names := range snap.PTR {
-		out.PTR[a] = names
+	ptrShard := func(a netip.Addr) map[netip.Addr][]string {
+		i := addrShard(a)
+		if !copiedPTR[i] {
+			m := make(map[netip.Addr][]string, len(out.ptr[i])+1)
+			for k, v := range out.ptr[i] {
+				m[k] = v
+			}
+			out.ptr[i], copiedPTR[i] = m, true
+		}
+		return out.ptr[i]
 	}
 	for key, s := range changes {
-		if old := out.Services[key]; old != nil {
+		m := svcShard(key)
+		if old := m[key]; old != nil {
 			for a, name := range old.ptrNames(zone) {
-				out.PTR[a] = without(out.PTR[a], name)
-				if len(out.PTR[a]) == 0 {
-					delete(out.PTR, a)
+				p := ptrShard(a)
+				p[a] = without(p[a], name)
+				if len(p[a]) == 0 {
+					delete(p, a)
 				}
 			}
-			delete(out.Services, key)
+			delete(m, key)
+			out.count--
 		}
 		if s != nil {
-			out.Services[key] = s
+			m[key] = s
+			out.count++
 			for a, name := range s.ptrNames(zone) {
-				out.PTR[a] = append(append([]string(nil), out.PTR[a]...), name)
-				sort.Strings(out.PTR[a])
+				p := ptrShard(a)
+				p[a] = append(append([]string(nil), p[a]...), name)
+				sort.Strings(p[a])
 			}
 		}
 	}
-	return out
+	return &out
 }
 
 func without(list []string, s string) []string {

@@ -148,7 +148,7 @@ func resolveSvc(snap *Snapshot, o Options, qname string, qtype uint16, l []strin
 	if n == 1 {
 		return neg(mdns.RcodeSuccess) // ns.svc.zone exists
 	}
-	svc := snap.Services[ns+"/"+l[n-2]]
+	svc := snap.Service(ns + "/" + l[n-2])
 	if svc == nil || n > 4 {
 		return neg(mdns.RcodeNameError)
 	}
@@ -360,7 +360,7 @@ func resolvePTR(snap *Snapshot, o Options, qname, lname string, qtype uint16, zo
 	if !ok {
 		return neg(mdns.RcodeNameError)
 	}
-	names := snap.PTR[a]
+	names := snap.PTR(a)
 	if len(names) == 0 {
 		if !snap.Synced {
 			return Answer{Rcode: mdns.RcodeServerFailure}

@@ -224,8 +224,8 @@ func TestSnapshotUpdatesPTR(t *testing.T) {
 	snap := fixture()
 	// Removing the service removes its reverse names; others stay.
 	snap = snap.WithService("ns/web", nil, opts.Zone, 43)
-	if len(snap.PTR[netip.MustParseAddr("10.96.0.20")]) != 0 || len(snap.PTR[netip.MustParseAddr("10.244.0.1")]) != 1 {
-		t.Fatalf("PTR after removal: %v", snap.PTR)
+	if len(snap.PTR(netip.MustParseAddr("10.96.0.20"))) != 0 || len(snap.PTR(netip.MustParseAddr("10.244.0.1"))) != 1 {
+		t.Fatal("PTR after removal")
 	}
 }
 
@@ -270,17 +270,17 @@ func TestC16PodsVerified(t *testing.T) {
 
 func TestWithServicesBatch(t *testing.T) {
 	snap := fixture()
-	before := len(snap.Services)
+	before := snap.Len()
 	b := BuildService(svc("extra", "10.96.0.99"), nil)
 	next := snap.WithServices(map[string]*Service{"ns/extra": b, "ns/web": nil}, opts.Zone, 7)
-	if len(next.Services) != before || next.Services["ns/extra"] == nil || next.Services["ns/web"] != nil {
-		t.Fatalf("batch: %d services", len(next.Services))
+	if next.Len() != before || next.Service("ns/extra") == nil || next.Service("ns/web") != nil {
+		t.Fatalf("batch: %d services", next.Len())
 	}
-	if len(next.PTR[netip.MustParseAddr("10.96.0.99")]) != 1 || len(next.PTR[netip.MustParseAddr("10.96.0.20")]) != 0 {
+	if len(next.PTR(netip.MustParseAddr("10.96.0.99"))) != 1 || len(next.PTR(netip.MustParseAddr("10.96.0.20"))) != 0 {
 		t.Fatal("batch PTR")
 	}
 	// The old snapshot is untouched (readers may hold it).
-	if snap.Services["ns/web"] == nil || snap.Services["ns/extra"] != nil {
+	if snap.Service("ns/web") == nil || snap.Service("ns/extra") != nil || len(snap.PTR(netip.MustParseAddr("10.96.0.20"))) != 1 {
 		t.Fatal("the published snapshot changed")
 	}
 }

@@ -262,6 +262,10 @@ func (s *Server) sync(ctx context.Context) error {
 	h := func(f func(interface{})) cache.ResourceEventHandlerFuncs {
 		return cache.ResourceEventHandlerFuncs{AddFunc: f, UpdateFunc: func(_, o interface{}) { f(o) }, DeleteFunc: f}
 	}
+	// Keep only what DNS reads (memory must stay flat at scale).
+	_ = svcInf.Informer().SetTransform(trimService)
+	_ = sliceInf.Informer().SetTransform(trimSlice)
+	_ = nsInf.Informer().SetTransform(trimMeta)
 	_, _ = svcInf.Informer().AddEventHandler(h(enqueueSvc))
 	_, _ = sliceInf.Informer().AddEventHandler(h(enqueueSlice))
 	_, _ = nsInf.Informer().AddEventHandler(h(func(interface{}) { q.Add(nsKey) }))
@@ -294,8 +298,8 @@ func (s *Server) sync(ctx context.Context) error {
 	}
 	close(s.ready)
 	s.m.synced.Set(1)
-	s.m.services.Set(float64(len(s.snap.Load().Services)))
-	s.log.Info("dns synced", "services", len(s.snap.Load().Services))
+	s.m.services.Set(float64(s.snap.Load().Len()))
+	s.log.Info("dns synced", "services", s.snap.Load().Len())
 	go s.watchAPI(ctx)
 	for {
 		key, quit := q.Get()
@@ -326,7 +330,7 @@ func (s *Server) sync(ctx context.Context) error {
 		if len(changes) > 0 {
 			next := s.snap.Load().WithServices(changes, s.opts.Zone, s.nextSerial())
 			s.snap.Store(next)
-			s.m.services.Set(float64(len(next.Services)))
+			s.m.services.Set(float64(next.Len()))
 			for _, key := range triggers {
 				s.observeProgramming(key, slices)
 			}
@@ -346,10 +350,7 @@ func (s *Server) fullBuild(svcs corelisters.ServiceLister, slices discoveryliste
 	for _, svc := range all {
 		sl, _ := slices.EndpointSlices(svc.Namespace).List(labels.SelectorFromSet(labels.Set{discoveryv1.LabelServiceName: svc.Name}))
 		b := BuildService(svc, sl)
-		snap.Services[b.Namespace+"/"+b.Name] = b
-		for a, name := range b.ptrNames(s.opts.Zone) {
-			snap.PTR[a] = append(snap.PTR[a], name)
-		}
+		snap.add(b.Namespace+"/"+b.Name, b, s.opts.Zone)
 	}
 	list, err := nss.List(labels.Everything())
 	if err != nil {
@@ -381,6 +382,51 @@ func (s *Server) setNamespaces(nss corelisters.NamespaceLister) {
 		set[strings.ToLower(n.Name)] = true
 	}
 	s.snap.Store(s.snap.Load().WithNamespaces(set, s.nextSerial()))
+}
+
+// trimMeta keeps an object's identity only.
+func trimMeta(obj interface{}) (interface{}, error) {
+	if o, ok := obj.(metav1.Object); ok {
+		o.SetManagedFields(nil)
+		o.SetAnnotations(nil)
+		o.SetLabels(nil)
+		o.SetOwnerReferences(nil)
+	}
+	return obj, nil
+}
+
+// trimService keeps the fields DNS answers from.
+func trimService(obj interface{}) (interface{}, error) {
+	svc, ok := obj.(*corev1.Service)
+	if !ok {
+		return obj, nil
+	}
+	out := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: svc.Name, Namespace: svc.Namespace, UID: svc.UID, ResourceVersion: svc.ResourceVersion},
+		Spec: corev1.ServiceSpec{Type: svc.Spec.Type, ClusterIP: svc.Spec.ClusterIP, ClusterIPs: svc.Spec.ClusterIPs, ExternalName: svc.Spec.ExternalName}}
+	for _, p := range svc.Spec.Ports {
+		out.Spec.Ports = append(out.Spec.Ports, corev1.ServicePort{Name: p.Name, Protocol: p.Protocol, Port: p.Port})
+	}
+	return out, nil
+}
+
+// trimSlice keeps addresses, readiness, hostnames, ports, the owning
+// Service's label and the trigger-time annotation.
+func trimSlice(obj interface{}) (interface{}, error) {
+	sl, ok := obj.(*discoveryv1.EndpointSlice)
+	if !ok {
+		return obj, nil
+	}
+	out := &discoveryv1.EndpointSlice{ObjectMeta: metav1.ObjectMeta{Name: sl.Name, Namespace: sl.Namespace, UID: sl.UID, ResourceVersion: sl.ResourceVersion,
+		Labels: map[string]string{discoveryv1.LabelServiceName: sl.Labels[discoveryv1.LabelServiceName]}},
+		AddressType: sl.AddressType, Ports: sl.Ports}
+	if t, ok := sl.Annotations[corev1.EndpointsLastChangeTriggerTime]; ok {
+		out.Annotations = map[string]string{corev1.EndpointsLastChangeTriggerTime: t}
+	}
+	out.Endpoints = make([]discoveryv1.Endpoint, len(sl.Endpoints))
+	for i, e := range sl.Endpoints {
+		out.Endpoints[i] = discoveryv1.Endpoint{Addresses: e.Addresses, Conditions: discoveryv1.EndpointConditions{Ready: e.Conditions.Ready}, Hostname: e.Hostname}
+	}
+	return out, nil
 }
 
 // trimPod keeps only what --pods verified needs of a pod.
