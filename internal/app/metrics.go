@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -14,7 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// metricsServer serves /metrics, /health and /ready on addr.
+// metricsServer serves /metrics, /health, /ready and /debug/pprof on addr.
 type metricsServer struct {
 	addr  string
 	reg   *prometheus.Registry
@@ -28,6 +29,10 @@ func newMetricsServer(addr string, log *slog.Logger) *metricsServer {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m := &metricsServer{addr: addr, reg: reg, mux: http.NewServeMux(), log: log, bound: make(chan string, 1)}
 	m.mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	// Profiles, on the same loopback-only address.
+	m.mux.HandleFunc("/debug/pprof/", pprof.Index)
+	m.mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	m.mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	return m
 }
 
