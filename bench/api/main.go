@@ -18,8 +18,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -31,6 +29,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/svcnet/svcnet/bench/measure"
 	etcdstore "github.com/svcnet/svcnet/internal/storage/etcd"
 )
 
@@ -87,7 +86,7 @@ func run(n, conc int, out string) error {
 			return fmt.Errorf("server did not start")
 		}
 	}
-	rss := func() float64 { return rssMB(srv.Process.Pid) }
+	rss := func() float64 { return measure.RSSMB(srv.Process.Pid) }
 	startRSS := rss()
 
 	ceiling, err := etcdCeiling(eu, n, conc)
@@ -113,7 +112,7 @@ func run(n, conc int, out string) error {
 		if _, err := c.CoreV1().Namespaces().Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
 			return err
 		}
-		r, err := measure("create services ("+enc+")", n, conc, func(i int) error {
+		r, err := timed("create services ("+enc+")", n, conc, func(i int) error {
 			_, err := c.CoreV1().Services(ns).Create(context.Background(), &corev1.Service{
 				ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("svc-%d", i), Labels: map[string]string{"app": "bench"}},
 				Spec: corev1.ServiceSpec{Selector: map[string]string{"app": fmt.Sprintf("a%d", i)},
@@ -178,13 +177,13 @@ func etcdCeiling(url string, n, conc int) (result, error) {
 	}
 	defer store.Close()
 	value := []byte(strings.Repeat("x", 600))
-	return measure("etcd txn create (ceiling)", n, conc, func(i int) error {
+	return timed("etcd txn create (ceiling)", n, conc, func(i int) error {
 		_, err := store.Create(context.Background(), fmt.Sprintf("/bench/ceiling/%d", i), value, fmt.Sprintf("/bench/claims/%d", i))
 		return err
 	})
 }
 
-func measure(name string, n, conc int, f func(i int) error) (result, error) {
+func timed(name string, n, conc int, f func(i int) error) (result, error) {
 	lat := make([]time.Duration, n)
 	var next atomic.Int64
 	var firstErr atomic.Value
@@ -213,21 +212,6 @@ func measure(name string, n, conc int, f func(i int) error) (result, error) {
 	if err, ok := firstErr.Load().(error); ok {
 		return result{}, fmt.Errorf("%s: %w", name, err)
 	}
-	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-	ms := func(q float64) float64 { return float64(lat[int(q*float64(n-1))].Microseconds()) / 1000 }
-	return result{Name: name, Count: n, Seconds: d.Seconds(), PerSecond: float64(n) / d.Seconds(), P50ms: ms(0.5), P99ms: ms(0.99)}, nil
-}
-
-func rssMB(pid int) float64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
-			kb, _ := strconv.ParseFloat(f[1], 64)
-			return kb / 1024
-		}
-	}
-	return 0
+	return result{Name: name, Count: n, Seconds: d.Seconds(), PerSecond: float64(n) / d.Seconds(),
+		P50ms: measure.PercentileMs(lat, 0.5), P99ms: measure.PercentileMs(lat, 0.99)}, nil
 }

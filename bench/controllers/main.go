@@ -22,9 +22,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"sort"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -38,6 +35,8 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/svcnet/svcnet/bench/measure"
 )
 
 const gate = "bench.svcnet.dev/ready"
@@ -69,29 +68,6 @@ func start(bin string, args ...string) (*proc, *bufio.Scanner, error) {
 }
 
 func (p *proc) stop() { _ = p.cmd.Process.Kill(); _ = p.cmd.Wait() }
-
-func rssMB(pid int) float64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
-			kb, _ := strconv.ParseFloat(f[1], 64)
-			return kb / 1024
-		}
-	}
-	return 0
-}
-
-func percentile(d []time.Duration, q float64) float64 {
-	if len(d) == 0 {
-		return 0
-	}
-	s := append([]time.Duration(nil), d...)
-	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
-	return float64(s[int(q*float64(len(s)-1))].Microseconds()) / 1000
-}
 
 func run(services, perSvc, churnSecs, rate, gated int, out string) error {
 	tmp, err := os.MkdirTemp("", "svcnet-bench-ctl-")
@@ -240,7 +216,7 @@ func run(services, perSvc, churnSecs, rate, gated int, out string) error {
 		time.Sleep(500 * time.Millisecond)
 	}
 	allReady := time.Since(t0)
-	rssSteady := rssMB(srv.cmd.Process.Pid)
+	rssSteady := measure.RSSMB(srv.cmd.Process.Pid)
 
 	// Phase 2: churn.
 	pods, err := c.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
@@ -334,7 +310,7 @@ func run(services, perSvc, churnSecs, rate, gated int, out string) error {
 	tick.Stop()
 	cw.Wait()
 	w.Stop()
-	rssChurn := rssMB(srv.cmd.Process.Pid)
+	rssChurn := measure.RSSMB(srv.cmd.Process.Pid)
 
 	// Ceiling: a status write seen back through a watch on the pod itself.
 	var ceil []time.Duration
@@ -362,9 +338,9 @@ func run(services, perSvc, churnSecs, rate, gated int, out string) error {
 	fmt.Printf("%-52s %10.1f\n", "server RSS when all ready (MB)", rssSteady)
 	fmt.Printf("%-52s %10.1f\n", "server RSS after churn (MB)", rssChurn)
 	fmt.Printf("\n%-52s %7s %8s %8s %8s\n", "latency (ms)", "count", "p50", "p99", "max")
-	fmt.Printf("%-52s %7d %8.2f %8.2f %8.2f\n", "pod Ready changed ▶ EndpointSlice updated", len(lat), percentile(lat, .5), percentile(lat, .99), percentile(lat, 1))
-	fmt.Printf("%-52s %7d %8.2f %8.2f %8.2f\n", "  (the status write itself)", len(writeLat), percentile(writeLat, .5), percentile(writeLat, .99), percentile(writeLat, 1))
-	fmt.Printf("%-52s %7d %8.2f %8.2f %8.2f\n", "ceiling: write ▶ seen by a watch, no controller", len(ceil), percentile(ceil, .5), percentile(ceil, .99), percentile(ceil, 1))
+	fmt.Printf("%-52s %7d %8.2f %8.2f %8.2f\n", "pod Ready changed ▶ EndpointSlice updated", len(lat), measure.PercentileMs(lat, .5), measure.PercentileMs(lat, .99), measure.PercentileMs(lat, 1))
+	fmt.Printf("%-52s %7d %8.2f %8.2f %8.2f\n", "  (the status write itself)", len(writeLat), measure.PercentileMs(writeLat, .5), measure.PercentileMs(writeLat, .99), measure.PercentileMs(writeLat, 1))
+	fmt.Printf("%-52s %7d %8.2f %8.2f %8.2f\n", "ceiling: write ▶ seen by a watch, no controller", len(ceil), measure.PercentileMs(ceil, .5), measure.PercentileMs(ceil, .99), measure.PercentileMs(ceil, 1))
 	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
 		return err
 	}
@@ -372,8 +348,8 @@ func run(services, perSvc, churnSecs, rate, gated int, out string) error {
 		"date": time.Now().UTC().Format(time.RFC3339), "services": services, "pods": services * perSvc, "nodes": 3,
 		"create_seconds": createdIn.Seconds(), "all_ready_seconds": allReady.Seconds(),
 		"rss_ready_mb": rssSteady, "rss_after_churn_mb": rssChurn, "churn_rate": rate, "churn_seconds": churnSecs,
-		"propagation_ms": map[string]float64{"count": float64(len(lat)), "p50": percentile(lat, .5), "p99": percentile(lat, .99), "max": percentile(lat, 1)},
-		"ceiling_ms":     map[string]float64{"p50": percentile(ceil, .5), "p99": percentile(ceil, .99)},
+		"propagation_ms": map[string]float64{"count": float64(len(lat)), "p50": measure.PercentileMs(lat, .5), "p99": measure.PercentileMs(lat, .99), "max": measure.PercentileMs(lat, 1)},
+		"ceiling_ms":     map[string]float64{"p50": measure.PercentileMs(ceil, .5), "p99": measure.PercentileMs(ceil, .99)},
 	}, "", "  ")
 	return os.WriteFile(out, b, 0o644)
 }

@@ -25,7 +25,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -38,6 +37,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/svcnet/svcnet/bench/measure"
 )
 
 func main() {
@@ -92,26 +93,6 @@ type sizeResult struct {
 	LatencyMs      map[string]float64 `json:"latency_ms_at_rate"`
 	PropagationMs  map[string]float64 `json:"propagation_ms"`
 	LostAtRate     int64              `json:"lost_at_rate"`
-}
-
-func freePort() string {
-	l, _ := net.Listen("tcp", "127.0.0.1:0")
-	defer l.Close()
-	return l.Addr().String()
-}
-
-func rssMB(pid int) float64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
-			kb, _ := strconv.ParseFloat(f[1], 64)
-			return kb / 1024
-		}
-	}
-	return 0
 }
 
 func run(sizesFlag string, secs, rate int, out string) error {
@@ -208,7 +189,7 @@ func start(cmd *exec.Cmd, re *regexp.Regexp) (string, error) {
 func runSize(bin, self, tmp string, n, secs, rate int) (sizeResult, error) {
 	r := sizeResult{Services: n, Endpoints: n / 2 * 10}
 	data := filepath.Join(tmp, fmt.Sprintf("data-%d", n))
-	srv := exec.Command(bin, "server", "--data-dir", data, "--api-addr", freePort(), "--dns-addr", "", "--metrics-addr", "", "--node-name", "", "--controllers=false", "--log-level", "error")
+	srv := exec.Command(bin, "server", "--data-dir", data, "--api-addr", measure.FreePort(), "--dns-addr", "", "--metrics-addr", "", "--node-name", "", "--controllers=false", "--log-level", "error")
 	kubeconfig, err := start(srv, regexp.MustCompile(`^kubeconfig: (.*)$`))
 	if err != nil {
 		return r, err
@@ -228,7 +209,7 @@ func runSize(bin, self, tmp string, n, secs, rate int) (sizeResult, error) {
 	r.LoadSeconds = time.Since(t0).Seconds()
 	fmt.Printf("%d services loaded in %.1fs\n", n, r.LoadSeconds)
 
-	addr := freePort()
+	addr := measure.FreePort()
 	dnsStart := time.Now()
 	dns := exec.Command(bin, "dns", "--kubeconfig", kubeconfig, "--dns-addr", addr, "--metrics-addr", "", "--upstream", "none", "--log-level", "error")
 	dns.Stdout = nil
@@ -249,7 +230,7 @@ func runSize(bin, self, tmp string, n, secs, rate int) (sizeResult, error) {
 		time.Sleep(2 * time.Millisecond)
 	}
 	r.FirstAnswerSec = time.Since(dnsStart).Seconds()
-	r.RSSSyncMB = rssMB(dns.Process.Pid)
+	r.RSSSyncMB = measure.RSSMB(dns.Process.Pid)
 
 	queries := filepath.Join(tmp, fmt.Sprintf("queries-%d.txt", n))
 	if err := writeQueries(queries, names); err != nil {
@@ -267,14 +248,14 @@ func runSize(bin, self, tmp string, n, secs, rate int) (sizeResult, error) {
 		return r, err
 	}
 	r.LatencyMs, r.LostAtRate = steady(addr, names, rate, secs)
-	r.RSSLoadMB = rssMB(dns.Process.Pid)
+	r.RSSLoadMB = measure.RSSMB(dns.Process.Pid)
 	r.PropagationMs, err = propagation(c, cl, addr, names)
 	if err != nil {
 		return r, err
 	}
 
 	// The ceiling: the minimal responder under the same load.
-	raddr := freePort()
+	raddr := measure.FreePort()
 	resp := exec.Command(self, "-responder", raddr)
 	if _, err := start(resp, regexp.MustCompile(`^(ready)$`)); err != nil {
 		return r, err
@@ -493,13 +474,7 @@ func steady(addr string, n fixtureNames, rate, secs int) (map[string]float64, in
 		}(w)
 	}
 	wg.Wait()
-	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-	q := func(p float64) float64 {
-		if len(lat) == 0 {
-			return 0
-		}
-		return float64(lat[int(p*float64(len(lat)-1))].Microseconds()) / 1000
-	}
+	q := func(p float64) float64 { return measure.PercentileMs(lat, p) }
 	return map[string]float64{"p50": q(.5), "p90": q(.9), "p99": q(.99), "p99.9": q(.999)}, lost.Load()
 }
 
@@ -532,10 +507,8 @@ func propagation(c kubernetes.Interface, cl *mdns.Client, addr string, n fixture
 			}
 		}
 	}
-	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 	if len(lat) == 0 {
 		return nil, fmt.Errorf("no change was ever seen")
 	}
-	ms := func(p float64) float64 { return float64(lat[int(p*float64(len(lat)-1))].Microseconds()) / 1000 }
-	return map[string]float64{"p50": ms(.5), "p99": ms(.99), "count": float64(len(lat))}, nil
+	return map[string]float64{"p50": measure.PercentileMs(lat, .5), "p99": measure.PercentileMs(lat, .99), "count": float64(len(lat))}, nil
 }

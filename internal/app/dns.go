@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"time"
 
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/kubernetes"
@@ -77,8 +76,10 @@ func startDNS(g *group, o DNSOptions, client kubernetes.Interface, log *slog.Log
 		}
 	}
 	g.Go(srv.Run)
-	for srv.Addr() == "" && g.ctx.Err() == nil {
-		time.Sleep(5 * time.Millisecond) // the listeners bind at once
+	select {
+	case <-srv.Listening():
+	case <-g.ctx.Done():
+		return nil, "", g.Wait()
 	}
 	return srv, metricsAddr, nil
 }

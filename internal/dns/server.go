@@ -60,9 +60,11 @@ type Server struct {
 	snap   atomic.Pointer[Snapshot]
 	serial atomic.Uint32
 	ready  chan struct{}
-	addr   atomic.Value // string
-	rnd    sync.Pool
-	m      *Metrics
+	// listening is closed once the UDP and TCP sockets are bound.
+	listening chan struct{}
+	addr      atomic.Value // string
+	rnd       sync.Pool
+	m         *Metrics
 
 	triggersMu sync.Mutex
 	triggers   map[string]time.Time
@@ -93,7 +95,7 @@ func New(cfg Config, client kubernetes.Interface, log *slog.Logger) (*Server, er
 	if _, ok := mdns.IsDomainName(zone); !ok {
 		return nil, fmt.Errorf("dns: invalid cluster domain %q", cfg.ClusterDomain)
 	}
-	s := &Server{cfg: cfg, client: client, log: log, ready: make(chan struct{}),
+	s := &Server{cfg: cfg, client: client, log: log, ready: make(chan struct{}), listening: make(chan struct{}),
 		opts: Options{Zone: zone, TTL: cfg.TTL, Pods: cfg.Pods, Shuffle: !cfg.Ordered}}
 	s.snap.Store(EmptySnapshot())
 	s.m = newMetrics(cfg.Metrics)
@@ -104,6 +106,9 @@ func New(cfg Config, client kubernetes.Interface, log *slog.Logger) (*Server, er
 
 // Ready is closed once the first sync is done.
 func (s *Server) Ready() <-chan struct{} { return s.ready }
+
+// Listening is closed once the sockets are bound (Addr is set).
+func (s *Server) Listening() <-chan struct{} { return s.listening }
 
 // Addr is the bound address, once listening.
 func (s *Server) Addr() string { v, _ := s.addr.Load().(string); return v }
@@ -217,6 +222,7 @@ func (s *Server) Run(ctx context.Context) error {
 		return fmt.Errorf("dns listen tcp %s: %w", pc.LocalAddr(), err)
 	}
 	s.addr.Store(pc.LocalAddr().String())
+	close(s.listening)
 	udp := &mdns.Server{PacketConn: pc, Handler: s, UDPSize: 4096}
 	tcp := &mdns.Server{Listener: ln, Handler: s, ReadTimeout: 5 * time.Second, IdleTimeout: func() time.Duration { return 10 * time.Second }}
 	errc := make(chan error, 3)
