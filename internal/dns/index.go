@@ -52,11 +52,13 @@ type Snapshot struct {
 	Pods map[string]map[netip.Addr]bool
 	// count of Services.
 	count int
+	// wire holds replies precomputed from this snapshot.
+	wire *wireCache
 }
 
 // EmptySnapshot is the state before the first sync.
 func EmptySnapshot() *Snapshot {
-	s := &Snapshot{Namespaces: map[string]bool{}, Pods: map[string]map[netip.Addr]bool{}}
+	s := &Snapshot{Namespaces: map[string]bool{}, Pods: map[string]map[netip.Addr]bool{}, wire: &wireCache{}}
 	for i := range s.services {
 		s.services[i] = map[string]*Service{}
 		s.ptr[i] = map[netip.Addr][]string{}
@@ -208,6 +210,7 @@ func (snap *Snapshot) WithService(key string, s *Service, zone string, serial ui
 func (snap *Snapshot) WithServices(changes map[string]*Service, zone string, serial uint32) *Snapshot {
 	out := *snap
 	out.Serial = serial
+	out.wire = &wireCache{}
 	copiedSvc := map[int]bool{}
 	copiedPTR := map[int]bool{}
 	svcShard := func(key string) map[string]*Service {
@@ -272,6 +275,7 @@ func without(list []string, s string) []string {
 func (snap *Snapshot) WithNamespaces(ns map[string]bool, serial uint32) *Snapshot {
 	out := *snap
 	out.Namespaces, out.Serial = ns, serial
+	out.wire = &wireCache{}
 	return &out
 }
 
@@ -279,6 +283,7 @@ func (snap *Snapshot) WithNamespaces(ns map[string]bool, serial uint32) *Snapsho
 func (snap *Snapshot) WithPods(ns string, ips map[netip.Addr]bool, serial uint32) *Snapshot {
 	out := *snap
 	out.Serial = serial
+	out.wire = &wireCache{}
 	out.Pods = make(map[string]map[netip.Addr]bool, len(snap.Pods)+1)
 	for k, v := range snap.Pods {
 		out.Pods[k] = v

@@ -50,3 +50,35 @@ func BenchmarkReply(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkFastReply is the same mix through the precomputed replies.
+func BenchmarkFastReply(b *testing.B) {
+	snap := EmptySnapshot()
+	snap.Synced = true
+	var names []*mdns.Msg
+	for i := 0; i < 10000; i++ {
+		ns := fmt.Sprintf("ns-%d", i%100)
+		snap.Namespaces[ns] = true
+		name := fmt.Sprintf("svc-%d", i)
+		s := BuildService(svc(name, fmt.Sprintf("10.96.%d.%d", i/250, i%250+1)), nil)
+		s.Namespace = ns
+		snap.add(ns+"/"+name, s, opts.Zone)
+		fqdn := name + "." + ns + ".svc.cluster.local."
+		for _, q := range []string{fqdn, fqdn + ns + ".svc.cluster.local."} {
+			m := new(mdns.Msg)
+			m.SetQuestion(q, mdns.TypeA)
+			names = append(names, m)
+		}
+	}
+	s := testServer(b, snap)
+	for _, q := range names {
+		s.FastReply(q, false) // warm
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if s.FastReply(names[i%len(names)], false) == nil {
+			b.Fatal("slow path")
+		}
+	}
+}

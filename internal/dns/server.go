@@ -7,6 +7,7 @@ package dns
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -120,21 +121,61 @@ func (s *Server) Snapshot() *Snapshot { return s.snap.Load() }
 func (s *Server) ServeDNS(w mdns.ResponseWriter, r *mdns.Msg) {
 	start := time.Now()
 	tcp := w.RemoteAddr().Network() == "tcp"
-	m := s.Reply(r, tcp)
-	if m == nil {
-		return
+	var rcode, answers int
+	var truncated bool
+	if b := s.FastReply(r, tcp); b != nil {
+		_, _ = w.Write(b)
+		rcode, answers = int(b[3]&0x0F), int(binary.BigEndian.Uint16(b[6:]))
+	} else {
+		m := s.Reply(r, tcp)
+		if m == nil {
+			return
+		}
+		_ = w.WriteMsg(m)
+		rcode, answers, truncated = m.Rcode, len(m.Answer), m.Truncated
 	}
-	_ = w.WriteMsg(m)
 	var qtype uint16
 	var qname string
 	if len(r.Question) > 0 {
 		qtype, qname = r.Question[0].Qtype, r.Question[0].Name
 	}
-	s.m.observe(qtype, tcp, m.Rcode, start)
+	s.m.observe(qtype, tcp, rcode, start)
 	if s.cfg.LogQueries {
 		s.log.Info("query", "client", w.RemoteAddr().String(), "name", qname, "type", mdns.TypeToString[qtype],
-			"rcode", mdns.RcodeToString[m.Rcode], "answers", len(m.Answer), "tc", m.Truncated, "duration", time.Since(start))
+			"rcode", mdns.RcodeToString[rcode], "answers", answers, "tc", truncated, "duration", time.Since(start))
 	}
+}
+
+// FastReply answers a plain query from the snapshot's precomputed replies,
+// or returns nil for Reply to handle it.
+func (s *Server) FastReply(r *mdns.Msg, tcp bool) []byte {
+	if r.Response || r.Opcode != mdns.OpcodeQuery || len(r.Question) != 1 || len(r.Answer)+len(r.Ns) > 0 {
+		return nil
+	}
+	q := r.Question[0]
+	if q.Qclass != mdns.ClassINET || q.Qtype == mdns.TypeAXFR || q.Qtype == mdns.TypeIXFR {
+		return nil
+	}
+	opt := r.IsEdns0()
+	if len(r.Extra) > 1 || (len(r.Extra) == 1 && opt == nil) {
+		return nil
+	}
+	limit := 512
+	if opt != nil {
+		if opt.Version() != 0 || len(opt.Option) > 0 {
+			return nil
+		}
+		limit = max(512, min(int(opt.UDPSize()), 4096))
+	}
+	advertised := limit
+	if tcp {
+		limit = 0
+	}
+	snap := s.snap.Load()
+	if !snap.Synced {
+		return nil
+	}
+	return s.fastReply(snap, r, opt, limit, advertised)
 }
 
 // Reply forms the answer to a request: nil drops it (no reply can be formed).

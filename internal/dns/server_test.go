@@ -105,9 +105,15 @@ func FuzzReply(f *testing.F) {
 		if err := m.Unpack(b); err != nil {
 			return // the server drops what it cannot parse
 		}
-		if r := s.Reply(&m, false); r != nil {
+		if r := s.Reply(m.Copy(), false); r != nil {
 			if _, err := r.Pack(); err != nil {
 				t.Fatalf("reply does not pack: %v", err)
+			}
+		}
+		if b := s.FastReply(m.Copy(), false); b != nil {
+			var got mdns.Msg
+			if err := got.Unpack(b); err != nil || got.Id != m.Id || len(b) > 4096 {
+				t.Fatalf("fast reply: %v", err)
 			}
 		}
 	})
