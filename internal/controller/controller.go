@@ -16,6 +16,7 @@ import (
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
@@ -169,4 +170,24 @@ func EnqueueHandler(q workqueue.TypedRateLimitingInterface[string]) cache.Resour
 		UpdateFunc: func(_, obj interface{}) { Enqueue(q, obj) },
 		DeleteFunc: func(obj interface{}) { Enqueue(q, obj) },
 	}
+}
+
+// OwnerHandler enqueues namespace/name of the controlling owner of kind
+// ownerKind of every added, updated and deleted object.
+func OwnerHandler(q workqueue.TypedRateLimitingInterface[string], ownerKind string) cache.ResourceEventHandlerFuncs {
+	enqueue := func(obj interface{}) {
+		if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+			obj = d.Obj
+		}
+		m, ok := obj.(metav1.Object)
+		if !ok {
+			return
+		}
+		for _, ref := range m.GetOwnerReferences() {
+			if ref.Controller != nil && *ref.Controller && ref.Kind == ownerKind {
+				q.Add(m.GetNamespace() + "/" + ref.Name)
+			}
+		}
+	}
+	return cache.ResourceEventHandlerFuncs{AddFunc: enqueue, UpdateFunc: func(_, obj interface{}) { enqueue(obj) }, DeleteFunc: enqueue}
 }

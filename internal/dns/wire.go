@@ -2,6 +2,7 @@ package dns
 
 import (
 	"encoding/binary"
+	"errors"
 	"strings"
 	"sync"
 
@@ -119,7 +120,7 @@ func skipName(b []byte, off int) (int, error) {
 	return 0, errShort
 }
 
-var errShort = &mdns.Error{}
+var errShort = errors.New("dns: name runs past the message")
 
 // fastReply serves r from the snapshot's precomputed replies, or returns
 // nil to take the slow path. size is the client's UDP limit (0 for TCP).

@@ -1,10 +1,5 @@
 package nodeagent
 
-import (
-	"k8s.io/apimachinery/pkg/api/resource"
-	"k8s.io/apimachinery/pkg/labels"
-)
-
-func labelsEverything() labels.Selector { return labels.Everything() }
+import "k8s.io/apimachinery/pkg/api/resource"
 
 func resourceQuantity(n int64) resource.Quantity { return *resource.NewQuantity(n, resource.DecimalSI) }

@@ -19,6 +19,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
@@ -105,7 +106,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		return nil
 	}
 	// Keep the addresses of pods that already run here.
-	pods, _ := a.pods.List(everything)
+	pods, _ := a.pods.List(labels.Everything())
 	for _, p := range pods {
 		for _, ip := range p.Status.PodIPs {
 			if addr, err := netip.ParseAddr(ip.IP); err == nil {
@@ -428,5 +429,3 @@ func (p *IPPool) Release(uid types.UID) {
 	}
 	delete(p.byPod, uid)
 }
-
-var everything = labelsEverything()

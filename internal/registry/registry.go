@@ -533,9 +533,8 @@ func (r *Registry) Update(ctx context.Context, res *Resource, ns, name string, f
 		}
 		var claimErr *storage.ClaimTakenError
 		if errors.As(err, &claimErr) {
-			if desired != nil && stringSet(res.Claims.Held(desired))[claimErr.Key] && attempt >= 10 {
-				return nil, res.Claims.Taken(desired, claimErr.Key)
-			}
+			// A value the server chose may be free next time; after ten
+			// tries the claim is reported as the client's error.
 			if attempt < 10 {
 				continue
 			}

@@ -39,21 +39,7 @@ func New(client kubernetes.Interface, dInf appsinformers.DeploymentInformer, rsI
 	c.loop = &controller.Loop{Name: "deployment", Queue: q, Sync: c.sync, Workers: 4, Log: log,
 		Synced: []cache.InformerSynced{dInf.Informer().HasSynced, rsInf.Informer().HasSynced}}
 	_, _ = dInf.Informer().AddEventHandler(controller.EnqueueHandler(q))
-	owner := func(obj interface{}) {
-		if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-			obj = d.Obj
-		}
-		if rs, ok := obj.(*appsv1.ReplicaSet); ok {
-			if ref := podutil.ControllerOf(rs); ref != nil && ref.Kind == "Deployment" {
-				q.Add(rs.Namespace + "/" + ref.Name)
-			}
-		}
-	}
-	_, _ = rsInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    owner,
-		UpdateFunc: func(_, obj interface{}) { owner(obj) },
-		DeleteFunc: owner,
-	})
+	_, _ = rsInf.Informer().AddEventHandler(controller.OwnerHandler(q, "Deployment"))
 	return c
 }
 

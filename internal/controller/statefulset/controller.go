@@ -43,17 +43,7 @@ func New(client kubernetes.Interface, setInf appsinformers.StatefulSetInformer, 
 	c.loop = &controller.Loop{Name: "statefulset", Queue: q, Sync: c.sync, Workers: 2, Log: log,
 		Synced: []cache.InformerSynced{setInf.Informer().HasSynced, podInf.Informer().HasSynced}}
 	_, _ = setInf.Informer().AddEventHandler(controller.EnqueueHandler(q))
-	owner := func(obj interface{}) {
-		if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-			obj = d.Obj
-		}
-		if p, ok := obj.(*corev1.Pod); ok {
-			if ref := podutil.ControllerOf(p); ref != nil && ref.Kind == "StatefulSet" {
-				q.Add(p.Namespace + "/" + ref.Name)
-			}
-		}
-	}
-	_, _ = podInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{AddFunc: owner, UpdateFunc: func(_, obj interface{}) { owner(obj) }, DeleteFunc: owner})
+	_, _ = podInf.Informer().AddEventHandler(controller.OwnerHandler(q, "StatefulSet"))
 	return c
 }
 
