@@ -13,6 +13,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
 
+	"github.com/svcnet/svcnet/internal/app/daemon"
 	"github.com/svcnet/svcnet/internal/nodeagent"
 )
 
@@ -52,7 +53,7 @@ func agentCommand(stdout, stderr io.Writer) *cobra.Command {
 
 // RunAgent runs one node until ctx ends.
 func RunAgent(ctx context.Context, o AgentOptions, stdout, stderr io.Writer) error {
-	log, err := newLogger(o.LogLevel, stderr)
+	log, err := daemon.NewLogger(o.LogLevel, stderr)
 	if err != nil {
 		return err
 	}

@@ -4,21 +4,20 @@ package app
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/netip"
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/svcnet/svcnet/internal/apiserver"
+	"github.com/svcnet/svcnet/internal/app/daemon"
+	"github.com/svcnet/svcnet/internal/app/dnsapp"
 	"github.com/svcnet/svcnet/internal/controller/gc"
 	"github.com/svcnet/svcnet/internal/controller/manager"
 	"github.com/svcnet/svcnet/internal/etcdserver"
@@ -66,7 +65,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	root.SetArgs(args)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(serverCommand(ctx, stdout, stderr), agentCommand(stdout, stderr), dnsCommand(stdout, stderr))
+	root.AddCommand(serverCommand(ctx, stdout, stderr), agentCommand(stdout, stderr), dnsapp.Command("dns", stdout, stderr))
 	return root.ExecuteContext(ctx)
 }
 
@@ -90,7 +89,7 @@ type ServerOptions struct {
 	// LeaseDuration of the controllers' leader election (0: 15s).
 	LeaseDuration time.Duration
 	// DNS serves cluster DNS; DNS.Addr "" runs none.
-	DNS DNSOptions
+	DNS dnsapp.Options
 }
 
 func serverCommand(ctx context.Context, stdout, stderr io.Writer) *cobra.Command {
@@ -117,16 +116,8 @@ func serverCommand(ctx context.Context, stdout, stderr io.Writer) *cobra.Command
 	f.StringVar(&o.NodeName, "node-name", host, "name of the built-in simulated node; empty runs no node")
 	f.DurationVar(&o.SimReadyAfter, "sim-ready-after", 0, "how long simulated pods take to become ready")
 	f.Int32Var(&o.MaxEndpointsPerSlice, "max-endpoints-per-slice", 100, "endpoints per EndpointSlice")
-	addDNSFlags(cmd, &o.DNS)
+	dnsapp.AddFlags(cmd, &o.DNS)
 	return cmd
-}
-
-func newLogger(level string, w io.Writer) (*slog.Logger, error) {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("invalid --log-level %q", level)
-	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})), nil
 }
 
 // Started reports what a running server listens on (for tests).
@@ -142,7 +133,7 @@ type Started struct {
 // RunServer runs svcnet server until ctx ends. started, when not nil, is
 // called once the API serves.
 func RunServer(ctx context.Context, o ServerOptions, stdout, stderr io.Writer, started func(Started)) error {
-	log, err := newLogger(o.LogLevel, stderr)
+	log, err := daemon.NewLogger(o.LogLevel, stderr)
 	if err != nil {
 		return err
 	}
@@ -158,8 +149,8 @@ func RunServer(ctx context.Context, o ServerOptions, stdout, stderr io.Writer, s
 	if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
-	g := newGroup(ctx)
-	defer g.cancel()
+	g := daemon.NewGroup(ctx)
+	defer g.Cancel()
 
 	endpoints := splitList(o.EtcdServers)
 	if len(endpoints) == 0 {
@@ -170,7 +161,7 @@ func RunServer(ctx context.Context, o ServerOptions, stdout, stderr io.Writer, s
 		g.Go(etcd.Run)
 		select {
 		case <-etcd.Ready():
-		case <-g.ctx.Done():
+		case <-g.Ctx.Done():
 			return g.Wait()
 		}
 		endpoints = []string{etcd.ClientURL()}
@@ -180,11 +171,11 @@ func RunServer(ctx context.Context, o ServerOptions, stdout, stderr io.Writer, s
 		return err
 	}
 	defer store.Close()
-	pctx, cancel := context.WithTimeout(g.ctx, 30*time.Second)
+	pctx, cancel := context.WithTimeout(g.Ctx, 30*time.Second)
 	err = store.Ping(pctx)
 	cancel()
 	if err != nil {
-		g.cancel()
+		g.Cancel()
 		_ = g.Wait()
 		return fmt.Errorf("etcd at %s does not answer: %w", strings.Join(endpoints, ","), err)
 	}
@@ -247,7 +238,7 @@ func RunServer(ctx context.Context, o ServerOptions, stdout, stderr io.Writer, s
 	g.Go(api.Run)
 	select {
 	case <-api.Ready():
-	case <-g.ctx.Done():
+	case <-g.Ctx.Done():
 		return g.Wait()
 	}
 	_, apiPortStr, _ = net.SplitHostPort(api.Addr())
@@ -256,11 +247,11 @@ func RunServer(ctx context.Context, o ServerOptions, stdout, stderr io.Writer, s
 	if err != nil || apiIP.IsUnspecified() {
 		apiIP = netip.MustParseAddr("127.0.0.1")
 	}
-	bctx, cancel := context.WithTimeout(g.ctx, 30*time.Second)
+	bctx, cancel := context.WithTimeout(g.Ctx, 30*time.Second)
 	err = reg.Bootstrap(bctx, apiIP, int32(port), firstIP)
 	cancel()
 	if err != nil {
-		g.cancel()
+		g.Cancel()
 		_ = g.Wait()
 		return err
 	}
@@ -296,11 +287,7 @@ func RunServer(ctx context.Context, o ServerOptions, stdout, stderr io.Writer, s
 	}
 	dnsAddr, metricsAddr := "", ""
 	if o.DNS.Addr != "" {
-		client, err := kubernetes.NewForConfig(restCfg)
-		if err != nil {
-			return err
-		}
-		srv, maddr, err := startDNS(g, o.DNS, client, log)
+		srv, maddr, err := dnsapp.Start(g, o.DNS, restCfg, log)
 		if err != nil {
 			return err
 		}
@@ -327,34 +314,4 @@ func splitList(s string) []string {
 		}
 	}
 	return out
-}
-
-// group runs components; the first error (or ctx's end) stops them all.
-type group struct {
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	once   sync.Once
-	err    error
-}
-
-func newGroup(ctx context.Context) *group {
-	c, cancel := context.WithCancel(ctx)
-	return &group{ctx: c, cancel: cancel}
-}
-
-func (g *group) Go(f func(context.Context) error) {
-	g.wg.Add(1)
-	go func() {
-		defer g.wg.Done()
-		if err := f(g.ctx); err != nil && !errors.Is(err, context.Canceled) {
-			g.once.Do(func() { g.err = err })
-		}
-		g.cancel()
-	}()
-}
-
-func (g *group) Wait() error {
-	g.wg.Wait()
-	return g.err
 }

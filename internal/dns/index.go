@@ -2,6 +2,7 @@ package dns
 
 import (
 	"net/netip"
+	"slices"
 	"sort"
 	"strings"
 
@@ -46,8 +47,8 @@ type Snapshot struct {
 	Namespaces map[string]bool
 	// services by "namespace/name" (lower case), sharded by key hash.
 	services [shards]map[string]*Service
-	// ptr maps an address to the names that own it, sharded by address.
-	ptr [shards]map[netip.Addr][]string
+	// ptr maps an address to what owns it, sharded by address.
+	ptr [shards]map[netip.Addr][]ptrRef
 	// Pods holds the pod IPs of each namespace (only with --pods verified).
 	Pods map[string]map[netip.Addr]bool
 	// count of Services.
@@ -61,7 +62,7 @@ func EmptySnapshot() *Snapshot {
 	s := &Snapshot{Namespaces: map[string]bool{}, Pods: map[string]map[netip.Addr]bool{}, wire: &wireCache{}}
 	for i := range s.services {
 		s.services[i] = map[string]*Service{}
-		s.ptr[i] = map[netip.Addr][]string{}
+		s.ptr[i] = map[netip.Addr][]ptrRef{}
 	}
 	return s
 }
@@ -82,22 +83,44 @@ func addrShard(a netip.Addr) int {
 // Service returns a Service by "namespace/name" (lower case).
 func (snap *Snapshot) Service(key string) *Service { return snap.services[keyShard(key)][key] }
 
-// PTR returns the names that own an address.
-func (snap *Snapshot) PTR(a netip.Addr) []string { return snap.ptr[addrShard(a)][a] }
+// ptrRef is an owner of an address: a Service (its ClusterIP) or one of its
+// endpoints (host set). The name is formed when asked, not stored.
+type ptrRef struct {
+	svc  *Service
+	host string
+}
+
+func (r ptrRef) name(zone string) string {
+	if r.host == "" {
+		return r.svc.FQDN(zone)
+	}
+	return r.host + "." + r.svc.FQDN(zone)
+}
+
+// PTR returns the names that own an address, sorted.
+func (snap *Snapshot) PTR(a netip.Addr, zone string) []string {
+	refs := snap.ptr[addrShard(a)][a]
+	out := make([]string, len(refs))
+	for i, r := range refs {
+		out[i] = r.name(zone)
+	}
+	sort.Strings(out)
+	return out
+}
 
 // Len is the number of Services.
 func (snap *Snapshot) Len() int { return snap.count }
 
 // add puts a Service into a snapshot being built (not yet published).
-func (snap *Snapshot) add(key string, s *Service, zone string) {
+func (snap *Snapshot) add(key string, s *Service) {
 	if snap.services[keyShard(key)][key] == nil {
 		snap.count++
 	}
 	snap.services[keyShard(key)][key] = s
-	for a, name := range s.ptrNames(zone) {
+	s.eachPTR(func(a netip.Addr, r ptrRef) {
 		sh := addrShard(a)
-		snap.ptr[sh][a] = append(snap.ptr[sh][a], name)
-	}
+		snap.ptr[sh][a] = append(snap.ptr[sh][a], r)
+	})
 }
 
 // DashedName is CoreDNS's endpoint label for an address without hostname:
@@ -118,96 +141,41 @@ func DashedName(a netip.Addr) string {
 }
 
 // BuildService turns a Service and its EndpointSlices into what DNS serves.
-// Readiness follows the slices (CoreDNS C6): an unset ready counts as ready.
 func BuildService(svc *corev1.Service, slices []*discoveryv1.EndpointSlice) *Service {
-	s := &Service{Name: strings.ToLower(svc.Name), Namespace: strings.ToLower(svc.Namespace)}
-	if svc.Spec.Type == corev1.ServiceTypeExternalName {
-		s.ExternalName = strings.ToLower(strings.TrimSuffix(svc.Spec.ExternalName, ".")) + "."
-		return s
-	}
-	s.Headless = svc.Spec.ClusterIP == corev1.ClusterIPNone
-	for _, ip := range svc.Spec.ClusterIPs {
-		if a, err := netip.ParseAddr(ip); err == nil {
-			s.ClusterIPs = append(s.ClusterIPs, a)
-		}
-	}
-	if len(s.ClusterIPs) == 0 && !s.Headless {
-		if a, err := netip.ParseAddr(svc.Spec.ClusterIP); err == nil {
-			s.ClusterIPs = append(s.ClusterIPs, a)
-		}
-	}
-	for _, p := range svc.Spec.Ports {
-		if p.Name == "" {
-			continue // unnamed ports get no SRV (S7)
-		}
-		s.Ports = append(s.Ports, Port{Name: strings.ToLower(p.Name), Proto: strings.ToLower(string(p.Protocol)), Port: uint16(p.Port)})
-	}
-	seen := map[netip.Addr]bool{}
+	recs := make([]*sliceRecord, 0, len(slices))
 	for _, sl := range slices {
-		if sl.AddressType != discoveryv1.AddressTypeIPv4 && sl.AddressType != discoveryv1.AddressTypeIPv6 {
-			continue
-		}
-		var ports []Port
-		for _, p := range sl.Ports {
-			if p.Name == nil || *p.Name == "" || p.Port == nil {
-				continue
-			}
-			proto := "tcp"
-			if p.Protocol != nil {
-				proto = strings.ToLower(string(*p.Protocol))
-			}
-			ports = append(ports, Port{Name: strings.ToLower(*p.Name), Proto: proto, Port: uint16(*p.Port)})
-		}
-		for _, e := range sl.Endpoints {
-			ready := e.Conditions.Ready == nil || *e.Conditions.Ready
-			for _, addr := range e.Addresses {
-				a, err := netip.ParseAddr(addr)
-				if err != nil || seen[a] {
-					continue
-				}
-				seen[a] = true
-				host := DashedName(a)
-				if e.Hostname != nil && *e.Hostname != "" {
-					host = strings.ToLower(*e.Hostname)
-				}
-				s.Endpoints = append(s.Endpoints, Endpoint{Addr: a, Host: host, Ready: ready, Ports: ports})
-			}
-		}
+		recs = append(recs, sliceOf(sl))
 	}
-	sort.Slice(s.Endpoints, func(i, j int) bool { return s.Endpoints[i].Addr.Less(s.Endpoints[j].Addr) })
-	return s
+	return withEndpoints(serviceOf(svc), recs)
 }
 
 // FQDN of a Service in a zone (zone ends with a dot).
 func (s *Service) FQDN(zone string) string { return s.Name + "." + s.Namespace + ".svc." + zone }
 
-// ptrNames lists the PTR entries a Service contributes: its ClusterIPs
-// point to it (S9), its ready endpoints to hostname.svc.ns.svc.zone (S14, C15).
-func (s *Service) ptrNames(zone string) map[netip.Addr]string {
-	out := map[netip.Addr]string{}
+// eachPTR calls f for each PTR entry a Service contributes: its ClusterIPs
+// point to it (S9), its ready endpoints to hostname.svc.ns.svc.zone (S14,
+// C15); an address that is also a ClusterIP keeps the Service's name.
+func (s *Service) eachPTR(f func(netip.Addr, ptrRef)) {
 	for _, ip := range s.ClusterIPs {
-		out[ip] = s.FQDN(zone)
+		f(ip, ptrRef{svc: s})
 	}
 	for _, e := range s.Endpoints {
-		if e.Ready {
-			if _, isClusterIP := out[e.Addr]; !isClusterIP {
-				out[e.Addr] = e.Host + "." + s.FQDN(zone)
-			}
+		if e.Ready && !slices.Contains(s.ClusterIPs, e.Addr) {
+			f(e.Addr, ptrRef{svc: s, host: e.Host})
 		}
 	}
-	return out
 }
 
 // WithService returns a new snapshot with one Service replaced (nil removes
 // it). The maps are copied; the Service entries are shared.
-func (snap *Snapshot) WithService(key string, s *Service, zone string, serial uint32) *Snapshot {
-	return snap.WithServices(map[string]*Service{key: s}, zone, serial)
+func (snap *Snapshot) WithService(key string, s *Service, serial uint32) *Snapshot {
+	return snap.WithServices(map[string]*Service{key: s}, serial)
 }
 
 // WithServices returns a new snapshot with several Services replaced (a nil
 // value removes one). Only the shards the changes touch are copied; the rest,
 // and the Service entries, are shared with the old snapshot.
-func (snap *Snapshot) WithServices(changes map[string]*Service, zone string, serial uint32) *Snapshot {
+func (snap *Snapshot) WithServices(changes map[string]*Service, serial uint32) *Snapshot {
 	out := *snap
 	out.Serial = serial
 	out.wire = &wireCache{}
@@ -224,10 +192,10 @@ func (snap *Snapshot) WithServices(changes map[string]*Service, zone string, ser
 		}
 		return out.services[i]
 	}
-	ptrShard := func(a netip.Addr) map[netip.Addr][]string {
+	ptrShard := func(a netip.Addr) map[netip.Addr][]ptrRef {
 		i := addrShard(a)
 		if !copiedPTR[i] {
-			m := make(map[netip.Addr][]string, len(out.ptr[i])+1)
+			m := make(map[netip.Addr][]ptrRef, len(out.ptr[i])+1)
 			for k, v := range out.ptr[i] {
 				m[k] = v
 			}
@@ -238,34 +206,33 @@ func (snap *Snapshot) WithServices(changes map[string]*Service, zone string, ser
 	for key, s := range changes {
 		m := svcShard(key)
 		if old := m[key]; old != nil {
-			for a, name := range old.ptrNames(zone) {
+			old.eachPTR(func(a netip.Addr, _ ptrRef) {
 				p := ptrShard(a)
-				p[a] = without(p[a], name)
-				if len(p[a]) == 0 {
+				if p[a] = without(p[a], old); len(p[a]) == 0 {
 					delete(p, a)
 				}
-			}
+			})
 			delete(m, key)
 			out.count--
 		}
 		if s != nil {
 			m[key] = s
 			out.count++
-			for a, name := range s.ptrNames(zone) {
+			s.eachPTR(func(a netip.Addr, r ptrRef) {
 				p := ptrShard(a)
-				p[a] = append(append([]string(nil), p[a]...), name)
-				sort.Strings(p[a])
-			}
+				p[a] = append(slices.Clip(p[a]), r)
+			})
 		}
 	}
 	return &out
 }
 
-func without(list []string, s string) []string {
-	var out []string
-	for _, x := range list {
-		if x != s {
-			out = append(out, x)
+// without copies refs, leaving out those of one Service.
+func without(refs []ptrRef, s *Service) []ptrRef {
+	var out []ptrRef
+	for _, r := range refs {
+		if r.svc != s {
+			out = append(out, r)
 		}
 	}
 	return out

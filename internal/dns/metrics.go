@@ -3,6 +3,7 @@ package dns
 import (
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	mdns "github.com/miekg/dns"
@@ -17,6 +18,10 @@ type Metrics struct {
 	synced      prometheus.Gauge
 	apiUp       prometheus.Gauge
 	services    prometheus.Gauge
+	relists     *prometheus.CounterVec
+	// counters caches requests' children for the common label values, so
+	// a query does not hash its labels: [tcp][rcode][qtype].
+	counters [2][16][256]atomic.Pointer[prometheus.Counter]
 }
 
 func newMetrics(reg prometheus.Registerer) *Metrics {
@@ -31,14 +36,36 @@ func newMetrics(reg prometheus.Registerer) *Metrics {
 		synced:   prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "svcnet", Subsystem: "dns", Name: "synced", Help: "1 once the first sync is done."}),
 		apiUp:    prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "svcnet", Subsystem: "dns", Name: "api_reachable", Help: "1 while the API answers; 0 means DNS answers from the last state it saw."}),
 		services: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "svcnet", Subsystem: "dns", Name: "services", Help: "Services in the answer index."}),
+		relists: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "svcnet", Subsystem: "dns", Name: "relists_total",
+			Help: "Full lists after the first, by kind (a watch the API could not resume, e.g. after compaction)."}, []string{"kind"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.requests, m.duration, m.programming, m.synced, m.apiUp, m.services)
+		reg.MustRegister(m.requests, m.duration, m.programming, m.synced, m.apiUp, m.services, m.relists)
 	}
 	return m
 }
 
 func (m *Metrics) observe(qtype uint16, tcp bool, rcode int, start time.Time) {
+	m.duration.Observe(time.Since(start).Seconds())
+	t := 0
+	if tcp {
+		t = 1
+	}
+	if qtype < 256 && rcode >= 0 && rcode < 16 {
+		slot := &m.counters[t][rcode][qtype]
+		if c := slot.Load(); c != nil {
+			(*c).Inc()
+			return
+		}
+		c := m.counter(qtype, tcp, rcode)
+		slot.Store(&c)
+		c.Inc()
+		return
+	}
+	m.counter(qtype, tcp, rcode).Inc()
+}
+
+func (m *Metrics) counter(qtype uint16, tcp bool, rcode int) prometheus.Counter {
 	proto := "udp"
 	if tcp {
 		proto = "tcp"
@@ -47,8 +74,7 @@ func (m *Metrics) observe(qtype uint16, tcp bool, rcode int, start time.Time) {
 	if !ok {
 		t = "TYPE" + strconv.Itoa(int(qtype))
 	}
-	m.requests.WithLabelValues(t, proto, mdns.RcodeToString[rcode]).Inc()
-	m.duration.Observe(time.Since(start).Seconds())
+	return m.requests.WithLabelValues(t, proto, mdns.RcodeToString[rcode])
 }
 
 // HealthHandler answers /health: the process serves.

@@ -29,7 +29,7 @@ func BenchmarkReply(b *testing.B) {
 			s = BuildService(svc(name, "None"), []*discoveryv1.EndpointSlice{slice(discoveryv1.AddressTypeIPv4, eps...)})
 		}
 		s.Namespace = ns
-		snap.add(ns+"/"+name, s, opts.Zone)
+		snap.add(ns+"/"+name, s)
 		fqdn := name + "." + ns + ".svc.cluster.local."
 		for _, q := range []struct {
 			n string
@@ -62,7 +62,7 @@ func BenchmarkFastReply(b *testing.B) {
 		name := fmt.Sprintf("svc-%d", i)
 		s := BuildService(svc(name, fmt.Sprintf("10.96.%d.%d", i/250, i%250+1)), nil)
 		s.Namespace = ns
-		snap.add(ns+"/"+name, s, opts.Zone)
+		snap.add(ns+"/"+name, s)
 		fqdn := name + "." + ns + ".svc.cluster.local."
 		for _, q := range []string{fqdn, fqdn + ns + ".svc.cluster.local."} {
 			m := new(mdns.Msg)

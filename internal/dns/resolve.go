@@ -360,7 +360,7 @@ func resolvePTR(snap *Snapshot, o Options, qname, lname string, qtype uint16, zo
 	if !ok {
 		return neg(mdns.RcodeNameError)
 	}
-	names := snap.PTR(a)
+	names := snap.PTR(a, o.Zone)
 	if len(names) == 0 {
 		if !snap.Synced {
 			return Answer{Rcode: mdns.RcodeServerFailure}

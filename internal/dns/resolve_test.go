@@ -53,7 +53,7 @@ func fixture() *Snapshot {
 	snap.Namespaces["empty"] = true
 	add := func(s *corev1.Service, slices ...*discoveryv1.EndpointSlice) {
 		b := BuildService(s, slices)
-		snap = snap.WithService(b.Namespace+"/"+b.Name, b, opts.Zone, 42)
+		snap = snap.WithService(b.Namespace+"/"+b.Name, b, 42)
 	}
 	add(svc("web", "10.96.0.20"), slice(discoveryv1.AddressTypeIPv4, ep{addr: "10.244.0.9", ready: ptr(true)}))
 	add(svc("dual", "10.96.0.21", "fd00::21"))
@@ -203,7 +203,7 @@ func TestShuffle(t *testing.T) {
 		eps = append(eps, ep{addr: fmt.Sprintf("10.244.1.%d", i), ready: ptr(true)})
 	}
 	b := BuildService(svc("big", "None"), []*discoveryv1.EndpointSlice{slice(discoveryv1.AddressTypeIPv4, eps...)})
-	snap = snap.WithService("ns/big", b, opts.Zone, 1)
+	snap = snap.WithService("ns/big", b, 1)
 	o := opts
 	o.Shuffle = true
 	rnd := rand.New(rand.NewPCG(1, 2))
@@ -223,8 +223,8 @@ func TestShuffle(t *testing.T) {
 func TestSnapshotUpdatesPTR(t *testing.T) {
 	snap := fixture()
 	// Removing the service removes its reverse names; others stay.
-	snap = snap.WithService("ns/web", nil, opts.Zone, 43)
-	if len(snap.PTR(netip.MustParseAddr("10.96.0.20"))) != 0 || len(snap.PTR(netip.MustParseAddr("10.244.0.1"))) != 1 {
+	snap = snap.WithService("ns/web", nil, 43)
+	if len(snap.PTR(netip.MustParseAddr("10.96.0.20"), opts.Zone)) != 0 || len(snap.PTR(netip.MustParseAddr("10.244.0.1"), opts.Zone)) != 1 {
 		t.Fatal("PTR after removal")
 	}
 }
@@ -233,20 +233,20 @@ func TestR6InZoneCNAMEIsFollowed(t *testing.T) {
 	snap := fixture()
 	alias := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "alias", Namespace: "ns"}, Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeExternalName, ExternalName: "web.ns.svc.cluster.local"}}
 	b := BuildService(alias, nil)
-	snap = snap.WithService("ns/alias", b, opts.Zone, 1)
+	snap = snap.WithService("ns/alias", b, 1)
 	a := Resolve(snap, opts, "alias.ns.svc.cluster.local.", mdns.TypeA, nil)
 	if len(a.Answer) != 2 || a.Answer[0].Header().Rrtype != mdns.TypeCNAME || a.Answer[1].(*mdns.A).A.String() != "10.96.0.20" {
 		t.Fatalf("chase: %v", a.Answer)
 	}
 	// A target that does not exist: the CNAME's NXDOMAIN (RFC 1034 4.3.2).
 	gone := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "dangling", Namespace: "ns"}, Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeExternalName, ExternalName: "nope.ns.svc.cluster.local"}}
-	snap = snap.WithService("ns/dangling", BuildService(gone, nil), opts.Zone, 2)
+	snap = snap.WithService("ns/dangling", BuildService(gone, nil), 2)
 	if a := Resolve(snap, opts, "dangling.ns.svc.cluster.local.", mdns.TypeA, nil); a.Rcode != mdns.RcodeNameError || len(a.Answer) != 1 {
 		t.Fatalf("dangling: %d %v", a.Rcode, a.Answer)
 	}
 	// A loop stops.
 	loop := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "loop", Namespace: "ns"}, Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeExternalName, ExternalName: "loop.ns.svc.cluster.local"}}
-	snap = snap.WithService("ns/loop", BuildService(loop, nil), opts.Zone, 3)
+	snap = snap.WithService("ns/loop", BuildService(loop, nil), 3)
 	if a := Resolve(snap, opts, "loop.ns.svc.cluster.local.", mdns.TypeA, nil); len(a.Answer) > 9 {
 		t.Fatalf("loop: %d records", len(a.Answer))
 	}
@@ -272,15 +272,15 @@ func TestWithServicesBatch(t *testing.T) {
 	snap := fixture()
 	before := snap.Len()
 	b := BuildService(svc("extra", "10.96.0.99"), nil)
-	next := snap.WithServices(map[string]*Service{"ns/extra": b, "ns/web": nil}, opts.Zone, 7)
+	next := snap.WithServices(map[string]*Service{"ns/extra": b, "ns/web": nil}, 7)
 	if next.Len() != before || next.Service("ns/extra") == nil || next.Service("ns/web") != nil {
 		t.Fatalf("batch: %d services", next.Len())
 	}
-	if len(next.PTR(netip.MustParseAddr("10.96.0.99"))) != 1 || len(next.PTR(netip.MustParseAddr("10.96.0.20"))) != 0 {
+	if len(next.PTR(netip.MustParseAddr("10.96.0.99"), opts.Zone)) != 1 || len(next.PTR(netip.MustParseAddr("10.96.0.20"), opts.Zone)) != 0 {
 		t.Fatal("batch PTR")
 	}
 	// The old snapshot is untouched (readers may hold it).
-	if snap.Service("ns/web") == nil || snap.Service("ns/extra") != nil || len(snap.PTR(netip.MustParseAddr("10.96.0.20"))) != 1 {
+	if snap.Service("ns/web") == nil || snap.Service("ns/extra") != nil || len(snap.PTR(netip.MustParseAddr("10.96.0.20"), opts.Zone)) != 1 {
 		t.Fatal("the published snapshot changed")
 	}
 }

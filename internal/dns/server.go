@@ -14,6 +14,8 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	goruntime "runtime"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -23,13 +25,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/client-go/informers"
-	"k8s.io/client-go/kubernetes"
-	corelisters "k8s.io/client-go/listers/core/v1"
-	discoverylisters "k8s.io/client-go/listers/discovery/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
 )
@@ -56,7 +52,7 @@ type Config struct {
 type Server struct {
 	cfg    Config
 	opts   Options
-	client kubernetes.Interface
+	src    Source
 	log    *slog.Logger
 	snap   atomic.Pointer[Snapshot]
 	serial atomic.Uint32
@@ -72,7 +68,7 @@ type Server struct {
 }
 
 // New checks the config; it starts nothing.
-func New(cfg Config, client kubernetes.Interface, log *slog.Logger) (*Server, error) {
+func New(cfg Config, src Source, log *slog.Logger) (*Server, error) {
 	if cfg.Addr == "" {
 		return nil, errors.New("dns: empty address")
 	}
@@ -96,7 +92,7 @@ func New(cfg Config, client kubernetes.Interface, log *slog.Logger) (*Server, er
 	if _, ok := mdns.IsDomainName(zone); !ok {
 		return nil, fmt.Errorf("dns: invalid cluster domain %q", cfg.ClusterDomain)
 	}
-	s := &Server{cfg: cfg, client: client, log: log, ready: make(chan struct{}), listening: make(chan struct{}),
+	s := &Server{cfg: cfg, src: src, log: log, ready: make(chan struct{}), listening: make(chan struct{}),
 		opts: Options{Zone: zone, TTL: cfg.TTL, Pods: cfg.Pods, Shuffle: !cfg.Ordered}}
 	s.snap.Store(EmptySnapshot())
 	s.m = newMetrics(cfg.Metrics)
@@ -117,65 +113,74 @@ func (s *Server) Addr() string { v, _ := s.addr.Load().(string); return v }
 // Snapshot returns the current snapshot (for tests and metrics).
 func (s *Server) Snapshot() *Snapshot { return s.snap.Load() }
 
-// ServeDNS is the thin adapter from the wire to Resolve.
+// ServeDNS is the thin adapter from miekg's server (TCP, and UDP on a
+// wildcard address) to the fast path and Reply.
 func (s *Server) ServeDNS(w mdns.ResponseWriter, r *mdns.Msg) {
 	start := time.Now()
 	tcp := w.RemoteAddr().Network() == "tcp"
-	var rcode, answers int
-	var truncated bool
 	if b := s.FastReply(r, tcp); b != nil {
 		_, _ = w.Write(b)
-		rcode, answers = int(b[3]&0x0F), int(binary.BigEndian.Uint16(b[6:]))
-	} else {
-		m := s.Reply(r, tcp)
-		if m == nil {
-			return
-		}
-		_ = w.WriteMsg(m)
-		rcode, answers, truncated = m.Rcode, len(m.Answer), m.Truncated
+		s.observeWire(b, tcp, start, w.RemoteAddr().String)
+		return
 	}
+	if m := s.Reply(r, tcp); m != nil {
+		_ = w.WriteMsg(m)
+		s.observeMsg(r, m, tcp, start, w.RemoteAddr().String)
+	}
+}
+
+// observeWire counts a fast-path reply (and logs it with --log-queries).
+func (s *Server) observeWire(b []byte, tcp bool, start time.Time, client func() string) {
+	rcode := int(b[3] & 0x0F)
+	off, err := skipName(b, 12)
+	if err != nil || off+4 > len(b) {
+		return
+	}
+	qtype := binary.BigEndian.Uint16(b[off:])
+	s.m.observe(qtype, tcp, rcode, start)
+	if s.cfg.LogQueries {
+		var m mdns.Msg
+		_ = m.Unpack(b)
+		s.logQuery(client(), &m, &m, start)
+	}
+}
+
+// observeMsg counts a slow-path reply.
+func (s *Server) observeMsg(r, m *mdns.Msg, tcp bool, start time.Time, client func() string) {
+	var qtype uint16
+	if len(r.Question) > 0 {
+		qtype = r.Question[0].Qtype
+	}
+	s.m.observe(qtype, tcp, m.Rcode, start)
+	if s.cfg.LogQueries {
+		s.logQuery(client(), r, m, start)
+	}
+}
+
+func (s *Server) logQuery(client string, r, m *mdns.Msg, start time.Time) {
 	var qtype uint16
 	var qname string
 	if len(r.Question) > 0 {
 		qtype, qname = r.Question[0].Qtype, r.Question[0].Name
 	}
-	s.m.observe(qtype, tcp, rcode, start)
-	if s.cfg.LogQueries {
-		s.log.Info("query", "client", w.RemoteAddr().String(), "name", qname, "type", mdns.TypeToString[qtype],
-			"rcode", mdns.RcodeToString[rcode], "answers", answers, "tc", truncated, "duration", time.Since(start))
-	}
+	s.log.Info("query", "client", client, "name", qname, "type", mdns.TypeToString[qtype],
+		"rcode", mdns.RcodeToString[m.Rcode], "answers", len(m.Answer), "tc", m.Truncated, "duration", time.Since(start))
 }
 
 // FastReply answers a plain query from the snapshot's precomputed replies,
 // or returns nil for Reply to handle it.
 func (s *Server) FastReply(r *mdns.Msg, tcp bool) []byte {
-	if r.Response || r.Opcode != mdns.OpcodeQuery || len(r.Question) != 1 || len(r.Answer)+len(r.Ns) > 0 {
-		return nil
-	}
-	q := r.Question[0]
-	if q.Qclass != mdns.ClassINET || q.Qtype == mdns.TypeAXFR || q.Qtype == mdns.TypeIXFR {
-		return nil
-	}
-	opt := r.IsEdns0()
-	if len(r.Extra) > 1 || (len(r.Extra) == 1 && opt == nil) {
-		return nil
-	}
-	limit := 512
-	if opt != nil {
-		if opt.Version() != 0 || len(opt.Option) > 0 {
-			return nil
-		}
-		limit = max(512, min(int(opt.UDPSize()), 4096))
-	}
-	advertised := limit
-	if tcp {
-		limit = 0
-	}
 	snap := s.snap.Load()
 	if !snap.Synced {
 		return nil
 	}
-	return s.fastReply(snap, r, opt, limit, advertised)
+	b, err := r.Pack()
+	if err != nil {
+		return nil
+	}
+	rnd := s.rnd.Get().(*rand.Rand)
+	defer s.rnd.Put(rnd)
+	return s.fastReply(snap, b, nil, make([]byte, 0, 258), tcp, rnd)
 }
 
 // Reply forms the answer to a request: nil drops it (no reply can be formed).
@@ -264,10 +269,20 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	s.addr.Store(pc.LocalAddr().String())
 	close(s.listening)
-	udp := &mdns.Server{PacketConn: pc, Handler: s, UDPSize: 4096}
-	tcp := &mdns.Server{Listener: ln, Handler: s, ReadTimeout: 5 * time.Second, IdleTimeout: func() time.Duration { return 10 * time.Second }}
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	errc := make(chan error, 3)
-	go func() { errc <- udp.ActivateAndServe() }()
+	var udp *mdns.Server
+	if ap, err := netip.ParseAddrPort(pc.LocalAddr().String()); err == nil && !ap.Addr().IsUnspecified() {
+		// One address: workers of our own read and answer (udp.go).
+		go func() { errc <- ServeUDP(sctx, pc.(*net.UDPConn), udpWorkers(), s.handleUDP) }()
+	} else {
+		// A wildcard address: miekg's server answers from the address each
+		// query came to.
+		udp = &mdns.Server{PacketConn: pc, Handler: s, UDPSize: 4096}
+		go func() { errc <- udp.ActivateAndServe() }()
+	}
+	tcp := &mdns.Server{Listener: ln, Handler: s, ReadTimeout: 5 * time.Second, IdleTimeout: func() time.Duration { return 10 * time.Second }}
 	go func() { errc <- tcp.ActivateAndServe() }()
 	go func() { errc <- s.sync(ctx) }()
 	s.log.Info("dns serving", "addr", s.Addr(), "zone", s.opts.Zone)
@@ -275,7 +290,11 @@ func (s *Server) Run(ctx context.Context) error {
 	case <-ctx.Done():
 	case err = <-errc:
 	}
-	_ = udp.Shutdown()
+	cancel()
+	if udp != nil {
+		_ = udp.Shutdown()
+	}
+	_ = pc.Close()
 	_ = tcp.Shutdown()
 	if ctx.Err() != nil {
 		return nil
@@ -283,71 +302,76 @@ func (s *Server) Run(ctx context.Context) error {
 	return err
 }
 
-// sync keeps the snapshot current: a full build once the informers have
-// synced, then one Service at a time as events arrive.
+// udpWorkers is how many goroutines read the UDP socket: two per CPU, so a
+// worker descheduled mid-query does not leave a CPU idle.
+func udpWorkers() int { return 2 * goruntime.GOMAXPROCS(0) }
+
+// sync keeps the snapshot current: a full build once every kind has been
+// listed, then, in batches, each Service a change touched.
 func (s *Server) sync(ctx context.Context) error {
-	factory := informers.NewSharedInformerFactory(s.client, 0)
-	svcInf := factory.Core().V1().Services()
-	sliceInf := factory.Discovery().V1().EndpointSlices()
-	nsInf := factory.Core().V1().Namespaces()
+	start := time.Now()
 	q := workqueue.NewTypedWithConfig[string](workqueue.TypedQueueConfig[string]{Name: "dns"})
 	defer q.ShutDown()
 	const nsKey = "\x00namespaces"
-	enqueueSvc := func(obj interface{}) {
-		if key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj); err == nil {
+	const podPrefix = "\x00pods/"
+	// Changes count once the full build starts reading the stores; the
+	// ones before are in what it reads.
+	var live atomic.Bool
+	enqueue := func(key string) {
+		if live.Load() {
 			q.Add(key)
 		}
 	}
-	enqueueSlice := func(obj interface{}) {
-		if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-			obj = d.Obj
+	svcs := newRecordStore(toSvcRecord, nil, enqueue)
+	slices := newRecordStore(toSliceRecord, func(r *sliceRecord) string { return r.ns + "/" + r.service }, func(g string) {
+		if !strings.HasSuffix(g, "/") { // a slice without a service label serves no name
+			enqueue(g)
 		}
-		if sl, ok := obj.(*discoveryv1.EndpointSlice); ok && sl.Labels[discoveryv1.LabelServiceName] != "" {
-			q.Add(sl.Namespace + "/" + sl.Labels[discoveryv1.LabelServiceName])
+	})
+	nss := newRecordStore(toNameRecord, nil, func(string) { enqueue(nsKey) })
+	relisted := func(kind string) func(int) {
+		return func(n int) {
+			s.m.relists.WithLabelValues(kind).Inc()
+			s.log.Info("dns relisted", "kind", kind, "objects", n)
 		}
 	}
-	h := func(f func(interface{})) cache.ResourceEventHandlerFuncs {
-		return cache.ResourceEventHandlerFuncs{AddFunc: f, UpdateFunc: func(_, o interface{}) { f(o) }, DeleteFunc: f}
+	run := func(lw cache.ListerWatcher, obj runtime.Object, store cache.ReflectorStore, name string) {
+		r := cache.NewReflectorWithOptions(lw, obj, store, cache.ReflectorOptions{Name: "dns " + name})
+		go r.RunWithContext(ctx)
 	}
-	// Keep only what DNS reads (memory must stay flat at scale).
-	_ = svcInf.Informer().SetTransform(trimService)
-	_ = sliceInf.Informer().SetTransform(trimSlice)
-	_ = nsInf.Informer().SetTransform(trimMeta)
-	_, _ = svcInf.Informer().AddEventHandler(h(enqueueSvc))
-	_, _ = sliceInf.Informer().AddEventHandler(h(enqueueSlice))
-	_, _ = nsInf.Informer().AddEventHandler(h(func(interface{}) { q.Add(nsKey) }))
-	synced := []cache.InformerSynced{svcInf.Informer().HasSynced, sliceInf.Informer().HasSynced, nsInf.Informer().HasSynced}
-	const podPrefix = "\x00pods/"
-	var pods corelisters.PodLister
+	svcs.relisted, slices.relisted, nss.relisted = relisted("services"), relisted("endpointslices"), relisted("namespaces")
+	run(s.src.Services, &corev1.Service{}, svcs, "services")
+	run(s.src.EndpointSlices, &discoveryv1.EndpointSlice{}, slices, "endpointslices")
+	run(s.src.Namespaces, &corev1.Namespace{}, nss, "namespaces")
+	synced := []chan struct{}{svcs.synced, slices.synced, nss.synced}
+	var pods *recordStore[*podRecord]
 	if s.cfg.Pods == PodsVerified {
-		// Pods only for --pods verified, trimmed to what DNS needs.
-		podInf := factory.Core().V1().Pods()
-		_ = podInf.Informer().SetTransform(trimPod)
-		_, _ = podInf.Informer().AddEventHandler(h(func(obj interface{}) {
-			if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-				obj = d.Obj
-			}
-			if p, ok := obj.(*corev1.Pod); ok {
-				q.Add(podPrefix + p.Namespace)
-			}
-		}))
-		pods = podInf.Lister()
-		synced = append(synced, podInf.Informer().HasSynced)
+		pods = newRecordStore(toPodRecord, func(r *podRecord) string { return r.ns }, func(ns string) { enqueue(podPrefix + ns) })
+		pods.relisted = relisted("pods")
+		run(s.src.Pods, &corev1.Pod{}, pods, "pods")
+		synced = append(synced, pods.synced)
 	}
-	factory.Start(ctx.Done())
-	defer factory.Shutdown()
-	if !cache.WaitForCacheSync(ctx.Done(), synced...) {
-		return nil
+	for _, c := range synced {
+		select {
+		case <-c:
+		case <-ctx.Done():
+			return nil
+		}
 	}
-	svcs, slices, nss := svcInf.Lister(), sliceInf.Lister(), nsInf.Lister()
-	if err := s.fullBuild(svcs, slices, nss, pods); err != nil {
-		return err
-	}
+	s.log.Debug("dns listed everything", "after", time.Since(start))
+	st := &stores{svcs: svcs, slices: slices, nss: nss, pods: pods}
+	live.Store(true)
+	s.fullBuild(st)
+	// The first list is the one peak of a DNS's life (decoded objects,
+	// the reflectors' staging stores); hand it back now, not over minutes.
+	debug.FreeOSMemory()
 	close(s.ready)
 	s.m.synced.Set(1)
 	s.m.services.Set(float64(s.snap.Load().Len()))
-	s.log.Info("dns synced", "services", s.snap.Load().Len())
-	go s.watchAPI(ctx)
+	s.log.Info("dns synced", "services", s.snap.Load().Len(), "after", time.Since(start))
+	if s.src.Healthz != nil {
+		go s.watchAPI(ctx)
+	}
 	for {
 		key, quit := q.Get()
 		if quit {
@@ -366,20 +390,20 @@ func (s *Server) sync(ctx context.Context) error {
 		var triggers []string
 		for _, key := range batch {
 			if ns, ok := strings.CutPrefix(key, podPrefix); ok {
-				s.setPods(ns, pods)
+				s.snap.Store(s.snap.Load().WithPods(strings.ToLower(ns), st.podIPs(ns), s.nextSerial()))
 			} else if key == nsKey {
-				s.setNamespaces(nss)
-			} else if b, ok := s.buildService(key, svcs, slices); ok {
-				changes[strings.ToLower(key)] = b
+				s.snap.Store(s.snap.Load().WithNamespaces(st.namespaces(), s.nextSerial()))
+			} else {
+				changes[strings.ToLower(key)] = st.service(key)
 				triggers = append(triggers, key)
 			}
 		}
 		if len(changes) > 0 {
-			next := s.snap.Load().WithServices(changes, s.opts.Zone, s.nextSerial())
+			next := s.snap.Load().WithServices(changes, s.nextSerial())
 			s.snap.Store(next)
 			s.m.services.Set(float64(next.Len()))
 			for _, key := range triggers {
-				s.observeProgramming(key, slices)
+				s.observeProgramming(key, st)
 			}
 		}
 		for _, k := range batch {
@@ -388,150 +412,70 @@ func (s *Server) sync(ctx context.Context) error {
 	}
 }
 
-func (s *Server) fullBuild(svcs corelisters.ServiceLister, slices discoverylisters.EndpointSliceLister, nss corelisters.NamespaceLister, pods corelisters.PodLister) error {
+// stores are the records the snapshot is built from.
+type stores struct {
+	svcs   *recordStore[*svcRecord]
+	slices *recordStore[*sliceRecord]
+	nss    *recordStore[*nameRecord]
+	pods   *recordStore[*podRecord] // nil unless --pods verified
+}
+
+// service joins a Service and its slices; nil when the Service is gone.
+func (st *stores) service(key string) *Service {
+	r, ok := st.svcs.get(key)
+	if !ok {
+		return nil
+	}
+	return withEndpoints(r.svc, st.slices.inGroup(key))
+}
+
+func (st *stores) namespaces() map[string]bool {
+	set := map[string]bool{}
+	st.nss.each(func(_ string, r *nameRecord) { set[strings.ToLower(r.name)] = true })
+	return set
+}
+
+func (st *stores) podIPs(ns string) map[netip.Addr]bool {
+	ips := map[netip.Addr]bool{}
+	for _, p := range st.pods.inGroup(ns) {
+		for _, a := range p.ips {
+			ips[a] = true
+		}
+	}
+	return ips
+}
+
+func (s *Server) fullBuild(st *stores) {
 	snap := EmptySnapshot()
-	all, err := svcs.List(labels.Everything())
-	if err != nil {
-		return err
+	var keys []string
+	st.svcs.each(func(key string, _ *svcRecord) { keys = append(keys, key) })
+	for _, key := range keys {
+		if b := st.service(key); b != nil {
+			snap.add(b.Namespace+"/"+b.Name, b)
+		}
 	}
-	for _, svc := range all {
-		sl, _ := slices.EndpointSlices(svc.Namespace).List(labels.SelectorFromSet(labels.Set{discoveryv1.LabelServiceName: svc.Name}))
-		b := BuildService(svc, sl)
-		snap.add(b.Namespace+"/"+b.Name, b, s.opts.Zone)
-	}
-	list, err := nss.List(labels.Everything())
-	if err != nil {
-		return err
-	}
-	for _, n := range list {
-		snap.Namespaces[strings.ToLower(n.Name)] = true
-	}
-	if pods != nil {
-		for _, n := range list {
-			if ips := podIPs(pods, n.Name); len(ips) > 0 {
-				snap.Pods[strings.ToLower(n.Name)] = ips
+	snap.Namespaces = st.namespaces()
+	if st.pods != nil {
+		for ns := range snap.Namespaces {
+			if ips := st.podIPs(ns); len(ips) > 0 {
+				snap.Pods[ns] = ips
 			}
 		}
 	}
 	snap.Synced = true
 	snap.Serial = s.serial.Add(1) + uint32(time.Now().Unix())
 	s.snap.Store(snap)
-	return nil
-}
-
-func (s *Server) setNamespaces(nss corelisters.NamespaceLister) {
-	list, err := nss.List(labels.Everything())
-	if err != nil {
-		return
-	}
-	set := make(map[string]bool, len(list))
-	for _, n := range list {
-		set[strings.ToLower(n.Name)] = true
-	}
-	s.snap.Store(s.snap.Load().WithNamespaces(set, s.nextSerial()))
-}
-
-// trimMeta keeps an object's identity only.
-func trimMeta(obj interface{}) (interface{}, error) {
-	if o, ok := obj.(metav1.Object); ok {
-		o.SetManagedFields(nil)
-		o.SetAnnotations(nil)
-		o.SetLabels(nil)
-		o.SetOwnerReferences(nil)
-	}
-	return obj, nil
-}
-
-// trimService keeps the fields DNS answers from.
-func trimService(obj interface{}) (interface{}, error) {
-	svc, ok := obj.(*corev1.Service)
-	if !ok {
-		return obj, nil
-	}
-	out := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: svc.Name, Namespace: svc.Namespace, UID: svc.UID, ResourceVersion: svc.ResourceVersion},
-		Spec: corev1.ServiceSpec{Type: svc.Spec.Type, ClusterIP: svc.Spec.ClusterIP, ClusterIPs: svc.Spec.ClusterIPs, ExternalName: svc.Spec.ExternalName}}
-	for _, p := range svc.Spec.Ports {
-		out.Spec.Ports = append(out.Spec.Ports, corev1.ServicePort{Name: p.Name, Protocol: p.Protocol, Port: p.Port})
-	}
-	return out, nil
-}
-
-// trimSlice keeps addresses, readiness, hostnames, ports, the owning
-// Service's label and the trigger-time annotation.
-func trimSlice(obj interface{}) (interface{}, error) {
-	sl, ok := obj.(*discoveryv1.EndpointSlice)
-	if !ok {
-		return obj, nil
-	}
-	out := &discoveryv1.EndpointSlice{ObjectMeta: metav1.ObjectMeta{Name: sl.Name, Namespace: sl.Namespace, UID: sl.UID, ResourceVersion: sl.ResourceVersion,
-		Labels: map[string]string{discoveryv1.LabelServiceName: sl.Labels[discoveryv1.LabelServiceName]}},
-		AddressType: sl.AddressType, Ports: sl.Ports}
-	if t, ok := sl.Annotations[corev1.EndpointsLastChangeTriggerTime]; ok {
-		out.Annotations = map[string]string{corev1.EndpointsLastChangeTriggerTime: t}
-	}
-	out.Endpoints = make([]discoveryv1.Endpoint, len(sl.Endpoints))
-	for i, e := range sl.Endpoints {
-		out.Endpoints[i] = discoveryv1.Endpoint{Addresses: e.Addresses, Conditions: discoveryv1.EndpointConditions{Ready: e.Conditions.Ready}, Hostname: e.Hostname}
-	}
-	return out, nil
-}
-
-// trimPod keeps only what --pods verified needs of a pod.
-func trimPod(obj interface{}) (interface{}, error) {
-	p, ok := obj.(*corev1.Pod)
-	if !ok {
-		return obj, nil
-	}
-	return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: p.Name, Namespace: p.Namespace, ResourceVersion: p.ResourceVersion, UID: p.UID},
-		Status: corev1.PodStatus{PodIP: p.Status.PodIP, PodIPs: p.Status.PodIPs}}, nil
-}
-
-func (s *Server) setPods(ns string, pods corelisters.PodLister) {
-	s.snap.Store(s.snap.Load().WithPods(strings.ToLower(ns), podIPs(pods, ns), s.nextSerial()))
-}
-
-func podIPs(pods corelisters.PodLister, ns string) map[netip.Addr]bool {
-	list, _ := pods.Pods(ns).List(labels.Everything())
-	ips := map[netip.Addr]bool{}
-	for _, p := range list {
-		for _, ip := range p.Status.PodIPs {
-			if a, err := netip.ParseAddr(ip.IP); err == nil {
-				ips[a] = true
-			}
-		}
-	}
-	return ips
 }
 
 func (s *Server) nextSerial() uint32 { return uint32(time.Now().Unix()) + s.serial.Add(1) }
 
-// buildService reads one Service and its slices from the informers; ok is
-// false when the key is malformed or the read failed (nil means deleted).
-func (s *Server) buildService(key string, svcs corelisters.ServiceLister, slices discoverylisters.EndpointSliceLister) (*Service, bool) {
-	ns, name, err := cache.SplitMetaNamespaceKey(key)
-	if err != nil {
-		return nil, false
-	}
-	svc, err := svcs.Services(ns).Get(name)
-	switch {
-	case apierrors.IsNotFound(err):
-		return nil, true
-	case err != nil:
-		return nil, false
-	}
-	sl, _ := slices.EndpointSlices(ns).List(labels.SelectorFromSet(labels.Set{discoveryv1.LabelServiceName: name}))
-	return BuildService(svc, sl), true
-}
-
 // observeProgramming records the time from the newest trigger time of a
 // service's slices to now, when queries see it; each change once.
-func (s *Server) observeProgramming(key string, slices discoverylisters.EndpointSliceLister) {
-	ns, name, _ := cache.SplitMetaNamespaceKey(key)
-	sl, _ := slices.EndpointSlices(ns).List(labels.SelectorFromSet(labels.Set{discoveryv1.LabelServiceName: name}))
+func (s *Server) observeProgramming(key string, st *stores) {
 	var newest time.Time
-	for _, x := range sl {
-		if t, err := time.Parse(time.RFC3339Nano, x.Annotations[corev1.EndpointsLastChangeTriggerTime]); err == nil && t.After(newest) {
-			newest = t
+	for _, sl := range st.slices.inGroup(key) {
+		if sl.trigger.After(newest) {
+			newest = sl.trigger
 		}
 	}
 	if !newest.IsZero() && s.seen(key, newest) {
@@ -558,7 +502,7 @@ func (s *Server) watchAPI(ctx context.Context) {
 	defer t.Stop()
 	for {
 		up := 0.0
-		if _, err := s.client.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx); err == nil {
+		if err := s.src.Healthz(ctx); err == nil {
 			up = 1
 		}
 		s.m.apiUp.Set(up)

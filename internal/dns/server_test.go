@@ -12,7 +12,7 @@ import (
 )
 
 func testServer(t testing.TB, snap *Snapshot) *Server {
-	s, err := New(Config{Addr: "127.0.0.1:0"}, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	s, err := New(Config{Addr: "127.0.0.1:0"}, Source{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +73,7 @@ func TestR4TruncationAndTCP(t *testing.T) {
 		eps = append(eps, ep{addr: fmt.Sprintf("10.245.%d.%d", i/250, i%250+1), ready: ptr(true)})
 	}
 	b := BuildService(svc("huge", "None"), []*discoveryv1.EndpointSlice{slice(discoveryv1.AddressTypeIPv4, eps...)})
-	s := testServer(t, snap.WithService("ns/huge", b, opts.Zone, 1))
+	s := testServer(t, snap.WithService("ns/huge", b, 1))
 	udp := s.Reply(query("huge.ns.svc.cluster.local.", mdns.TypeA), false)
 	if !udp.Truncated || udp.Len() > 512 {
 		t.Fatalf("UDP without EDNS: TC %v, %d bytes", udp.Truncated, udp.Len())

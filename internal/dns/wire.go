@@ -3,59 +3,72 @@ package dns
 import (
 	"encoding/binary"
 	"errors"
-	"strings"
+	"slices"
+	"sort"
 	"sync"
 
 	mdns "github.com/miekg/dns"
 )
 
-// wireKey names a precomputed reply: the lower-cased question and its type.
-type wireKey struct {
-	name  string
-	qtype uint16
+// wireAnswer is a reply packed once per snapshot: ID 0, the question in
+// lower case, no OPT record. Per query only the ID, the RD and CD bits, the
+// question's bytes (same length, the asker's case) and an OPT record are
+// patched in, and a shuffled set (A, AAAA or SRV) has its answer records
+// permuted, the pointers of the additional records into them moved along.
+type wireAnswer struct {
+	msg   []byte // nil: this question takes the slow path
+	rcode int
+	qlen  int // wire length of the question name
+	rrOff int // offset of the first answer record
+	// recs, when set, holds each answer record's offset, then the end.
+	recs    []int
+	shuffle bool      // permute the answer records per query
+	fix     []ptrFix  // pointers into the answer records
+	names   []caseFix // SRV targets that end in the question's name
 }
 
-// wireAnswer is a reply packed once per snapshot: ID 0, the question in
-// lower case, no OPT record. Per query only the ID, the RD bit, the
-// question's bytes (same length, the asker's case; every owner name is a
-// compression pointer into it) and an OPT record are patched in, and the
-// answer records are permuted when the answer is a shufflable A/AAAA set.
-type wireAnswer struct {
-	msg    []byte
-	rcode  int
-	qlen   int // wire length of the question name
-	rrOff  int // offset of the first answer record
-	rrSize int // size of each answer record (0: not shufflable)
-	rrN    int
-}
+// ptrFix is a compression pointer at pos to inner bytes into answer rec.
+type ptrFix struct{ pos, rec, inner int }
+
+// caseFix is an SRV target's tail, inner bytes into answer rec, that is the
+// question's name from qoff on (n bytes): the slow path writes it in the
+// asker's case, so the fast path copies the asker's bytes there.
+type caseFix struct{ rec, inner, qoff, n int }
+
+// maxShuffled is the most records a fast-path answer permutes.
+const maxShuffled = 255
 
 // maxWireEntries bounds a snapshot's precomputed replies, so queries for
 // random names cannot grow memory; past it the slow path answers.
 const maxWireEntries = 50000
 
-// wireCache holds the precomputed replies of one snapshot; a new snapshot
-// starts with an empty one, so nothing outlives the state it came from.
+// wireCache holds the precomputed replies of one snapshot, keyed by the
+// lower-cased question name and its type (two bytes); a new snapshot starts
+// with an empty one, so nothing outlives the state it came from.
 type wireCache struct {
 	mu sync.RWMutex
-	m  map[wireKey]*wireAnswer
+	m  map[string]*wireAnswer
 }
 
-func (c *wireCache) get(k wireKey) *wireAnswer {
+func (c *wireCache) get(key []byte) *wireAnswer {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	return c.m[k]
+	return c.m[string(key)] // no allocation for a map index
 }
 
-func (c *wireCache) put(k wireKey, a *wireAnswer) {
+func (c *wireCache) put(key []byte, a *wireAnswer) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.m == nil {
-		c.m = map[wireKey]*wireAnswer{}
+		c.m = map[string]*wireAnswer{}
 	}
 	if len(c.m) < maxWireEntries {
-		c.m[k] = a
+		c.m[string(key)] = a
 	}
 }
+
+// slowPath marks a question the fast path leaves to Reply.
+var slowPath = &wireAnswer{}
 
 // precompute packs the reply for a lower-case question; nil when the answer
 // is not one the fast path serves (refused, forwarded, SRV sets whose
@@ -73,36 +86,145 @@ func precompute(snap *Snapshot, o Options, lname string, qtype uint16) *wireAnsw
 	if err != nil {
 		return nil
 	}
-	w := &wireAnswer{msg: b, rcode: ans.Rcode, qlen: len(b) - 12 - 4, rrOff: len(b)}
-	// Find the question's end and the answer records.
+	w := &wireAnswer{msg: b, rcode: ans.Rcode}
 	off, err := skipName(b, 12)
 	if err != nil {
 		return nil
 	}
 	w.qlen = off - 12
 	w.rrOff = off + 4
-	w.rrN = len(ans.Answer)
-	if w.rrN > 1 {
-		if !o.Shuffle {
-			w.rrSize = 0
-		} else if qtype == mdns.TypeA || qtype == mdns.TypeAAAA {
-			size := 16
-			if qtype == mdns.TypeAAAA {
-				size = 28
-			}
-			// Every record must be a pointer-owned A/AAAA of that size.
-			for i := 0; i < w.rrN; i++ {
-				p := w.rrOff + i*size
-				if p+size > len(b) || b[p]&0xC0 != 0xC0 || binary.BigEndian.Uint16(b[p+2:]) != qtype {
-					return nil
-				}
-			}
-			w.rrSize = size
-		} else {
-			return nil // SRV and others: the slow path shuffles them
+	w.shuffle = len(ans.Answer) > 1 && o.Shuffle && (qtype == mdns.TypeA || qtype == mdns.TypeAAAA || qtype == mdns.TypeSRV)
+	hasSRV := slices.ContainsFunc(ans.Answer, func(rr mdns.RR) bool { return rr.Header().Rrtype == mdns.TypeSRV })
+	if w.shuffle || hasSRV {
+		if len(ans.Answer) > maxShuffled || len(ans.Ns) > 0 || !w.index(len(ans.Answer), len(ans.Extra)) {
+			return nil
 		}
 	}
 	return w
+}
+
+// index finds the answer records and the pointers into them, for a reply
+// whose answers are A, AAAA or SRV records naming only the question, and
+// whose additional records are A/AAAA owned by a pointer.
+func (w *wireAnswer) index(an, ar int) bool {
+	b, off := w.msg, w.rrOff
+	w.recs = append(w.recs, off)
+	for i := 0; i < an; i++ {
+		end, ok := rrEnd(b, off, w.rrOff)
+		if !ok {
+			return false
+		}
+		if t, rdata := rrTypeData(b, off); t == mdns.TypeSRV {
+			if f, ok := w.questionTail(rdata+6, end, i); ok {
+				w.names = append(w.names, f)
+			}
+		}
+		off = end
+		w.recs = append(w.recs, off)
+	}
+	for i := 0; i < ar; i++ {
+		if off+12 > len(b) || b[off]&0xC0 != 0xC0 {
+			return false
+		}
+		if t := binary.BigEndian.Uint16(b[off+2:]); t != mdns.TypeA && t != mdns.TypeAAAA {
+			return false
+		}
+		target := int(binary.BigEndian.Uint16(b[off:]) & 0x3FFF)
+		if target >= w.rrOff {
+			k := sort.SearchInts(w.recs, target+1) - 1
+			if k < 0 || k >= an {
+				return false
+			}
+			w.fix = append(w.fix, ptrFix{pos: off, rec: k, inner: target - w.recs[k]})
+		}
+		off += 12 + int(binary.BigEndian.Uint16(b[off+10:]))
+	}
+	return off == len(b)
+}
+
+// rrTypeData returns the type and rdata offset of the record at off (whose
+// owner rrEnd has checked).
+func rrTypeData(b []byte, off int) (uint16, int) {
+	for b[off] != 0 && b[off]&0xC0 != 0xC0 {
+		off += 1 + int(b[off])
+	}
+	if b[off] == 0 {
+		off++
+	} else {
+		off += 2
+	}
+	return binary.BigEndian.Uint16(b[off:]), off + 10
+}
+
+// questionTail finds the longest label-aligned tail of the uncompressed name
+// at [from, end) of answer rec that equals the question's name's tail.
+func (w *wireAnswer) questionTail(from, end, rec int) (caseFix, bool) {
+	b := w.msg
+	qname := b[12 : 12+w.qlen]
+	if end == 0 || b[end-1] != 0 {
+		return caseFix{}, false // ends in a pointer: the question's own bytes
+	}
+	for p := from; p < end-1; p += 1 + int(b[p]) {
+		tail := b[p:end]
+		if len(tail) > len(qname) || string(tail) != string(qname[len(qname)-len(tail):]) {
+			continue
+		}
+		qoff := len(qname) - len(tail)
+		aligned := false
+		for q := 0; q <= qoff; q += 1 + int(qname[q]) {
+			if q == qoff {
+				aligned = true
+				break
+			}
+		}
+		if aligned {
+			return caseFix{rec: rec, inner: p - w.recs[rec], qoff: qoff, n: len(tail) - 1}, true
+		}
+	}
+	return caseFix{}, false
+}
+
+// rrEnd returns the end of the A, AAAA or SRV record at off, whose names
+// may point only below limit.
+func rrEnd(b []byte, off, limit int) (int, bool) {
+	name := func(off int) (int, bool) {
+		for off < len(b) {
+			l := int(b[off])
+			switch {
+			case l == 0:
+				return off + 1, true
+			case l&0xC0 == 0xC0:
+				if off+2 > len(b) || int(binary.BigEndian.Uint16(b[off:])&0x3FFF) >= limit {
+					return 0, false
+				}
+				return off + 2, true
+			case l&0xC0 != 0:
+				return 0, false
+			}
+			off += 1 + l
+		}
+		return 0, false
+	}
+	off, ok := name(off)
+	if !ok || off+10 > len(b) {
+		return 0, false
+	}
+	t, rdlen := binary.BigEndian.Uint16(b[off:]), int(binary.BigEndian.Uint16(b[off+8:]))
+	off += 10
+	end := off + rdlen
+	if end > len(b) {
+		return 0, false
+	}
+	switch t {
+	case mdns.TypeA, mdns.TypeAAAA:
+		return end, true
+	case mdns.TypeSRV:
+		if n, ok := name(off + 6); !ok || n != end {
+			return 0, false
+		}
+		return end, true
+	}
+	return 0, false
 }
 
 // skipName returns the offset after the (uncompressed) name at off.
@@ -122,79 +244,152 @@ func skipName(b []byte, off int) (int, error) {
 
 var errShort = errors.New("dns: name runs past the message")
 
-// fastReply serves r from the snapshot's precomputed replies, or returns
-// nil to take the slow path. size is the client's UDP limit (0 for TCP).
-func (s *Server) fastReply(snap *Snapshot, r *mdns.Msg, opt *mdns.OPT, size, advertised int) []byte {
-	q := r.Question[0]
-	lname := strings.ToLower(q.Name)
-	if !strings.HasSuffix(lname, ".") {
-		return nil
+// wireQuery is a plain query read straight from its bytes.
+type wireQuery struct {
+	id      uint16
+	flags   uint16 // the query's RD and CD bits
+	name    []byte // the question name as asked (its case), in wire form
+	qtype   uint16
+	opt     bool
+	udpSize uint16
+}
+
+// parseQuery reads a query the fast path can serve: one IN question with
+// plain labels (letters, digits, '-', '_'), no records but at most an OPT
+// of version 0 without options, nothing after. key gets the lower-case
+// dotted name and the type, the precomputed replies' key.
+func parseQuery(b, key []byte) (wireQuery, []byte, bool) {
+	var q wireQuery
+	if len(b) < 12+1+4 {
+		return q, key, false
 	}
-	k := wireKey{lname, q.Qtype}
-	if snap.wire == nil {
-		return nil
+	flags := binary.BigEndian.Uint16(b[2:])
+	if flags&0xF800 != 0 || // QR, opcode
+		binary.BigEndian.Uint16(b[4:]) != 1 || binary.BigEndian.Uint16(b[6:]) != 0 || binary.BigEndian.Uint16(b[8:]) != 0 {
+		return q, key, false
 	}
-	w := snap.wire.get(k)
-	if w == nil {
-		if w = precompute(snap, s.opts, lname, q.Qtype); w == nil {
-			return nil
+	ar := binary.BigEndian.Uint16(b[10:])
+	if ar > 1 {
+		return q, key, false
+	}
+	q.id, q.flags = binary.BigEndian.Uint16(b), flags&0x0110
+	off := 12
+	for {
+		if off >= len(b) {
+			return q, key, false
 		}
-		snap.wire.put(k, w)
+		l := int(b[off])
+		if l == 0 {
+			break
+		}
+		if l > 63 || off+1+l > len(b) {
+			return q, key, false
+		}
+		for _, c := range b[off+1 : off+1+l] {
+			switch {
+			case c >= 'A' && c <= 'Z':
+				c += 'a' - 'A'
+			case c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '-', c == '_':
+			default:
+				return q, key, false
+			}
+			key = append(key, c)
+		}
+		key = append(key, '.')
+		off += 1 + l
+	}
+	if len(key) == 0 || off+1 > 255+12 {
+		return q, key, false // the root, or a name over 255 bytes
+	}
+	q.name = b[12 : off+1]
+	off++
+	if off+4 > len(b) {
+		return q, key, false
+	}
+	q.qtype = binary.BigEndian.Uint16(b[off:])
+	if binary.BigEndian.Uint16(b[off+2:]) != mdns.ClassINET || q.qtype == mdns.TypeAXFR || q.qtype == mdns.TypeIXFR {
+		return q, key, false
+	}
+	off += 4
+	key = append(key, byte(q.qtype>>8), byte(q.qtype))
+	if ar == 1 { // OPT: root owner, type 41, class = UDP size, TTL = ext-rcode|version|flags, no data
+		if off+11 != len(b) || b[off] != 0 || binary.BigEndian.Uint16(b[off+1:]) != mdns.TypeOPT ||
+			b[off+6] != 0 || binary.BigEndian.Uint16(b[off+9:]) != 0 {
+			return q, key, false
+		}
+		q.opt, q.udpSize = true, binary.BigEndian.Uint16(b[off+3:])
+		off += 11
+	}
+	return q, key, off == len(b)
+}
+
+// fastReply appends to out the reply to the query in b from the snapshot's
+// precomputed replies, or returns nil for the slow path. scratch is the
+// caller's buffer for the cache key.
+func (s *Server) fastReply(snap *Snapshot, b, out, scratch []byte, tcp bool, rnd interface{ IntN(int) int }) []byte {
+	q, key, ok := parseQuery(b, scratch[:0])
+	if !ok || snap.wire == nil {
+		return nil
+	}
+	limit := 512
+	if q.opt {
+		limit = max(512, min(int(q.udpSize), 4096))
+	}
+	advertised := limit
+	if tcp {
+		limit = 0
+	}
+	w := snap.wire.get(key)
+	if w == nil {
+		lname := string(key[:len(key)-2])
+		if w = precompute(snap, s.opts, lname, q.qtype); w == nil {
+			w = slowPath
+		}
+		snap.wire.put(key, w)
+	}
+	if w.msg == nil || len(q.name) != w.qlen {
+		return nil
 	}
 	n := len(w.msg)
-	if opt != nil {
+	if q.opt {
 		n += 11
 	}
-	if size > 0 && n > size {
+	if limit > 0 && n > limit {
 		return nil // the slow path truncates
 	}
-	out := make([]byte, len(w.msg), n)
-	copy(out, w.msg)
-	binary.BigEndian.PutUint16(out[0:], r.Id)
-	if r.RecursionDesired {
-		out[2] |= 0x01
-	}
-	if r.CheckingDisabled {
-		out[3] |= 0x10
-	}
-	// The asker's question name: the same length, its own case.
-	qb := make([]byte, 0, w.qlen)
-	qb, ok := appendName(qb, q.Name)
-	if !ok || len(qb) != w.qlen {
-		return nil
-	}
-	copy(out[12:], qb)
-	if w.rrSize > 0 && w.rrN > 1 {
-		rnd := s.rnd.Get().(interface{ IntN(int) int })
-		tmp := make([]byte, w.rrSize)
-		for i := w.rrN - 1; i > 0; i-- {
-			j := rnd.IntN(i + 1)
-			a, b := out[w.rrOff+i*w.rrSize:w.rrOff+(i+1)*w.rrSize], out[w.rrOff+j*w.rrSize:w.rrOff+(j+1)*w.rrSize]
-			copy(tmp, a)
-			copy(a, b)
-			copy(b, tmp)
+	out = append(out[:0], w.msg...)
+	binary.BigEndian.PutUint16(out[0:], q.id)
+	binary.BigEndian.PutUint16(out[2:], binary.BigEndian.Uint16(out[2:])|q.flags)
+	copy(out[12:], q.name) // the asker's case
+	if n := len(w.recs) - 1; n > 0 {
+		var start [maxShuffled]int
+		copy(start[:n], w.recs)
+		if w.shuffle {
+			var perm [maxShuffled]uint8
+			for i := 0; i < n; i++ {
+				perm[i] = uint8(i)
+			}
+			for i := n - 1; i > 0; i-- {
+				j := rnd.IntN(i + 1)
+				perm[i], perm[j] = perm[j], perm[i]
+			}
+			pos := w.rrOff
+			for _, k := range perm[:n] {
+				start[k] = pos
+				pos += copy(out[pos:], w.msg[w.recs[k]:w.recs[k+1]])
+			}
+			for _, f := range w.fix {
+				v := start[f.rec] + f.inner
+				out[f.pos], out[f.pos+1] = 0xC0|byte(v>>8), byte(v)
+			}
 		}
-		s.rnd.Put(rnd)
+		for _, f := range w.names {
+			copy(out[start[f.rec]+f.inner:start[f.rec]+f.inner+f.n], q.name[f.qoff:f.qoff+f.n])
+		}
 	}
-	if opt != nil {
-		udp := uint16(advertised)
-		out = append(out, 0, 0, 41, byte(udp>>8), byte(udp), 0, 0, 0, 0, 0, 0)
+	if q.opt {
+		out = append(out, 0, 0, 41, byte(advertised>>8), byte(advertised), 0, 0, 0, 0, 0, 0)
 		binary.BigEndian.PutUint16(out[10:], binary.BigEndian.Uint16(out[10:])+1)
 	}
 	return out
-}
-
-// appendName writes a domain name in wire form, without compression.
-func appendName(b []byte, name string) ([]byte, bool) {
-	if name == "." {
-		return append(b, 0), true
-	}
-	for _, label := range strings.Split(strings.TrimSuffix(name, "."), ".") {
-		if len(label) == 0 || len(label) > 63 || strings.ContainsAny(label, "\\") {
-			return b, false
-		}
-		b = append(b, byte(len(label)))
-		b = append(b, label...)
-	}
-	return append(b, 0), true
 }

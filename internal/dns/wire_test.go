@@ -51,7 +51,7 @@ func TestFastReplyMatchesSlowPath(t *testing.T) {
 	for i := 0; i < 300; i++ {
 		eps = append(eps, ep{addr: fmt.Sprintf("10.246.%d.%d", i/250, i%250+1), ready: ptr(true)})
 	}
-	snap = snap.WithService("ns/many", BuildService(svc("many", "None"), []*discoveryv1.EndpointSlice{slice(discoveryv1.AddressTypeIPv4, eps...)}), opts.Zone, 9)
+	snap = snap.WithService("ns/many", BuildService(svc("many", "None"), []*discoveryv1.EndpointSlice{slice(discoveryv1.AddressTypeIPv4, eps...)}), 9)
 	s := testServer(t, snap)
 	s.opts.Shuffle = true
 	names := []struct {

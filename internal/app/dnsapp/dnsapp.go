@@ -1,4 +1,8 @@
-package app
+// Package dnsapp is the cluster DNS as a process: its flags, the `dns`
+// command (in svcnet and in the DNS-only svcnet-dns binary) and the start-up
+// shared with `svcnet server`. It links only the DNS, client-go's REST
+// client and the daemon plumbing.
+package dnsapp
 
 import (
 	"context"
@@ -8,15 +12,16 @@ import (
 	"log/slog"
 
 	"github.com/spf13/cobra"
-	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
 
+	"github.com/svcnet/svcnet/internal/app/daemon"
 	"github.com/svcnet/svcnet/internal/dns"
 )
 
-// DNSOptions are the DNS flags of `svcnet server` and `svcnet dns`.
-type DNSOptions struct {
+// Options are the DNS flags of `svcnet server` and `svcnet dns`.
+type Options struct {
 	Addr          string
 	ClusterDomain string
 	TTL           uint32
@@ -27,84 +32,80 @@ type DNSOptions struct {
 	LogQueries    bool
 }
 
-func addDNSFlags(cmd *cobra.Command, o *DNSOptions) {
+// AddFlags adds the DNS flags to a command.
+func AddFlags(cmd *cobra.Command, o *Options) {
 	f := cmd.Flags()
 	f.StringVar(&o.Addr, "dns-addr", "127.0.0.1:1053", "UDP and TCP address of the cluster DNS; empty runs none")
 	f.StringVar(&o.ClusterDomain, "cluster-domain", "cluster.local", "the cluster's DNS zone")
 	f.Uint32Var(&o.TTL, "ttl", 5, "TTL of cluster records, seconds (0-3600)")
-	f.StringVar(&o.Pods, "pods", "insecure", "a-b-c-d.<ns>.pod.<zone> records: insecure or disabled")
+	f.StringVar(&o.Pods, "pods", "insecure", "a-b-c-d.<ns>.pod.<zone> records: insecure, verified or disabled")
 	f.BoolVar(&o.Ordered, "ordered", false, "keep headless and SRV answers in order instead of shuffling them per query")
 	f.StringVar(&o.MetricsAddr, "metrics-addr", "127.0.0.1:9153", "address of /metrics, /health and /ready; empty serves none")
 	f.BoolVar(&o.LogQueries, "log-queries", false, "log every DNS query")
 	f.StringVar(&o.Upstream, "upstream", "", "servers for names outside the cluster zone (host[:port],...); empty: /etc/resolv.conf's; none: answer REFUSED")
 }
 
-func newDNS(o DNSOptions, client kubernetes.Interface, log *slog.Logger, metrics *metricsServer) (*dns.Server, error) {
-	cfg := dns.Config{Addr: o.Addr, ClusterDomain: o.ClusterDomain, TTL: o.TTL, Pods: dns.PodsMode(o.Pods), Ordered: o.Ordered,
-		Upstreams: upstreams(o.Upstream, o.Addr), LogQueries: o.LogQueries}
-	if metrics != nil {
-		cfg.Metrics = metrics.reg
-	}
-	srv, err := dns.New(cfg, client, log)
+// Start builds the DNS server on the API of cfg (and its metrics server),
+// starts them in g, and returns once the DNS sockets are bound, with the
+// metrics address ("" when off).
+func Start(g *daemon.Group, o Options, cfg *rest.Config, log *slog.Logger) (*dns.Server, string, error) {
+	src, err := dns.NewAPISource(cfg)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	if metrics != nil {
-		metrics.mux.Handle("/health", srv.HealthHandler())
-		metrics.mux.Handle("/ready", srv.ReadyHandler())
-	}
-	return srv, nil
-}
-
-// startDNS builds the DNS server (and its metrics server) and starts them.
-func startDNS(g *group, o DNSOptions, client kubernetes.Interface, log *slog.Logger) (*dns.Server, string, error) {
-	var metrics *metricsServer
+	var metrics *daemon.MetricsServer
+	dcfg := dns.Config{Addr: o.Addr, ClusterDomain: o.ClusterDomain, TTL: o.TTL, Pods: dns.PodsMode(o.Pods), Ordered: o.Ordered,
+		Upstreams: upstreams(o.Upstream, o.Addr), LogQueries: o.LogQueries}
 	if o.MetricsAddr != "" {
-		metrics = newMetricsServer(o.MetricsAddr, log)
+		metrics = daemon.NewMetricsServer(o.MetricsAddr, log)
+		dcfg.Metrics = metrics.Reg
 	}
-	srv, err := newDNS(o, client, log, metrics)
+	srv, err := dns.New(dcfg, src, log)
 	if err != nil {
 		return nil, "", err
 	}
 	metricsAddr := ""
 	if metrics != nil {
+		metrics.Mux.Handle("/health", srv.HealthHandler())
+		metrics.Mux.Handle("/ready", srv.ReadyHandler())
 		g.Go(metrics.Run)
 		select {
-		case metricsAddr = <-metrics.bound:
-		case <-g.ctx.Done():
+		case metricsAddr = <-metrics.Bound:
+		case <-g.Ctx.Done():
 			return nil, "", g.Wait()
 		}
 	}
 	g.Go(srv.Run)
 	select {
 	case <-srv.Listening():
-	case <-g.ctx.Done():
+	case <-g.Ctx.Done():
 		return nil, "", g.Wait()
 	}
 	return srv, metricsAddr, nil
 }
 
-func dnsCommand(stdout, stderr io.Writer) *cobra.Command {
-	o := DNSOptions{}
+// Command is `dns`: the cluster DNS alone against any Kubernetes API.
+func Command(use string, stdout, stderr io.Writer) *cobra.Command {
+	o := Options{}
 	var kubeconfig, level, contentType string
 	cmd := &cobra.Command{
-		Use:   "dns",
+		Use:   use,
 		Short: "Run the cluster DNS alone against any Kubernetes API (svcnet's or a real cluster's)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return RunDNS(cmd.Context(), kubeconfig, level, contentType, o, stdout, stderr)
+			return Run(cmd.Context(), kubeconfig, level, contentType, o, stdout, stderr)
 		},
 	}
 	cmd.Flags().StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig of the API (required)")
 	cmd.Flags().StringVar(&level, "log-level", "info", "debug, info, warn or error")
 	cmd.Flags().StringVar(&contentType, "api-content-type", "protobuf", "encoding of API requests: protobuf or json")
-	addDNSFlags(cmd, &o)
+	AddFlags(cmd, &o)
 	return cmd
 }
 
-// RunDNS serves cluster DNS from the API the kubeconfig names until ctx ends.
-func RunDNS(ctx context.Context, kubeconfig, level, contentType string, o DNSOptions, stdout, stderr io.Writer) error {
-	log, err := newLogger(level, stderr)
+// Run serves cluster DNS from the API the kubeconfig names until ctx ends.
+func Run(ctx context.Context, kubeconfig, level, contentType string, o Options, stdout, stderr io.Writer) error {
+	log, err := daemon.NewLogger(level, stderr)
 	if err != nil {
 		return err
 	}
@@ -124,13 +125,9 @@ func RunDNS(ctx context.Context, kubeconfig, level, contentType string, o DNSOpt
 	default:
 		return fmt.Errorf("--api-content-type must be protobuf or json, not %q", contentType)
 	}
-	client, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		return err
-	}
-	g := newGroup(ctx)
-	defer g.cancel()
-	srv, metricsAddr, err := startDNS(g, o, client, log)
+	g := daemon.NewGroup(ctx)
+	defer g.Cancel()
+	srv, metricsAddr, err := Start(g, o, cfg, log)
 	if err != nil {
 		return err
 	}
@@ -140,7 +137,7 @@ func RunDNS(ctx context.Context, kubeconfig, level, contentType string, o DNSOpt
 		if metricsAddr != "" {
 			fmt.Fprintf(stdout, "metrics: http://%s/metrics\n", metricsAddr)
 		}
-	case <-g.ctx.Done():
+	case <-g.Ctx.Done():
 	}
 	return g.Wait()
 }

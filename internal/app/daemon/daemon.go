@@ -1,0 +1,57 @@
+// Package daemon holds what every svcnet process shares: its logger, the
+// group its components run in, and its /metrics, /health, /ready and
+// /debug/pprof HTTP server. It links no component, so the DNS-only binary
+// can use it and stay small.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+)
+
+// NewLogger makes a text logger at a --log-level (debug, info, warn, error).
+func NewLogger(level string, w io.Writer) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("invalid --log-level %q", level)
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})), nil
+}
+
+// Group runs components; the first error (or its context's end) stops them
+// all.
+type Group struct {
+	Ctx    context.Context
+	Cancel context.CancelFunc
+	wg     sync.WaitGroup
+	once   sync.Once
+	err    error
+}
+
+// NewGroup starts an empty group under ctx.
+func NewGroup(ctx context.Context) *Group {
+	c, cancel := context.WithCancel(ctx)
+	return &Group{Ctx: c, Cancel: cancel}
+}
+
+// Go runs f; when it returns, the group stops.
+func (g *Group) Go(f func(context.Context) error) {
+	g.wg.Add(1)
+	go func() {
+		defer g.wg.Done()
+		if err := f(g.Ctx); err != nil && !errors.Is(err, context.Canceled) {
+			g.once.Do(func() { g.err = err })
+		}
+		g.Cancel()
+	}()
+}
+
+// Wait waits for every component and returns the first error.
+func (g *Group) Wait() error {
+	g.wg.Wait()
+	return g.err
+}

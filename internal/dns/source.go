@@ -1,0 +1,441 @@
+package dns
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/runtime/serializer"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/cache"
+)
+
+// Source is where the DNS reads the cluster from: one ListerWatcher per kind
+// it follows. NewAPISource builds one on a REST config.
+type Source struct {
+	Services, EndpointSlices, Namespaces, Pods cache.ListerWatcher
+	// Healthz returns nil while the API answers (the api_reachable gauge);
+	// nil leaves the gauge alone.
+	Healthz func(context.Context) error
+}
+
+// NewAPISource reads the cluster through the API of cfg, with a scheme of
+// only the kinds DNS reads (the DNS-only binary stays small). An empty
+// cfg.ContentType means protobuf.
+func NewAPISource(cfg *rest.Config) (Source, error) {
+	scheme := runtime.NewScheme()
+	if err := corev1.AddToScheme(scheme); err != nil {
+		return Source{}, err
+	}
+	if err := discoveryv1.AddToScheme(scheme); err != nil {
+		return Source{}, err
+	}
+	codecs := serializer.NewCodecFactory(scheme)
+	client := func(gv schema.GroupVersion, apiPath string) (*rest.RESTClient, error) {
+		c := rest.CopyConfig(cfg)
+		c.GroupVersion, c.APIPath = &gv, apiPath
+		c.NegotiatedSerializer = codecs.WithoutConversion()
+		if c.ContentType == "" {
+			c.ContentType = runtime.ContentTypeProtobuf
+			c.AcceptContentTypes = runtime.ContentTypeProtobuf + "," + runtime.ContentTypeJSON
+		}
+		if c.UserAgent == "" {
+			c.UserAgent = rest.DefaultKubernetesUserAgent()
+		}
+		return rest.RESTClientFor(c)
+	}
+	core, err := client(corev1.SchemeGroupVersion, "/api")
+	if err != nil {
+		return Source{}, fmt.Errorf("dns: core client: %w", err)
+	}
+	disc, err := client(discoveryv1.SchemeGroupVersion, "/apis")
+	if err != nil {
+		return Source{}, fmt.Errorf("dns: discovery client: %w", err)
+	}
+	lw := func(c *rest.RESTClient, resource string) cache.ListerWatcher {
+		return cache.NewListWatchFromClient(c, resource, metav1.NamespaceAll, fields.Everything())
+	}
+	return Source{
+		Services:       lw(core, "services"),
+		EndpointSlices: lw(disc, "endpointslices"),
+		Namespaces:     lw(core, "namespaces"),
+		Pods:           lw(core, "pods"),
+		Healthz:        func(ctx context.Context) error { return core.Get().AbsPath("/readyz").Do(ctx).Error() },
+	}, nil
+}
+
+// The records below are what the DNS keeps of each object instead of the
+// object: a reflector's store converts every object on arrival, so no API
+// object outlives its decoding. Each record can name itself (GetObjectMeta)
+// so the reflector's own staging store can hold records too.
+
+// svcRecord is a Service as DNS reads it, without endpoints.
+type svcRecord struct{ svc *Service }
+
+// sliceRecord is one EndpointSlice: its Service, its endpoints (sorted by
+// address) and the newest trigger time it carries.
+type sliceRecord struct {
+	ns, name, service string
+	eps               []Endpoint
+	trigger           time.Time
+}
+
+// nameRecord keeps only an object's identity (namespaces).
+type nameRecord struct{ name string }
+
+// podRecord keeps a pod's IPs (only --pods verified reads pods).
+type podRecord struct {
+	ns, name string
+	ips      []netip.Addr
+}
+
+func (r *svcRecord) GetObjectMeta() metav1.Object {
+	return &metav1.ObjectMeta{Namespace: r.svc.Namespace, Name: r.svc.Name}
+}
+func (r *sliceRecord) GetObjectMeta() metav1.Object {
+	return &metav1.ObjectMeta{Namespace: r.ns, Name: r.name}
+}
+func (r *nameRecord) GetObjectMeta() metav1.Object { return &metav1.ObjectMeta{Name: r.name} }
+func (r *podRecord) GetObjectMeta() metav1.Object {
+	return &metav1.ObjectMeta{Namespace: r.ns, Name: r.name}
+}
+
+// toSvcRecord converts a Service (or passes a record through).
+func toSvcRecord(obj any) (string, *svcRecord, bool) {
+	switch o := obj.(type) {
+	case *svcRecord:
+		return o.svc.Namespace + "/" + o.svc.Name, o, true
+	case *corev1.Service:
+		return o.Namespace + "/" + o.Name, &svcRecord{svc: serviceOf(o)}, true
+	}
+	return "", nil, false
+}
+
+func toSliceRecord(obj any) (string, *sliceRecord, bool) {
+	switch o := obj.(type) {
+	case *sliceRecord:
+		return o.ns + "/" + o.name, o, true
+	case *discoveryv1.EndpointSlice:
+		return o.Namespace + "/" + o.Name, sliceOf(o), true
+	}
+	return "", nil, false
+}
+
+func toNameRecord(obj any) (string, *nameRecord, bool) {
+	switch o := obj.(type) {
+	case *nameRecord:
+		return o.name, o, true
+	case *corev1.Namespace:
+		return o.Name, &nameRecord{name: o.Name}, true
+	}
+	return "", nil, false
+}
+
+func toPodRecord(obj any) (string, *podRecord, bool) {
+	switch o := obj.(type) {
+	case *podRecord:
+		return o.ns + "/" + o.name, o, true
+	case *corev1.Pod:
+		r := &podRecord{ns: o.Namespace, name: o.Name}
+		for _, ip := range o.Status.PodIPs {
+			if a, err := netip.ParseAddr(ip.IP); err == nil {
+				r.ips = append(r.ips, a)
+			}
+		}
+		return o.Namespace + "/" + o.Name, r, true
+	}
+	return "", nil, false
+}
+
+// serviceOf reads what DNS answers from a Service (Endpoints stay empty).
+func serviceOf(svc *corev1.Service) *Service {
+	s := &Service{Name: strings.ToLower(svc.Name), Namespace: strings.ToLower(svc.Namespace)}
+	if svc.Spec.Type == corev1.ServiceTypeExternalName {
+		s.ExternalName = strings.ToLower(strings.TrimSuffix(svc.Spec.ExternalName, ".")) + "."
+		return s
+	}
+	s.Headless = svc.Spec.ClusterIP == corev1.ClusterIPNone
+	for _, ip := range svc.Spec.ClusterIPs {
+		if a, err := netip.ParseAddr(ip); err == nil {
+			s.ClusterIPs = append(s.ClusterIPs, a)
+		}
+	}
+	if len(s.ClusterIPs) == 0 && !s.Headless {
+		if a, err := netip.ParseAddr(svc.Spec.ClusterIP); err == nil {
+			s.ClusterIPs = append(s.ClusterIPs, a)
+		}
+	}
+	for _, p := range svc.Spec.Ports {
+		if p.Name == "" {
+			continue // unnamed ports get no SRV (S7)
+		}
+		s.Ports = append(s.Ports, Port{Name: strings.ToLower(p.Name), Proto: strings.ToLower(string(p.Protocol)), Port: uint16(p.Port)})
+	}
+	return s
+}
+
+// sliceOf reads an EndpointSlice's addresses, readiness, hostnames and
+// named ports; slices of other address types (FQDN) contribute nothing.
+func sliceOf(sl *discoveryv1.EndpointSlice) *sliceRecord {
+	r := &sliceRecord{ns: sl.Namespace, name: sl.Name, service: sl.Labels[discoveryv1.LabelServiceName]}
+	if t, err := time.Parse(time.RFC3339Nano, sl.Annotations[corev1.EndpointsLastChangeTriggerTime]); err == nil {
+		r.trigger = t
+	}
+	if sl.AddressType != discoveryv1.AddressTypeIPv4 && sl.AddressType != discoveryv1.AddressTypeIPv6 {
+		return r
+	}
+	var ports []Port
+	for _, p := range sl.Ports {
+		if p.Name == nil || *p.Name == "" || p.Port == nil {
+			continue
+		}
+		proto := "tcp"
+		if p.Protocol != nil {
+			proto = strings.ToLower(string(*p.Protocol))
+		}
+		ports = append(ports, Port{Name: strings.ToLower(*p.Name), Proto: proto, Port: uint16(*p.Port)})
+	}
+	n := 0
+	for _, e := range sl.Endpoints {
+		n += len(e.Addresses)
+	}
+	r.eps = make([]Endpoint, 0, n)
+	for _, e := range sl.Endpoints {
+		ready := e.Conditions.Ready == nil || *e.Conditions.Ready
+		for _, addr := range e.Addresses {
+			a, err := netip.ParseAddr(addr)
+			if err != nil {
+				continue
+			}
+			host := ""
+			if e.Hostname != nil && *e.Hostname != "" {
+				host = strings.ToLower(*e.Hostname)
+			}
+			r.eps = append(r.eps, Endpoint{Addr: a, Host: host, Ready: ready, Ports: ports})
+		}
+	}
+	r.eps = sortedUnique(r.eps)
+	for i := range r.eps {
+		if r.eps[i].Host == "" {
+			r.eps[i].Host = DashedName(r.eps[i].Addr)
+		}
+	}
+	return r
+}
+
+// sortedUnique sorts endpoints by address, keeping the first of each.
+func sortedUnique(eps []Endpoint) []Endpoint {
+	sort.SliceStable(eps, func(i, j int) bool { return eps[i].Addr.Less(eps[j].Addr) })
+	out := eps[:0]
+	for i, e := range eps {
+		if i > 0 && e.Addr == out[len(out)-1].Addr {
+			continue
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+// withEndpoints joins a Service record and its slices (in name order; an
+// address in two slices counts once, from the first).
+func withEndpoints(rec *Service, slices []*sliceRecord) *Service {
+	s := *rec
+	if s.ExternalName != "" {
+		return &s
+	}
+	sort.Slice(slices, func(i, j int) bool { return slices[i].name < slices[j].name })
+	switch {
+	case len(slices) == 1:
+		s.Endpoints = slices[0].eps // shared: records are never changed
+	case len(slices) > 1:
+		n := 0
+		for _, sl := range slices {
+			n += len(sl.eps)
+		}
+		all := make([]Endpoint, 0, n)
+		for _, sl := range slices {
+			all = append(all, sl.eps...)
+		}
+		s.Endpoints = sortedUnique(all)
+	}
+	if len(s.Endpoints) == 0 {
+		s.Endpoints = nil
+	}
+	return &s
+}
+
+// recordStore is a reflector's store of records of one kind, optionally
+// grouped (a slice under its Service, a pod under its namespace). Every
+// change calls changed with the groups it touched (a record's own key when
+// ungrouped); the first Replace closes synced.
+type recordStore[R any] struct {
+	convert func(obj any) (string, R, bool)
+	group   func(r R) string // nil: no groups
+	changed func(group string)
+	synced  chan struct{}
+	// relisted, when set, hears of every full list after the first.
+	relisted func(objects int)
+
+	mu     sync.RWMutex
+	items  map[string]R
+	groups map[string][]string // group → keys (groups are small)
+	once   sync.Once
+}
+
+func newRecordStore[R any](convert func(any) (string, R, bool), group func(R) string, changed func(string)) *recordStore[R] {
+	return &recordStore[R]{convert: convert, group: group, changed: changed, synced: make(chan struct{}),
+		items: map[string]R{}, groups: map[string][]string{}}
+}
+
+// Transformer makes the reflector's staging store hold records, not objects.
+func (s *recordStore[R]) Transformer() cache.TransformFunc {
+	return func(obj any) (any, error) {
+		if _, r, ok := s.convert(obj); ok {
+			return r, nil
+		}
+		return obj, nil
+	}
+}
+
+func (s *recordStore[R]) Add(obj any) error { return s.Update(obj) }
+func (s *recordStore[R]) Resync() error     { return nil }
+func (s *recordStore[R]) Update(obj any) error {
+	key, r, ok := s.convert(obj)
+	if !ok {
+		return fmt.Errorf("dns: unexpected %T", obj)
+	}
+	s.mu.Lock()
+	touched := append(s.remove(key), s.put(key, r))
+	s.mu.Unlock()
+	s.notify(touched)
+	return nil
+}
+
+func (s *recordStore[R]) Delete(obj any) error {
+	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = d.Obj
+	}
+	key, _, ok := s.convert(obj)
+	if !ok {
+		return fmt.Errorf("dns: unexpected %T", obj)
+	}
+	s.mu.Lock()
+	touched := s.remove(key)
+	s.mu.Unlock()
+	s.notify(touched)
+	return nil
+}
+
+// Replace swaps in a full list (a relist); the groups of everything that
+// went or came are reported, each once.
+func (s *recordStore[R]) Replace(list []any, _ string) error {
+	next := make(map[string]R, len(list))
+	for _, obj := range list {
+		if key, r, ok := s.convert(obj); ok {
+			next[key] = r
+		}
+	}
+	touched := map[string]bool{}
+	s.mu.Lock()
+	for key := range s.items {
+		if _, ok := next[key]; !ok {
+			for _, g := range s.remove(key) {
+				touched[g] = true
+			}
+		}
+	}
+	for key, r := range next {
+		for _, g := range s.remove(key) {
+			touched[g] = true
+		}
+		touched[s.put(key, r)] = true
+	}
+	s.mu.Unlock()
+	first := false
+	s.once.Do(func() { close(s.synced); first = true })
+	if !first && s.relisted != nil {
+		s.relisted(len(next))
+	}
+	for g := range touched {
+		s.changed(g)
+	}
+	return nil
+}
+
+// put stores a record (its key must be absent) and returns its group.
+func (s *recordStore[R]) put(key string, r R) string {
+	s.items[key] = r
+	if s.group == nil {
+		return key
+	}
+	g := s.group(r)
+	s.groups[g] = append(s.groups[g], key)
+	return g
+}
+
+// remove drops a record and returns its group (none when it was absent).
+func (s *recordStore[R]) remove(key string) []string {
+	old, ok := s.items[key]
+	if !ok {
+		return nil
+	}
+	delete(s.items, key)
+	if s.group == nil {
+		return []string{key}
+	}
+	g := s.group(old)
+	keys := slices.DeleteFunc(s.groups[g], func(k string) bool { return k == key })
+	if len(keys) == 0 {
+		delete(s.groups, g)
+	} else {
+		s.groups[g] = keys
+	}
+	return []string{g}
+}
+
+func (s *recordStore[R]) notify(groups []string) {
+	for i, g := range groups {
+		if i == 0 || g != groups[0] {
+			s.changed(g)
+		}
+	}
+}
+
+// get returns one record by key.
+func (s *recordStore[R]) get(key string) (R, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	r, ok := s.items[key]
+	return r, ok
+}
+
+// inGroup lists the records of one group.
+func (s *recordStore[R]) inGroup(g string) []R {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make([]R, 0, len(s.groups[g]))
+	for _, k := range s.groups[g] {
+		out = append(out, s.items[k])
+	}
+	return out
+}
+
+// each calls f for every record, under the read lock.
+func (s *recordStore[R]) each(f func(key string, r R)) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for k, r := range s.items {
+		f(k, r)
+	}
+}
