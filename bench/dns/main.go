@@ -21,10 +21,12 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -32,6 +34,7 @@ import (
 	"time"
 
 	mdns "github.com/miekg/dns"
+	clientv3 "go.etcd.io/etcd/client/v3"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -39,6 +42,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/svcnet/svcnet/bench/measure"
+	svcdns "github.com/svcnet/svcnet/internal/dns"
 )
 
 func main() {
@@ -47,9 +51,18 @@ func main() {
 	secs := flag.Int("seconds", 10, "seconds per dnsperf run")
 	rate := flag.Int("rate", 10000, "steady query rate for the latency run")
 	out := flag.String("out", "bench/results/dns.json", "JSON result file")
+	loadOnly := flag.Int("load", 0, "only load this many Services of the fixture into the cluster of -kubeconfig, then exit")
+	kubeconfig := flag.String("kubeconfig", "", "cluster for -load")
 	flag.Parse()
 	if *responder != "" {
 		runResponder(*responder)
+		return
+	}
+	if *loadOnly > 0 {
+		if err := loadInto(*kubeconfig, *loadOnly); err != nil {
+			fmt.Fprintln(os.Stderr, "bench/dns:", err)
+			os.Exit(1)
+		}
 		return
 	}
 	if err := run(*sizes, *secs, *rate, *out); err != nil {
@@ -58,25 +71,30 @@ func main() {
 	}
 }
 
-// runResponder answers every query with one fixed A record.
+// runResponder answers every query with one fixed A record, through the
+// same UDP loop as svcnet's DNS (dns.ServeUDP), doing the least a
+// responder can: echo the question, append a record.
 func runResponder(addr string) {
-	a := net.IPv4(10, 96, 0, 1)
-	h := mdns.HandlerFunc(func(w mdns.ResponseWriter, r *mdns.Msg) {
-		m := new(mdns.Msg)
-		m.SetReply(r)
-		m.Authoritative = true
-		if len(r.Question) == 1 {
-			m.Answer = []mdns.RR{&mdns.A{Hdr: mdns.RR_Header{Name: r.Question[0].Name, Rrtype: mdns.TypeA, Class: mdns.ClassINET, Ttl: 5}, A: a}}
-		}
-		_ = w.WriteMsg(m)
-	})
 	pc, err := net.ListenPacket("udp", addr)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
 	fmt.Println("ready")
-	_ = (&mdns.Server{PacketConn: pc, Handler: h, UDPSize: 4096}).ActivateAndServe()
+	answer := []byte{0xC0, 12, 0, 1, 0, 1, 0, 0, 0, 5, 0, 4, 10, 96, 0, 1}
+	_ = svcdns.ServeUDP(context.Background(), pc.(*net.UDPConn), 2*runtime.GOMAXPROCS(0), func(w *svcdns.UDPWorker, q []byte, _ netip.AddrPort) []byte {
+		off := 12
+		for off < len(q) && q[off] != 0 {
+			off += 1 + int(q[off])
+		}
+		if len(q) < 12 || off+5 > len(q) {
+			return nil
+		}
+		out := append(w.Out[:0], q[:off+5]...)
+		out[2] |= 0x84                                // QR, AA
+		out[6], out[7], out[10], out[11] = 0, 1, 0, 0 // one answer, no OPT
+		return append(out, answer...)
+	})
 }
 
 type sizeResult struct {
@@ -91,15 +109,24 @@ type sizeResult struct {
 	CeilingShared  float64            `json:"ceiling_qps_shared"`
 	CeilingPinned  float64            `json:"ceiling_qps_pinned"`
 	LatencyMs      map[string]float64 `json:"latency_ms_at_rate"`
-	PropagationMs  map[string]float64 `json:"propagation_ms"`
-	LostAtRate     int64              `json:"lost_at_rate"`
+	// CeilingLatencyMs is the minimal responder's at the same rate.
+	CeilingLatencyMs map[string]float64 `json:"ceiling_latency_ms_at_rate"`
+	PropagationMs    map[string]float64 `json:"propagation_ms_in_server"`
+	// PropagationAloneMs is the same for svcnet-dns.
+	PropagationAloneMs map[string]float64 `json:"propagation_ms_alone"`
+	RSSRelistPeakMB    float64            `json:"rss_relist_peak_mb"`
+	RelistPeakRatio    float64            `json:"relist_peak_ratio"`
+	Relisted           bool               `json:"relisted"`
+	LostAtRate         int64              `json:"lost_at_rate"`
 }
 
 func run(sizesFlag string, secs, rate int, out string) error {
-	if _, err := exec.LookPath("dnsperf"); err != nil {
-		fmt.Println("installing dnsperf")
-		if b, err := exec.Command("sh", "-c", "apt-get update -qq && apt-get install -y -qq dnsperf").CombinedOutput(); err != nil {
-			return fmt.Errorf("install dnsperf: %v\n%s", err, b)
+	for bin, pkg := range map[string]string{"dnsperf": "dnsperf", "etcd": "etcd-server"} {
+		if _, err := exec.LookPath(bin); err != nil {
+			fmt.Println("installing", pkg)
+			if b, err := exec.Command("sh", "-c", "apt-get update -qq && apt-get install -y -qq "+pkg).CombinedOutput(); err != nil {
+				return fmt.Errorf("install %s: %v\n%s", pkg, err, b)
+			}
 		}
 	}
 	tmp, err := os.MkdirTemp("", "svcnet-bench-dns-")
@@ -107,8 +134,8 @@ func run(sizesFlag string, secs, rate int, out string) error {
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	bin := filepath.Join(tmp, "svcnet")
-	if b, err := exec.Command("go", "build", "-o", bin, "./cmd/svcnet").CombinedOutput(); err != nil {
+	bin, dnsBin := filepath.Join(tmp, "svcnet"), filepath.Join(tmp, "svcnet-dns")
+	if b, err := exec.Command("go", "build", "-o", tmp, "./cmd/svcnet", "./cmd/svcnet-dns").CombinedOutput(); err != nil {
 		return fmt.Errorf("build: %v\n%s", err, b)
 	}
 	self, _ := os.Executable()
@@ -118,7 +145,7 @@ func run(sizesFlag string, secs, rate int, out string) error {
 		if err != nil {
 			return err
 		}
-		r, err := runSize(bin, self, tmp, n, secs, rate)
+		r, err := runSize(bin, dnsBin, self, tmp, n, secs, rate)
 		if err != nil {
 			return err
 		}
@@ -141,7 +168,7 @@ func run(sizesFlag string, secs, rate int, out string) error {
 	row("  of the ceiling (minimal responder)", func(r sizeResult) string {
 		return fmt.Sprintf("%.0f%% of %.0f", 100*r.QPSShared/r.CeilingShared, r.CeilingShared)
 	})
-	row("max QPS, svcnet dns pinned to one core", func(r sizeResult) string { return fmt.Sprintf("%.0f", r.QPSPinned) })
+	row("max QPS, svcnet-dns pinned to one core", func(r sizeResult) string { return fmt.Sprintf("%.0f", r.QPSPinned) })
 	row("  of the ceiling", func(r sizeResult) string {
 		return fmt.Sprintf("%.0f%% of %.0f", 100*r.QPSPinned/r.CeilingPinned, r.CeilingPinned)
 	})
@@ -149,11 +176,23 @@ func run(sizesFlag string, secs, rate int, out string) error {
 		q := q
 		row(fmt.Sprintf("latency %s at %d QPS (ms)", q, rate), func(r sizeResult) string { return fmt.Sprintf("%.3f", r.LatencyMs[q]) })
 	}
+	row("  ceiling p50 / p99 at that rate (ms)", func(r sizeResult) string {
+		return fmt.Sprintf("%.3f / %.3f", r.CeilingLatencyMs["p50"], r.CeilingLatencyMs["p99"])
+	})
 	row("  unanswered at that rate", func(r sizeResult) string { return strconv.FormatInt(r.LostAtRate, 10) })
 	row("RSS after sync / after load (MB)", func(r sizeResult) string { return fmt.Sprintf("%.0f / %.0f", r.RSSSyncMB, r.RSSLoadMB) })
+	row("RSS peak in a forced relist (MB, × steady)", func(r sizeResult) string {
+		if !r.Relisted {
+			return "no relist"
+		}
+		return fmt.Sprintf("%.0f, %.2f×", r.RSSRelistPeakMB, r.RelistPeakRatio)
+	})
 	row("time to first answer (s)", func(r sizeResult) string { return fmt.Sprintf("%.2f", r.FirstAnswerSec) })
-	row("slice change ▶ new answer p50 / p99 (ms)", func(r sizeResult) string {
+	row("slice change ▶ answer p50/p99 ms, server", func(r sizeResult) string {
 		return fmt.Sprintf("%.1f / %.1f", r.PropagationMs["p50"], r.PropagationMs["p99"])
+	})
+	row("  the same, svcnet-dns (20 changes/s churn)", func(r sizeResult) string {
+		return fmt.Sprintf("%.1f / %.1f", r.PropagationAloneMs["p50"], r.PropagationAloneMs["p99"])
 	})
 	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
 		return err
@@ -186,10 +225,17 @@ func start(cmd *exec.Cmd, re *regexp.Regexp) (string, error) {
 	}
 }
 
-func runSize(bin, self, tmp string, n, secs, rate int) (sizeResult, error) {
+func runSize(bin, dnsBin, self, tmp string, n, secs, rate int) (sizeResult, error) {
 	r := sizeResult{Services: n, Endpoints: n / 2 * 10}
-	data := filepath.Join(tmp, fmt.Sprintf("data-%d", n))
-	srv := exec.Command(bin, "server", "--data-dir", data, "--api-addr", measure.FreePort(), "--dns-addr", "", "--metrics-addr", "", "--node-name", "", "--controllers=false", "--log-level", "error")
+	etcdURL, stopEtcd, err := startEtcd(filepath.Join(tmp, fmt.Sprintf("etcd-%d", n)))
+	if err != nil {
+		return r, err
+	}
+	defer stopEtcd()
+	apiAddr, serverDNS := measure.FreePort(), measure.FreePort()
+	serverArgs := []string{"server", "--data-dir", filepath.Join(tmp, fmt.Sprintf("data-%d", n)), "--etcd-servers", etcdURL,
+		"--api-addr", apiAddr, "--dns-addr", serverDNS, "--upstream", "none", "--metrics-addr", "", "--node-name", "", "--controllers=false", "--log-level", "error"}
+	srv := exec.Command(bin, serverArgs...)
 	kubeconfig, err := start(srv, regexp.MustCompile(`^kubeconfig: (.*)$`))
 	if err != nil {
 		return r, err
@@ -209,27 +255,22 @@ func runSize(bin, self, tmp string, n, secs, rate int) (sizeResult, error) {
 	r.LoadSeconds = time.Since(t0).Seconds()
 	fmt.Printf("%d services loaded in %.1fs\n", n, r.LoadSeconds)
 
+	// The DNS alone: the svcnet-dns binary.
 	addr := measure.FreePort()
 	dnsStart := time.Now()
-	dns := exec.Command(bin, "dns", "--kubeconfig", kubeconfig, "--dns-addr", addr, "--metrics-addr", "", "--upstream", "none", "--log-level", "error")
-	dns.Stdout = nil
+	var dnsLog syncBuffer
+	dns := exec.Command(dnsBin, "--kubeconfig", kubeconfig, "--dns-addr", addr, "--metrics-addr", "", "--upstream", "none", "--log-level", "info")
+	dns.Stderr = &dnsLog
 	if err := dns.Start(); err != nil {
 		return r, err
 	}
 	defer func() { _ = dns.Process.Kill(); _ = dns.Wait() }()
 	cl := &mdns.Client{Timeout: 200 * time.Millisecond}
-	probe := new(mdns.Msg)
-	probe.SetQuestion(names.clusterIP[len(names.clusterIP)-1], mdns.TypeA)
-	for deadline := time.Now().Add(60 * time.Second); ; {
-		if resp, _, err := cl.Exchange(probe, addr); err == nil && resp.Rcode == mdns.RcodeSuccess && len(resp.Answer) == 1 {
-			break
-		}
-		if time.Now().After(deadline) {
-			return r, fmt.Errorf("svcnet dns never answered")
-		}
-		time.Sleep(2 * time.Millisecond)
+	if err := awaitAnswer(cl, addr, names.clusterIP[len(names.clusterIP)-1], 60*time.Second); err != nil {
+		return r, err
 	}
 	r.FirstAnswerSec = time.Since(dnsStart).Seconds()
+	time.Sleep(time.Second)
 	r.RSSSyncMB = measure.RSSMB(dns.Process.Pid)
 
 	queries := filepath.Join(tmp, fmt.Sprintf("queries-%d.txt", n))
@@ -249,10 +290,37 @@ func runSize(bin, self, tmp string, n, secs, rate int) (sizeResult, error) {
 	}
 	r.LatencyMs, r.LostAtRate = steady(addr, names, rate, secs)
 	r.RSSLoadMB = measure.RSSMB(dns.Process.Pid)
-	r.PropagationMs, err = propagation(c, cl, addr, names)
-	if err != nil {
+	if r.PropagationMs, err = propagation(c, cl, serverDNS, names); err != nil {
 		return r, err
 	}
+	if r.PropagationAloneMs, err = propagation(c, cl, addr, names); err != nil {
+		return r, err
+	}
+
+	// A forced relist: the API restarts after etcd compacted past what the
+	// DNS has seen, so every watch ends in 410 and lists again.
+	steadyRSS := measure.RSSMB(dns.Process.Pid)
+	peak := measure.NewPeak(dns.Process.Pid)
+	_ = srv.Process.Signal(os.Interrupt)
+	_ = srv.Wait()
+	if err := compactEtcd(etcdURL); err != nil {
+		return r, err
+	}
+	srv = exec.Command(bin, serverArgs...)
+	if _, err := start(srv, regexp.MustCompile(`^kubeconfig: (.*)$`)); err != nil {
+		return r, err
+	}
+	fresh := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "after-relist"}, Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Port: 80}}}}
+	if _, err := c.CoreV1().Services("ns-0").Create(context.Background(), fresh, metav1.CreateOptions{}); err != nil {
+		return r, err
+	}
+	if err := awaitAnswer(cl, addr, "after-relist.ns-0.svc.cluster.local.", 60*time.Second); err != nil {
+		return r, err
+	}
+	time.Sleep(2 * time.Second)
+	r.RSSRelistPeakMB = peak.Stop()
+	r.RelistPeakRatio = r.RSSRelistPeakMB / steadyRSS
+	r.Relisted = strings.Contains(dnsLog.String(), "dns relisted")
 
 	// The ceiling: the minimal responder under the same load.
 	raddr := measure.FreePort()
@@ -267,7 +335,32 @@ func runSize(bin, self, tmp string, n, secs, rate int) (sizeResult, error) {
 	}
 	_ = exec.Command("taskset", "-a", "-cp", "0", strconv.Itoa(resp.Process.Pid)).Run()
 	r.CeilingPinned, err = dnsperf(rhost, rport, queries, secs, "1")
+	_ = exec.Command("taskset", "-a", "-cp", "0,1", strconv.Itoa(resp.Process.Pid)).Run()
+	r.CeilingLatencyMs, _ = steady(raddr, names, rate, secs)
 	return r, err
+}
+
+// loadInto loads the fixture into an existing cluster (to try svcnet, or
+// any cluster DNS, at scale).
+func loadInto(kubeconfig string, n int) error {
+	if kubeconfig == "" {
+		return fmt.Errorf("-load needs -kubeconfig")
+	}
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		return err
+	}
+	cfg.QPS, cfg.Burst = 1e5, 1e5
+	c, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	t0 := time.Now()
+	if _, err := load(c, n); err != nil {
+		return err
+	}
+	fmt.Printf("%d Services (%d headless with 10 endpoints each) in 100 namespaces loaded in %.1fs\n", n, n/2, time.Since(t0).Seconds())
+	return nil
 }
 
 type fixtureNames struct {
@@ -365,9 +458,10 @@ func writeQueries(path string, n fixtureNames) error {
 
 var qpsRe = regexp.MustCompile(`Queries per second:\s+([0-9.]+)`)
 
-// dnsperf runs dnsperf (on cpu when not "") and returns queries per second.
+// dnsperf runs dnsperf with EDNS (on cpu when not "") and returns queries
+// per second.
 func dnsperf(host, port, file string, secs int, cpu string) (float64, error) {
-	args := []string{"-s", host, "-p", port, "-d", file, "-l", strconv.Itoa(secs), "-c", "20", "-q", "1000", "-T", "2", "-O", "suppress=timeout,unexpected"}
+	args := []string{"-e", "-s", host, "-p", port, "-d", file, "-l", strconv.Itoa(secs), "-c", "20", "-q", "1000", "-T", "2", "-O", "suppress=timeout,unexpected"}
 	name := "dnsperf"
 	if cpu != "" {
 		args = append([]string{"-c", cpu, "dnsperf"}, args...)
@@ -479,26 +573,40 @@ func steady(addr string, n fixtureNames, rate, secs int) (map[string]float64, in
 }
 
 // propagation rewrites headless slices one at a time and polls DNS until the
-// answer has the new addresses.
+// answer has the new addresses, while other slices change 20 times a second.
 func propagation(c kubernetes.Interface, cl *mdns.Client, addr string, n fixtureNames) (map[string]float64, error) {
 	var lat []time.Duration
-	ctx := context.Background()
-	for k := 0; k < 50; k++ {
-		i := (k * 7919) % len(n.headlessSvc)
-		h := n.headlessSvc[i]
-		cur, err := c.DiscoveryV1().EndpointSlices(h.ns).Get(ctx, h.name+"-bench", metav1.GetOptions{})
-		if err != nil {
-			return nil, err
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var churned atomic.Int64
+	churnDone := make(chan struct{})
+	go func() { // background churn on the other half of the headless Services
+		defer close(churnDone)
+		t := time.NewTicker(50 * time.Millisecond)
+		defer t.Stop()
+		for k := 0; ; k++ {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			i := len(n.headlessSvc)/2 + k%(len(n.headlessSvc)-len(n.headlessSvc)/2)
+			if rewriteSlice(ctx, c, n.headlessSvc[i].ns, n.headlessSvc[i].name, i, 1000+k) == nil {
+				churned.Add(1)
+			}
 		}
-		want := endpointSlice(h.name, i, k+1)
-		cur.Endpoints = want.Endpoints
-		if _, err := c.DiscoveryV1().EndpointSlices(h.ns).Update(ctx, cur, metav1.UpdateOptions{}); err != nil {
+	}()
+	for k := 0; k < 50; k++ {
+		i := (k * 7919) % (len(n.headlessSvc) / 2)
+		h := n.headlessSvc[i]
+		gen := int(time.Now().UnixNano()%60) + k
+		if err := rewriteSlice(ctx, c, h.ns, h.name, i, gen); err != nil {
 			return nil, err
 		}
 		written := time.Now()
 		q := new(mdns.Msg)
 		q.SetQuestion(h.name+"."+h.ns+".svc.cluster.local.", mdns.TypeA)
-		target := want.Endpoints[0].Addresses[0]
+		target := endpointSlice(h.name, i, gen).Endpoints[0].Addresses[0]
 		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
 			resp, _, err := cl.Exchange(q, addr)
 			if err == nil && strings.Contains(resp.String(), "\t"+target+"\n") {
@@ -507,8 +615,84 @@ func propagation(c kubernetes.Interface, cl *mdns.Client, addr string, n fixture
 			}
 		}
 	}
+	cancel()
+	<-churnDone
 	if len(lat) == 0 {
 		return nil, fmt.Errorf("no change was ever seen")
 	}
-	return map[string]float64{"p50": measure.PercentileMs(lat, .5), "p99": measure.PercentileMs(lat, .99), "count": float64(len(lat))}, nil
+	return map[string]float64{"p50": measure.PercentileMs(lat, .5), "p99": measure.PercentileMs(lat, .99), "count": float64(len(lat)),
+		"background_changes": float64(churned.Load())}, nil
+}
+
+// rewriteSlice gives a headless Service's slice the addresses of generation gen.
+func rewriteSlice(ctx context.Context, c kubernetes.Interface, ns, name string, i, gen int) error {
+	cur, err := c.DiscoveryV1().EndpointSlices(ns).Get(ctx, name+"-bench", metav1.GetOptions{})
+	if err != nil {
+		return err
+	}
+	cur.Endpoints = endpointSlice(name, i, gen).Endpoints
+	_, err = c.DiscoveryV1().EndpointSlices(ns).Update(ctx, cur, metav1.UpdateOptions{})
+	return err
+}
+
+// awaitAnswer polls DNS until name has an answer.
+func awaitAnswer(cl *mdns.Client, addr, name string, limit time.Duration) error {
+	q := new(mdns.Msg)
+	q.SetQuestion(name, mdns.TypeA)
+	for deadline := time.Now().Add(limit); time.Now().Before(deadline); time.Sleep(2 * time.Millisecond) {
+		if resp, _, err := cl.Exchange(q, addr); err == nil && resp.Rcode == mdns.RcodeSuccess && len(resp.Answer) > 0 {
+			return nil
+		}
+	}
+	return fmt.Errorf("%s never answered %s", addr, name)
+}
+
+// startEtcd runs a real etcd (Debian's etcd-server) on loopback ports.
+func startEtcd(dir string) (string, func(), error) {
+	client, peer := measure.FreePort(), measure.FreePort()
+	etcd := exec.Command("etcd", "--data-dir", dir, "--name", "bench",
+		"--listen-client-urls", "http://"+client, "--advertise-client-urls", "http://"+client,
+		"--listen-peer-urls", "http://"+peer, "--initial-advertise-peer-urls", "http://"+peer,
+		"--initial-cluster", "bench=http://"+peer, "--log-level", "error", "--quota-backend-bytes", "8589934592")
+	if err := etcd.Start(); err != nil {
+		return "", nil, err
+	}
+	stop := func() { _ = etcd.Process.Kill(); _ = etcd.Wait() }
+	return "http://" + client, stop, nil
+}
+
+// compactEtcd writes one key and compacts to that revision, so every older
+// watch position is gone.
+func compactEtcd(url string) error {
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{url}, DialTimeout: 5 * time.Second})
+	if err != nil {
+		return err
+	}
+	defer cli.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	resp, err := cli.Put(ctx, "/bench/compact", time.Now().String())
+	if err != nil {
+		return err
+	}
+	_, err = cli.Compact(ctx, resp.Header.Revision, clientv3.WithCompactPhysical())
+	return err
+}
+
+// syncBuffer is a bytes.Buffer safe to write from a process's output copier.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }

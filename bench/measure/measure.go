@@ -46,3 +46,35 @@ func FreePort() string {
 	defer l.Close()
 	return l.Addr().String()
 }
+
+// Peak samples a process's RSS every 5 ms until Stop.
+type Peak struct {
+	stop chan struct{}
+	done chan float64
+}
+
+// NewPeak starts sampling pid.
+func NewPeak(pid int) *Peak {
+	p := &Peak{stop: make(chan struct{}), done: make(chan float64, 1)}
+	go func() {
+		peak := 0.0
+		t := time.NewTicker(5 * time.Millisecond)
+		defer t.Stop()
+		for {
+			peak = max(peak, RSSMB(pid))
+			select {
+			case <-p.stop:
+				p.done <- peak
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return p
+}
+
+// Stop ends sampling and returns the peak RSS in MB.
+func (p *Peak) Stop() float64 {
+	close(p.stop)
+	return <-p.done
+}
