@@ -7,6 +7,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -28,13 +29,17 @@ type AgentOptions struct {
 	InternalIP    string
 	SimReadyAfter time.Duration
 	LogLevel      string
+	// DataDir keeps the process runtime's container logs.
+	DataDir     string
+	MetricsAddr string
+	Node        NodeOptions
 }
 
 func agentCommand(stdout, stderr io.Writer) *cobra.Command {
 	o := AgentOptions{}
 	cmd := &cobra.Command{
 		Use:   "agent",
-		Short: "Run a node agent that joins a svcnet (or Kubernetes) API as one more simulated node",
+		Short: "Run a node agent (and its ClusterIP proxy) that joins a svcnet (or Kubernetes) API as one more node",
 		Args:  cobra.NoArgs,
 		RunE:  func(cmd *cobra.Command, _ []string) error { return RunAgent(cmd.Context(), o, stdout, stderr) },
 	}
@@ -48,6 +53,9 @@ func agentCommand(stdout, stderr io.Writer) *cobra.Command {
 	f.StringVar(&o.InternalIP, "internal-ip", "127.0.0.1", "the node's address")
 	f.DurationVar(&o.SimReadyAfter, "sim-ready-after", 0, "how long simulated pods take to become ready")
 	f.StringVar(&o.LogLevel, "log-level", "info", "debug, info, warn or error")
+	f.StringVar(&o.DataDir, "data-dir", "./svcnet-agent-data", "directory for the process runtime's container logs")
+	f.StringVar(&o.MetricsAddr, "metrics-addr", "", "address of /metrics (proxy metrics); empty serves none")
+	addNodeFlags(cmd, &o.Node)
 	return cmd
 }
 
@@ -82,10 +90,31 @@ func RunAgent(ctx context.Context, o AgentOptions, stdout, stderr io.Writer) err
 	if o.Zone != "" {
 		labels["topology.kubernetes.io/zone"] = o.Zone
 	}
-	agent, err := nodeagent.New(nodeagent.Config{NodeName: o.NodeName, Labels: labels, InternalIP: o.InternalIP, ReadyAfter: o.SimReadyAfter}, client, log, time.Now)
+	if o.Node.Runtime == "" {
+		o.Node = NodeOptions{Runtime: "sim", Proxy: "auto"}
+	}
+	if err := o.Node.check(); err != nil {
+		return err
+	}
+	g := daemon.NewGroup(ctx)
+	defer g.Cancel()
+	ms, metricsAddr, err := daemon.StartMetrics(g, o.MetricsAddr, log)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "svcnet agent: node %s joining %s\n", o.NodeName, cfg.Host)
-	return agent.Run(ctx)
+	var reg prometheus.Registerer
+	if ms != nil {
+		reg = ms.Reg
+	}
+	ncfg := nodeagent.Config{NodeName: o.NodeName, Labels: labels, InternalIP: o.InternalIP, ReadyAfter: o.SimReadyAfter}
+	if _, err := startNode(g, client, ncfg, o.Node, o.DataDir, reg, log); err != nil {
+		g.Cancel()
+		_ = g.Wait()
+		return err
+	}
+	fmt.Fprintf(stdout, "svcnet agent: node %s (%s runtime) joining %s\n", o.NodeName, o.Node.Runtime, cfg.Host)
+	if metricsAddr != "" {
+		fmt.Fprintf(stdout, "metrics: http://%s/metrics\n", metricsAddr)
+	}
+	return g.Wait()
 }

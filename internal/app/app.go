@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 
 	"github.com/svcnet/svcnet/internal/apiserver"
@@ -65,7 +66,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	root.SetArgs(args)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(serverCommand(ctx, stdout, stderr), agentCommand(stdout, stderr), dnsapp.Command("dns", stdout, stderr))
+	root.AddCommand(serverCommand(ctx, stdout, stderr), agentCommand(stdout, stderr), dnsapp.Command("dns", stdout, stderr), helloCommand(stdout))
 	return root.ExecuteContext(ctx)
 }
 
@@ -90,6 +91,8 @@ type ServerOptions struct {
 	LeaseDuration time.Duration
 	// DNS serves cluster DNS; DNS.Addr "" runs none.
 	DNS dnsapp.Options
+	// Node is how the built-in node runs pods.
+	Node NodeOptions
 }
 
 func serverCommand(ctx context.Context, stdout, stderr io.Writer) *cobra.Command {
@@ -99,6 +102,14 @@ func serverCommand(ctx context.Context, stdout, stderr io.Writer) *cobra.Command
 		Short: "Run the API server (on embedded etcd or an etcd cluster)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if o.Node.Runtime == "process" {
+				if !cmd.Flags().Changed("service-cidr") {
+					o.ServiceCIDR = processServiceCIDR
+				}
+				if !cmd.Flags().Changed("cluster-cidr") {
+					o.ClusterCIDR = processClusterCIDR
+				}
+			}
 			return RunServer(cmd.Context(), o, stdout, stderr, nil)
 		},
 	}
@@ -106,17 +117,18 @@ func serverCommand(ctx context.Context, stdout, stderr io.Writer) *cobra.Command
 	f.StringVar(&o.DataDir, "data-dir", "./svcnet-data", "directory for etcd data, credentials and the kubeconfig")
 	f.StringVar(&o.APIAddr, "api-addr", "127.0.0.1:6443", "address the HTTPS API listens on")
 	f.StringVar(&o.EtcdServers, "etcd-servers", "", "comma-separated etcd client URLs; empty runs an embedded etcd in the data dir")
-	f.StringVar(&o.ServiceCIDR, "service-cidr", "10.96.0.0/12", "ClusterIP range; an IPv4,IPv6 pair makes the cluster dual-stack")
+	f.StringVar(&o.ServiceCIDR, "service-cidr", "10.96.0.0/12", "ClusterIP range; an IPv4,IPv6 pair makes the cluster dual-stack (--runtime process: "+processServiceCIDR+")")
 	f.StringVar(&o.NodePortRange, "service-node-port-range", "30000-32767", "NodePort range")
 	f.StringVar(&o.LogLevel, "log-level", "info", "debug, info, warn or error")
-	f.StringVar(&o.ClusterCIDR, "cluster-cidr", "10.244.0.0/16", "pod range; each node gets a /24 (a /64 of an IPv6 range); an IPv4,IPv6 pair is dual-stack")
+	f.StringVar(&o.ClusterCIDR, "cluster-cidr", "10.244.0.0/16", "pod range; each node gets a /24 (a /64 of an IPv6 range); an IPv4,IPv6 pair is dual-stack (--runtime process: "+processClusterCIDR+")")
 	f.IntVar(&o.NodeCIDRMaskSize, "node-cidr-mask-size", 24, "prefix length of each node's IPv4 pod CIDR (a /24 holds 253 pods)")
 	f.BoolVar(&o.Controllers, "controllers", true, "run the controllers and scheduler (one leader per cluster)")
 	host, _ := os.Hostname()
-	f.StringVar(&o.NodeName, "node-name", host, "name of the built-in simulated node; empty runs no node")
+	f.StringVar(&o.NodeName, "node-name", host, "name of the built-in node; empty runs no node")
 	f.DurationVar(&o.SimReadyAfter, "sim-ready-after", 0, "how long simulated pods take to become ready")
 	f.Int32Var(&o.MaxEndpointsPerSlice, "max-endpoints-per-slice", 100, "endpoints per EndpointSlice")
 	dnsapp.AddFlags(cmd, &o.DNS)
+	addNodeFlags(cmd, &o.Node)
 	return cmd
 }
 
@@ -138,6 +150,12 @@ func RunServer(ctx context.Context, o ServerOptions, stdout, stderr io.Writer, s
 		return err
 	}
 	klog.SetSlogLogger(log)
+	if o.Node.Runtime == "" {
+		o.Node = NodeOptions{Runtime: "sim", Proxy: "auto"}
+	}
+	if err := o.Node.check(); err != nil {
+		return err
+	}
 	cidrs, err := ipalloc.ParseCIDRs(o.ServiceCIDR)
 	if err != nil {
 		return fmt.Errorf("--service-cidr: %w", err)
@@ -226,8 +244,10 @@ func RunServer(ctx context.Context, o ServerOptions, stdout, stderr io.Writer, s
 	if err != nil {
 		return fmt.Errorf("credentials: %w", err)
 	}
+	logs := &podLogs{}
 	api, err := apiserver.New(apiserver.Config{
 		Addr:      o.APIAddr,
+		Logs:      logs,
 		TLSCert:   creds.Serving,
 		ClientCAs: creds.CAPool(),
 		Tokens:    []apiserver.TokenUser{{Token: creds.AdminToken, User: apiserver.User{Name: "admin", Groups: []string{"system:masters", "system:authenticated"}}}},
@@ -274,24 +294,32 @@ func RunServer(ctx context.Context, o ServerOptions, stdout, stderr io.Writer, s
 		}
 		g.Go(mgr.Run)
 	}
+	ms, metricsAddr, err := daemon.StartMetrics(g, o.DNS.MetricsAddr, log)
+	if err != nil {
+		return err
+	}
+	var metricsReg prometheus.Registerer
+	if ms != nil {
+		metricsReg = ms.Reg
+	}
 	if o.NodeName != "" {
 		client, err := kubernetes.NewForConfig(restCfg)
 		if err != nil {
 			return err
 		}
-		agent, err := nodeagent.New(nodeagent.Config{NodeName: o.NodeName, ReadyAfter: o.SimReadyAfter}, client, log, time.Now)
+		parts, err := startNode(g, client, nodeagent.Config{NodeName: o.NodeName, ReadyAfter: o.SimReadyAfter}, o.Node, o.DataDir, metricsReg, log)
 		if err != nil {
 			return err
 		}
-		g.Go(agent.Run)
+		logs.rt.Store(parts.runtime)
 	}
-	dnsAddr, metricsAddr := "", ""
+	dnsAddr := ""
 	if o.DNS.Addr != "" {
-		srv, maddr, err := dnsapp.Start(g, o.DNS, restCfg, log)
+		srv, err := dnsapp.Start(g, o.DNS, restCfg, ms, log)
 		if err != nil {
 			return err
 		}
-		dnsAddr, metricsAddr = srv.Addr(), maddr
+		dnsAddr = srv.Addr()
 	}
 	fmt.Fprintf(stdout, "svcnet API serving at %s\nkubeconfig: %s\n  export KUBECONFIG=%s\n", server, kubeconfig, kubeconfig)
 	if dnsAddr != "" {

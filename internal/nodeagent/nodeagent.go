@@ -1,7 +1,8 @@
 // Package nodeagent is the kubelet of svcnet: it registers a Node, keeps its
 // Lease and Ready condition fresh, gives each pod bound to it a unique IP
 // from the node's pod CIDR, and runs the pod through a runtime. The sim
-// runtime runs nothing: pods become Running and Ready after --sim-ready-after.
+// runtime runs nothing: pods become Running and Ready after --sim-ready-after;
+// the process runtime (package process) runs each container as a process.
 package nodeagent
 
 import (
@@ -9,8 +10,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
+	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
@@ -40,7 +45,30 @@ type Config struct {
 	ReadyAfter time.Duration
 	// LeaseDuration of the node heartbeat.
 	LeaseDuration time.Duration
+	// Runtime runs the pods; nil simulates them.
+	Runtime Runtime
+	// RuntimeName is shown as the node's container runtime ("sim").
+	RuntimeName string
 }
+
+// Runtime runs the pods bound to the node.
+type Runtime interface {
+	// Sync runs what the pod should run and returns its status; wait > 0
+	// asks for another Sync after it.
+	Sync(pod *corev1.Pod, ips []netip.Addr, hostIP string, now time.Time) (corev1.PodStatus, time.Duration)
+	// Stop ends the pod's containers; true once none runs (until then the
+	// runtime asks for syncs as they end).
+	Stop(pod *corev1.Pod, now time.Time) bool
+}
+
+// simRuntime runs nothing (SimStatus).
+type simRuntime struct{ readyAfter time.Duration }
+
+func (r simRuntime) Sync(pod *corev1.Pod, ips []netip.Addr, hostIP string, now time.Time) (corev1.PodStatus, time.Duration) {
+	return SimStatus(pod, ips, hostIP, r.readyAfter, now)
+}
+
+func (simRuntime) Stop(*corev1.Pod, time.Time) bool { return true }
 
 // Agent runs one node.
 type Agent struct {
@@ -49,12 +77,21 @@ type Agent struct {
 	log    *slog.Logger
 	now    func() time.Time
 
-	mu      sync.Mutex
-	cidrs   []netip.Prefix
-	ips     *IPPool
-	pods    corelisters.PodLister
-	queue   *controller.Loop
-	started time.Time
+	mu       sync.Mutex
+	cidrs    []netip.Prefix
+	ips      *IPPool
+	pods     corelisters.PodLister
+	services corelisters.ServiceLister
+	queue    atomic.Pointer[controller.Loop]
+	started  time.Time
+}
+
+// Enqueue asks for a pod to be synced (a runtime's process ended, a probe
+// changed); before Run it does nothing.
+func (a *Agent) Enqueue(namespace, name string) {
+	if l := a.queue.Load(); l != nil {
+		l.Queue.Add(namespace + "/" + name)
+	}
 }
 
 // New checks the config; it starts nothing.
@@ -67,6 +104,9 @@ func New(cfg Config, client kubernetes.Interface, log *slog.Logger, now func() t
 	}
 	if cfg.LeaseDuration == 0 {
 		cfg.LeaseDuration = 40 * time.Second
+	}
+	if cfg.Runtime == nil {
+		cfg.Runtime, cfg.RuntimeName = simRuntime{readyAfter: cfg.ReadyAfter}, "sim"
 	}
 	return &Agent{cfg: cfg, client: client, log: log.With("node", cfg.NodeName), now: now}, nil
 }
@@ -88,7 +128,13 @@ func (a *Agent) Run(ctx context.Context) error {
 	podInf := factory.Core().V1().Pods()
 	a.pods = podInf.Lister()
 	q := controller.NewQueue("nodeagent")
-	a.queue = &controller.Loop{Name: "nodeagent", Queue: q, Sync: a.syncPod, Workers: 4, Log: a.log, Synced: []cache.InformerSynced{podInf.Informer().HasSynced}}
+	loop := &controller.Loop{Name: "nodeagent", Queue: q, Sync: a.syncPod, Workers: 4, Log: a.log, Synced: []cache.InformerSynced{podInf.Informer().HasSynced}}
+	a.queue.Store(loop)
+	// Services, for the environment of process pods.
+	all := informers.NewSharedInformerFactory(a.client, 0)
+	svcInf := all.Core().V1().Services()
+	a.services = svcInf.Lister()
+	loop.Synced = append(loop.Synced, svcInf.Informer().HasSynced)
 	_, _ = podInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(obj interface{}) { controller.Enqueue(q, obj) },
 		UpdateFunc: func(_, obj interface{}) { controller.Enqueue(q, obj) },
@@ -97,12 +143,19 @@ func (a *Agent) Run(ctx context.Context) error {
 				obj = d.Obj
 			}
 			if p, ok := obj.(*corev1.Pod); ok {
-				a.ips.Release(p.UID)
+				// Gone without us: end what still runs, then free the IPs.
+				go func() {
+					for !a.cfg.Runtime.Stop(p, a.now()) {
+						time.Sleep(100 * time.Millisecond)
+					}
+					a.ips.Release(p.UID)
+				}()
 			}
 		},
 	})
 	factory.Start(ctx.Done())
-	if !cache.WaitForCacheSync(ctx.Done(), podInf.Informer().HasSynced) {
+	all.Start(ctx.Done())
+	if !cache.WaitForCacheSync(ctx.Done(), loop.Synced...) {
 		return nil
 	}
 	// Keep the addresses of pods that already run here.
@@ -115,7 +168,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 	}
 	go a.heartbeat(ctx)
-	return a.queue.Run(ctx)
+	return loop.Run(ctx)
 }
 
 func (a *Agent) register(ctx context.Context) (*corev1.Node, error) {
@@ -178,7 +231,7 @@ func (a *Agent) updateNodeStatus(ctx context.Context) error {
 	}
 	node.Status.Conditions = []corev1.NodeCondition{ready}
 	node.Status.Addresses = []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: a.cfg.InternalIP}, {Type: corev1.NodeHostName, Address: a.cfg.NodeName}}
-	node.Status.NodeInfo = corev1.NodeSystemInfo{KubeletVersion: "v1.33.0-svcnet", ContainerRuntimeVersion: "svcnet://sim", OperatingSystem: "linux", Architecture: "amd64", OSImage: "svcnet"}
+	node.Status.NodeInfo = corev1.NodeSystemInfo{KubeletVersion: "v1.33.0-svcnet", ContainerRuntimeVersion: "svcnet://" + a.cfg.RuntimeName, OperatingSystem: "linux", Architecture: "amd64", OSImage: "svcnet"}
 	node.Status.Capacity = corev1.ResourceList{corev1.ResourcePods: resourceQuantity(PodCapacity(a.cidrs))}
 	node.Status.Allocatable = node.Status.Capacity
 	_, err = nodes.UpdateStatus(ctx, node, metav1.UpdateOptions{})
@@ -231,7 +284,10 @@ func (a *Agent) syncPod(ctx context.Context, key string) error {
 		return err
 	}
 	if pod.DeletionTimestamp != nil {
-		// The sim runtime stops containers at once; the pod is gone when they are.
+		// The pod is gone once the runtime has stopped its containers.
+		if !a.cfg.Runtime.Stop(pod, a.now()) {
+			return nil // the runtime asks for a sync as they end
+		}
 		zero := int64(0)
 		err := a.client.CoreV1().Pods(ns).Delete(ctx, name, metav1.DeleteOptions{GracePeriodSeconds: &zero, Preconditions: &metav1.Preconditions{UID: &pod.UID}})
 		if err == nil || apierrors.IsNotFound(err) {
@@ -247,9 +303,9 @@ func (a *Agent) syncPod(ctx context.Context, key string) error {
 	if err != nil {
 		return err
 	}
-	status, wait := SimStatus(pod, ips, a.cfg.InternalIP, a.cfg.ReadyAfter, a.now())
+	status, wait := a.cfg.Runtime.Sync(pod, ips, a.cfg.InternalIP, a.now())
 	if wait > 0 {
-		a.queue.Queue.AddAfter(key, wait)
+		a.queue.Load().Queue.AddAfter(key, wait)
 	}
 	if apiequality.Semantic.DeepEqual(pod.Status, status) {
 		return nil
@@ -428,4 +484,59 @@ func (p *IPPool) Release(uid types.UID) {
 		}
 	}
 	delete(p.byPod, uid)
+}
+
+// ServiceEnv is the environment Kubernetes gives a pod for the Services of
+// its namespace (and default/kubernetes): <NAME>_SERVICE_HOST and _PORT,
+// _SERVICE_PORT_<PORT NAME>, and the Docker-link style <NAME>_PORT* set.
+func (a *Agent) ServiceEnv(namespace string) []corev1.EnvVar {
+	if a.services == nil {
+		return nil
+	}
+	list, _ := a.services.Services(namespace).List(labels.Everything())
+	if namespace != metav1.NamespaceDefault {
+		if k, err := a.services.Services(metav1.NamespaceDefault).Get("kubernetes"); err == nil {
+			list = append(list, k)
+		}
+	}
+	return ServiceEnv(list)
+}
+
+// ServiceEnv builds the variables of a list of Services (those without a
+// ClusterIP give none).
+func ServiceEnv(services []*corev1.Service) []corev1.EnvVar {
+	var out []corev1.EnvVar
+	add := func(k, v string) { out = append(out, corev1.EnvVar{Name: k, Value: v}) }
+	for _, s := range services {
+		ip := s.Spec.ClusterIP
+		if ip == "" || ip == corev1.ClusterIPNone || len(s.Spec.Ports) == 0 {
+			continue
+		}
+		name := strings.ToUpper(strings.ReplaceAll(s.Name, "-", "_"))
+		add(name+"_SERVICE_HOST", ip)
+		add(name+"_SERVICE_PORT", strconv.Itoa(int(s.Spec.Ports[0].Port)))
+		for _, p := range s.Spec.Ports {
+			if p.Name != "" {
+				add(name+"_SERVICE_PORT_"+strings.ToUpper(strings.ReplaceAll(p.Name, "-", "_")), strconv.Itoa(int(p.Port)))
+			}
+		}
+		first := s.Spec.Ports[0]
+		proto := strings.ToLower(string(first.Protocol))
+		if proto == "" {
+			proto = "tcp"
+		}
+		add(name+"_PORT", fmt.Sprintf("%s://%s", proto, net.JoinHostPort(ip, strconv.Itoa(int(first.Port)))))
+		for _, p := range s.Spec.Ports {
+			pr := strings.ToLower(string(p.Protocol))
+			if pr == "" {
+				pr = "tcp"
+			}
+			prefix := fmt.Sprintf("%s_PORT_%d_%s", name, p.Port, strings.ToUpper(pr))
+			add(prefix, fmt.Sprintf("%s://%s", pr, net.JoinHostPort(ip, strconv.Itoa(int(p.Port)))))
+			add(prefix+"_PROTO", pr)
+			add(prefix+"_PORT", strconv.Itoa(int(p.Port)))
+			add(prefix+"_ADDR", ip)
+		}
+	}
+	return out
 }

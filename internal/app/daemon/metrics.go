@@ -59,3 +59,19 @@ func (m *MetricsServer) Run(ctx context.Context) error {
 	}
 	return nil
 }
+
+// StartMetrics runs a metrics server on addr in g and returns it with its
+// bound address once it listens; addr "" runs none (nil, "").
+func StartMetrics(g *Group, addr string, log *slog.Logger) (*MetricsServer, string, error) {
+	if addr == "" {
+		return nil, "", nil
+	}
+	m := NewMetricsServer(addr, log)
+	g.Go(m.Run)
+	select {
+	case bound := <-m.Bound:
+		return m, bound, nil
+	case <-g.Ctx.Done():
+		return nil, "", g.Wait()
+	}
+}

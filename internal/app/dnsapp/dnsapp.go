@@ -45,43 +45,34 @@ func AddFlags(cmd *cobra.Command, o *Options) {
 	f.StringVar(&o.Upstream, "upstream", "", "servers for names outside the cluster zone (host[:port],...); empty: /etc/resolv.conf's; none: answer REFUSED")
 }
 
-// Start builds the DNS server on the API of cfg (and its metrics server),
-// starts them in g, and returns once the DNS sockets are bound, with the
-// metrics address ("" when off).
-func Start(g *daemon.Group, o Options, cfg *rest.Config, log *slog.Logger) (*dns.Server, string, error) {
+// Start builds the DNS server on the API of cfg and starts it in g,
+// returning once its sockets are bound. Its metrics, /health and /ready go
+// to ms (nil: none).
+func Start(g *daemon.Group, o Options, cfg *rest.Config, ms *daemon.MetricsServer, log *slog.Logger) (*dns.Server, error) {
 	src, err := dns.NewAPISource(cfg)
 	if err != nil {
-		return nil, "", err
+		return nil, err
 	}
-	var metrics *daemon.MetricsServer
 	dcfg := dns.Config{Addr: o.Addr, ClusterDomain: o.ClusterDomain, TTL: o.TTL, Pods: dns.PodsMode(o.Pods), Ordered: o.Ordered,
 		Upstreams: upstreams(o.Upstream, o.Addr), LogQueries: o.LogQueries}
-	if o.MetricsAddr != "" {
-		metrics = daemon.NewMetricsServer(o.MetricsAddr, log)
-		dcfg.Metrics = metrics.Reg
+	if ms != nil {
+		dcfg.Metrics = ms.Reg
 	}
 	srv, err := dns.New(dcfg, src, log)
 	if err != nil {
-		return nil, "", err
+		return nil, err
 	}
-	metricsAddr := ""
-	if metrics != nil {
-		metrics.Mux.Handle("/health", srv.HealthHandler())
-		metrics.Mux.Handle("/ready", srv.ReadyHandler())
-		g.Go(metrics.Run)
-		select {
-		case metricsAddr = <-metrics.Bound:
-		case <-g.Ctx.Done():
-			return nil, "", g.Wait()
-		}
+	if ms != nil {
+		ms.Mux.Handle("/health", srv.HealthHandler())
+		ms.Mux.Handle("/ready", srv.ReadyHandler())
 	}
 	g.Go(srv.Run)
 	select {
 	case <-srv.Listening():
 	case <-g.Ctx.Done():
-		return nil, "", g.Wait()
+		return nil, g.Wait()
 	}
-	return srv, metricsAddr, nil
+	return srv, nil
 }
 
 // Command is `dns`: the cluster DNS alone against any Kubernetes API.
@@ -127,7 +118,11 @@ func Run(ctx context.Context, kubeconfig, level, contentType string, o Options, 
 	}
 	g := daemon.NewGroup(ctx)
 	defer g.Cancel()
-	srv, metricsAddr, err := Start(g, o, cfg, log)
+	ms, metricsAddr, err := daemon.StartMetrics(g, o.MetricsAddr, log)
+	if err != nil {
+		return err
+	}
+	srv, err := Start(g, o, cfg, ms, log)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,548 @@
+// Package process is the node agent's process runtime: each container of a
+// pod runs as a local process (its own process group) with the pod's IP in
+// its environment, probes decide readiness and liveness, exits restart with
+// Kubernetes' back-off, and output is kept per container for `kubectl logs`.
+// Images are not pulled: an image maps to a command (--image-map), and one
+// with no command runs `svcnet hello`.
+package process
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+)
+
+// Config of the runtime.
+type Config struct {
+	// Dir holds the containers' logs.
+	Dir string
+	// Hello is the command an image without a command runs (svcnet hello).
+	Hello []string
+	// Images maps an image name (without tag, or with) to a command.
+	Images map[string][]string
+	// BackoffBase is the first restart delay after the first quick restart
+	// (Kubernetes: 10s), doubling up to BackoffMax (300s).
+	BackoffBase, BackoffMax time.Duration
+	// LogLimit caps each container's kept output, bytes.
+	LogLimit int64
+	// Notify asks the agent to sync a pod again (a process exited, a probe
+	// changed its mind).
+	Notify func(namespace, name string)
+	// Env returns the service environment variables of a namespace.
+	Env func(namespace string) []corev1.EnvVar
+	Log *slog.Logger
+}
+
+// Runtime runs pods as processes.
+type Runtime struct {
+	cfg  Config
+	mu   sync.Mutex
+	pods map[types.UID]*pod
+}
+
+// New makes a runtime; it starts nothing until a pod is synced.
+func New(cfg Config) (*Runtime, error) {
+	if cfg.Dir == "" || len(cfg.Hello) == 0 || cfg.Notify == nil {
+		return nil, fmt.Errorf("process runtime: Dir, Hello and Notify are required")
+	}
+	if cfg.BackoffBase == 0 {
+		cfg.BackoffBase = 10 * time.Second
+	}
+	if cfg.BackoffMax == 0 {
+		cfg.BackoffMax = 300 * time.Second
+	}
+	if cfg.LogLimit == 0 {
+		cfg.LogLimit = 10 << 20
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
+		return nil, err
+	}
+	return &Runtime{cfg: cfg, pods: map[types.UID]*pod{}}, nil
+}
+
+// pod is what the runtime knows of one pod.
+type pod struct {
+	ns, name string
+	uid      types.UID
+	dir      string
+	ip       string
+	started  time.Time
+	stopping bool
+	ctrs     map[string]*container
+}
+
+// container is one container's processes over its restarts.
+type container struct {
+	spec     corev1.Container
+	restarts int32
+	cmd      *exec.Cmd
+	pid      int
+	running  bool
+	started  time.Time // of the current process
+	exited   chan struct{}
+	// last termination
+	last      *corev1.ContainerStateTerminated
+	lastCrash time.Time
+	backoff   time.Duration
+	nextStart time.Time
+	// probes
+	ready, startedOK bool
+	probeCancel      context.CancelFunc
+	waitingReason    string
+	waitingMessage   string
+}
+
+// Sync starts what should run and returns the pod's status; wait > 0 asks
+// for another Sync then (a back-off ending).
+func (r *Runtime) Sync(p *corev1.Pod, ips []netip.Addr, hostIP string, now time.Time) (corev1.PodStatus, time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ps := r.pods[p.UID]
+	if ps == nil {
+		ps = &pod{ns: p.Namespace, name: p.Name, uid: p.UID, ip: ips[0].String(), started: now, ctrs: map[string]*container{},
+			dir: filepath.Join(r.cfg.Dir, p.Namespace+"_"+p.Name+"_"+string(p.UID))}
+		if p.Status.StartTime != nil {
+			ps.started = p.Status.StartTime.Time
+		}
+		r.pods[p.UID] = ps
+	}
+	var wait time.Duration
+	for _, spec := range p.Spec.Containers {
+		c := ps.ctrs[spec.Name]
+		if c == nil {
+			c = &container{spec: spec}
+			ps.ctrs[spec.Name] = c
+		}
+		if c.running || ps.stopping {
+			continue
+		}
+		if c.cmd != nil && !r.shouldRestart(p, c) {
+			continue
+		}
+		if now.Before(c.nextStart) {
+			c.waitingReason = "CrashLoopBackOff"
+			c.waitingMessage = fmt.Sprintf("back-off %s restarting failed container=%s pod=%s_%s(%s)", c.backoff.Round(time.Second), spec.Name, p.Name, p.Namespace, p.UID)
+			if d := c.nextStart.Sub(now); wait == 0 || d < wait {
+				wait = d
+			}
+			continue
+		}
+		if c.cmd != nil {
+			c.restarts++
+		}
+		if err := r.start(p, ps, c, now); err != nil {
+			c.waitingReason, c.waitingMessage = "RunContainerError", err.Error()
+			r.crashed(c, now)
+			if d := c.nextStart.Sub(now); wait == 0 || d < wait {
+				wait = d
+			}
+		}
+	}
+	return r.status(p, ps, ips, hostIP, now), wait
+}
+
+func (r *Runtime) shouldRestart(p *corev1.Pod, c *container) bool {
+	switch p.Spec.RestartPolicy {
+	case corev1.RestartPolicyNever:
+		return false
+	case corev1.RestartPolicyOnFailure:
+		return c.last != nil && c.last.ExitCode != 0
+	}
+	return true
+}
+
+// crashed sets the next start: the first restart at once, then the back-off
+// doubling from BackoffBase; ten minutes of running resets it.
+func (r *Runtime) crashed(c *container, now time.Time) {
+	if !c.started.IsZero() && now.Sub(c.started) > 10*time.Minute {
+		c.backoff = 0
+	}
+	switch {
+	case c.lastCrash.IsZero():
+		c.backoff = 0
+	case c.backoff == 0:
+		c.backoff = r.cfg.BackoffBase
+	default:
+		c.backoff = min(2*c.backoff, r.cfg.BackoffMax)
+	}
+	c.lastCrash = now
+	c.nextStart = now.Add(c.backoff)
+}
+
+// command is what a container runs: its command and args, the image map's
+// command, or svcnet hello.
+func (r *Runtime) command(spec corev1.Container) []string {
+	base := spec.Command
+	if len(base) == 0 {
+		img := spec.Image
+		if cmd, ok := r.cfg.Images[img]; ok {
+			base = cmd
+		} else if i := strings.LastIndexAny(img, ":@"); i > 0 && !strings.Contains(img[i:], "/") {
+			base = r.cfg.Images[img[:i]]
+		}
+	}
+	if len(base) == 0 {
+		return r.cfg.Hello
+	}
+	return append(append([]string(nil), base...), spec.Args...)
+}
+
+// env is the container's environment: POD_NAME, POD_NAMESPACE, POD_IP, the
+// namespace's service variables, then the container's own (later wins).
+func (r *Runtime) env(p *corev1.Pod, ps *pod, spec corev1.Container) []string {
+	vars := map[string]string{"POD_NAME": p.Name, "POD_NAMESPACE": p.Namespace, "POD_IP": ps.ip, "HOSTNAME": p.Name,
+		"PATH": os.Getenv("PATH"), "HOME": os.Getenv("HOME")}
+	if p.Spec.Hostname != "" {
+		vars["HOSTNAME"] = p.Spec.Hostname
+	}
+	var ports []string
+	for _, cp := range spec.Ports {
+		ports = append(ports, fmt.Sprintf("%d/%s", cp.ContainerPort, strings.ToLower(string(cp.Protocol))))
+	}
+	vars["SVCNET_HELLO_PORTS"] = strings.Join(ports, ",")
+	if r.cfg.Env != nil && (p.Spec.EnableServiceLinks == nil || *p.Spec.EnableServiceLinks) {
+		for _, e := range r.cfg.Env(p.Namespace) {
+			vars[e.Name] = e.Value
+		}
+	}
+	for _, e := range spec.Env {
+		switch {
+		case e.ValueFrom == nil:
+			vars[e.Name] = expand(e.Value, vars)
+		case e.ValueFrom.FieldRef != nil:
+			vars[e.Name] = fieldRef(p, ps, e.ValueFrom.FieldRef.FieldPath)
+		}
+	}
+	out := make([]string, 0, len(vars))
+	for k, v := range vars {
+		out = append(out, k+"="+v)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// expand replaces $(VAR) with earlier variables, as Kubernetes does.
+func expand(s string, vars map[string]string) string {
+	return os.Expand(strings.NewReplacer("$(", "${", ")", "}").Replace(s), func(k string) string {
+		if v, ok := vars[k]; ok {
+			return v
+		}
+		return "$(" + k + ")"
+	})
+}
+
+func fieldRef(p *corev1.Pod, ps *pod, path string) string {
+	switch path {
+	case "metadata.name":
+		return p.Name
+	case "metadata.namespace":
+		return p.Namespace
+	case "metadata.uid":
+		return string(p.UID)
+	case "spec.nodeName":
+		return p.Spec.NodeName
+	case "spec.serviceAccountName":
+		return p.Spec.ServiceAccountName
+	case "status.podIP":
+		return ps.ip
+	case "status.hostIP":
+		return p.Status.HostIP
+	}
+	if k, ok := strings.CutPrefix(path, "metadata.labels['"); ok {
+		return p.Labels[strings.TrimSuffix(k, "']")]
+	}
+	if k, ok := strings.CutPrefix(path, "metadata.annotations['"); ok {
+		return p.Annotations[strings.TrimSuffix(k, "']")]
+	}
+	return ""
+}
+
+// start runs one process of a container, its output to the current log.
+func (r *Runtime) start(p *corev1.Pod, ps *pod, c *container, now time.Time) error {
+	argv := r.command(c.spec)
+	dir := filepath.Join(ps.dir, c.spec.Name)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	logf, err := os.OpenFile(logPath(dir, c.restarts), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Env = r.env(p, ps, c.spec)
+	cmd.Dir = c.spec.WorkingDir
+	lw := &stampedWriter{w: &cappedWriter{f: logf, limit: r.cfg.LogLimit}, lineStart: true, now: time.Now}
+	cmd.Stdout, cmd.Stderr = lw, lw
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return fmt.Errorf("start %q: %w", strings.Join(argv, " "), err)
+	}
+	c.cmd, c.pid, c.running, c.started = cmd, cmd.Process.Pid, true, now
+	c.exited = make(chan struct{})
+	c.ready, c.startedOK = c.spec.ReadinessProbe == nil, c.spec.StartupProbe == nil
+	c.waitingReason, c.waitingMessage = "", ""
+	pctx, cancel := context.WithCancel(context.Background())
+	c.probeCancel = cancel
+	r.cfg.Log.Info("container started", "pod", p.Namespace+"/"+p.Name, "container", c.spec.Name, "pid", c.pid, "restarts", c.restarts, "command", strings.Join(argv, " "))
+	go r.probe(pctx, ps, c, cmd)
+	go func() {
+		err := cmd.Wait()
+		logf.Close()
+		cancel()
+		r.mu.Lock()
+		if c.cmd == cmd {
+			code := 0
+			if cmd.ProcessState != nil {
+				code = cmd.ProcessState.ExitCode()
+				if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+					code = 128 + int(ws.Signal())
+				}
+			}
+			reason := "Completed"
+			if code != 0 {
+				reason = "Error"
+			}
+			fin := time.Now()
+			c.last = &corev1.ContainerStateTerminated{ExitCode: int32(code), Reason: reason, StartedAt: metav1.NewTime(c.started), FinishedAt: metav1.NewTime(fin),
+				ContainerID: containerID(c.pid)}
+			if err != nil && code == 0 {
+				c.last.Message = err.Error()
+			}
+			c.running, c.ready = false, false
+			if !ps.stopping {
+				r.crashed(c, fin)
+			}
+			close(c.exited)
+		}
+		r.mu.Unlock()
+		r.cfg.Notify(ps.ns, ps.name)
+	}()
+	return nil
+}
+
+func containerID(pid int) string { return "process://" + strconv.Itoa(pid) }
+
+func logPath(dir string, restart int32) string {
+	return filepath.Join(dir, strconv.Itoa(int(restart))+".log")
+}
+
+// status is the pod's status from its containers.
+func (r *Runtime) status(p *corev1.Pod, ps *pod, ips []netip.Addr, hostIP string, now time.Time) corev1.PodStatus {
+	st := *p.Status.DeepCopy()
+	start := metav1.NewTime(ps.started.Truncate(time.Second))
+	if st.StartTime == nil {
+		st.StartTime = &start
+	}
+	st.HostIP, st.HostIPs = hostIP, []corev1.HostIP{{IP: hostIP}}
+	st.PodIPs = nil
+	for _, ip := range ips {
+		st.PodIPs = append(st.PodIPs, corev1.PodIP{IP: ip.String()})
+	}
+	st.PodIP = st.PodIPs[0].IP
+	allReady, anyRunning, allDone, anyFailed := true, false, true, false
+	st.ContainerStatuses = nil
+	for _, spec := range p.Spec.Containers {
+		c := ps.ctrs[spec.Name]
+		cs := corev1.ContainerStatus{Name: spec.Name, Image: spec.Image, ImageID: "process://" + spec.Image, RestartCount: c.restarts}
+		started := c.running && c.startedOK
+		cs.Started = &started
+		switch {
+		case c.running:
+			anyRunning, allDone = true, false
+			cs.ContainerID = containerID(c.pid)
+			cs.Ready = c.ready && c.startedOK
+			cs.State.Running = &corev1.ContainerStateRunning{StartedAt: metav1.NewTime(c.started.Truncate(time.Second))}
+		case c.waitingReason != "" || (c.last != nil && r.shouldRestart(p, c)):
+			allDone = false
+			reason := c.waitingReason
+			if reason == "" {
+				reason = "ContainerCreating"
+			}
+			cs.State.Waiting = &corev1.ContainerStateWaiting{Reason: reason, Message: c.waitingMessage}
+		case c.last != nil:
+			cs.ContainerID = c.last.ContainerID
+			cs.State.Terminated = c.last.DeepCopy()
+			anyFailed = anyFailed || c.last.ExitCode != 0
+		default:
+			allDone = false
+			cs.State.Waiting = &corev1.ContainerStateWaiting{Reason: "ContainerCreating"}
+		}
+		if c.last != nil && !(cs.State.Terminated != nil) {
+			cs.LastTerminationState.Terminated = c.last.DeepCopy()
+		}
+		allReady = allReady && cs.Ready
+		st.ContainerStatuses = append(st.ContainerStatuses, cs)
+	}
+	switch {
+	case allDone && anyFailed:
+		st.Phase = corev1.PodFailed
+	case allDone:
+		st.Phase = corev1.PodSucceeded
+	case anyRunning || st.Phase == corev1.PodRunning:
+		st.Phase = corev1.PodRunning
+	default:
+		st.Phase = corev1.PodPending
+	}
+	gates := true
+	for _, g := range p.Spec.ReadinessGates {
+		ok := false
+		for _, c := range st.Conditions {
+			if c.Type == g.ConditionType && c.Status == corev1.ConditionTrue {
+				ok = true
+			}
+		}
+		gates = gates && ok
+	}
+	nowT := metav1.NewTime(now.Truncate(time.Second))
+	set := func(t corev1.PodConditionType, ok bool, reason string) {
+		status := corev1.ConditionFalse
+		if ok {
+			status, reason = corev1.ConditionTrue, ""
+		}
+		for i := range st.Conditions {
+			if st.Conditions[i].Type == t {
+				if st.Conditions[i].Status != status {
+					st.Conditions[i].Status, st.Conditions[i].LastTransitionTime, st.Conditions[i].Reason = status, nowT, reason
+				}
+				return
+			}
+		}
+		st.Conditions = append(st.Conditions, corev1.PodCondition{Type: t, Status: status, LastTransitionTime: nowT, Reason: reason})
+	}
+	set(corev1.PodReadyToStartContainers, true, "")
+	set(corev1.PodInitialized, true, "")
+	set(corev1.ContainersReady, allReady, "ContainersNotReady")
+	reason := "ContainersNotReady"
+	if allReady && !gates {
+		reason = "ReadinessGatesNotReady"
+	}
+	set(corev1.PodReady, allReady && gates, reason)
+	set(corev1.PodScheduled, true, "")
+	return st
+}
+
+// Stop ends a pod's containers: preStop hooks, SIGTERM to each process
+// group, SIGKILL when the grace period is over. It returns true once no
+// process of the pod runs (and forgets the pod); call it again until then.
+func (r *Runtime) Stop(p *corev1.Pod, now time.Time) bool {
+	r.mu.Lock()
+	ps := r.pods[p.UID]
+	if ps == nil {
+		r.mu.Unlock()
+		return true
+	}
+	first := !ps.stopping
+	ps.stopping = true
+	var running []*container
+	for _, c := range ps.ctrs {
+		if c.running {
+			running = append(running, c)
+		}
+	}
+	if len(running) == 0 {
+		delete(r.pods, p.UID)
+		r.mu.Unlock()
+		return true
+	}
+	r.mu.Unlock()
+	if first {
+		grace := 30 * time.Second
+		if p.DeletionGracePeriodSeconds != nil {
+			grace = time.Duration(*p.DeletionGracePeriodSeconds) * time.Second
+		} else if p.Spec.TerminationGracePeriodSeconds != nil {
+			grace = time.Duration(*p.Spec.TerminationGracePeriodSeconds) * time.Second
+		}
+		for _, c := range running {
+			go r.terminate(ps, c, grace)
+		}
+	}
+	return false
+}
+
+// terminate runs a container's preStop hook, then SIGTERM, then SIGKILL
+// after the grace period.
+func (r *Runtime) terminate(ps *pod, c *container, grace time.Duration) {
+	deadline := time.Now().Add(grace)
+	if h := c.spec.Lifecycle; h != nil && h.PreStop != nil && h.PreStop.Exec != nil && len(h.PreStop.Exec.Command) > 0 {
+		ctx, cancel := context.WithDeadline(context.Background(), deadline)
+		cmd := exec.CommandContext(ctx, h.PreStop.Exec.Command[0], h.PreStop.Exec.Command[1:]...)
+		cmd.Env = append(os.Environ(), "POD_NAME="+ps.name, "POD_NAMESPACE="+ps.ns, "POD_IP="+ps.ip)
+		_ = cmd.Run()
+		cancel()
+	}
+	r.mu.Lock()
+	pid, exited := c.pid, c.exited
+	r.mu.Unlock()
+	_ = syscall.Kill(-pid, syscall.SIGTERM)
+	select {
+	case <-exited:
+	case <-time.After(time.Until(deadline)):
+		_ = syscall.Kill(-pid, syscall.SIGKILL)
+		<-exited
+	}
+	r.cfg.Notify(ps.ns, ps.name)
+}
+
+// Forget drops what is known of pods not in keep (gone while the agent
+// was away), ending any process they left.
+func (r *Runtime) Forget(keep map[types.UID]bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for uid, ps := range r.pods {
+		if keep[uid] {
+			continue
+		}
+		for _, c := range ps.ctrs {
+			if c.running {
+				_ = syscall.Kill(-c.pid, syscall.SIGKILL)
+			}
+		}
+		delete(r.pods, uid)
+	}
+}
+
+// Close kills every process (the agent is going away).
+func (r *Runtime) Close() {
+	r.Forget(nil)
+}
+
+// cappedWriter writes to a file until limit bytes, then starts it over
+// (keeping the newest output, like a rotated log of one generation).
+type cappedWriter struct {
+	mu    sync.Mutex
+	f     *os.File
+	n     int64
+	limit int64
+}
+
+func (w *cappedWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.n+int64(len(p)) > w.limit {
+		if err := w.f.Truncate(0); err == nil {
+			_, _ = w.f.Seek(0, 0)
+			w.n = 0
+		}
+	}
+	n, err := w.f.Write(p)
+	w.n += int64(n)
+	return n, err
+}

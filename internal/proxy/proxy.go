@@ -1,0 +1,594 @@
+// Package proxy makes ClusterIPs carry traffic: for every port of every
+// Service with a ClusterIP it listens on ClusterIP:port (TCP and UDP) and
+// forwards each connection, or each client's datagrams, to a ready
+// endpoint from the Service's EndpointSlices: a random one, or the same one
+// per client with sessionAffinity ClientIP. A backend that refuses is
+// retried on another. Changes apply as the watch delivers them, without
+// touching established connections; those to removed endpoints drain.
+// The addresses must be local: in process mode the service CIDR lies in
+// 127.0.0.0/8, which Linux routes to the loopback device.
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	corelisters "k8s.io/client-go/listers/core/v1"
+	discoverylisters "k8s.io/client-go/listers/discovery/v1"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/util/workqueue"
+)
+
+// Config of the proxy.
+type Config struct {
+	// DialTimeout bounds a connection attempt to one backend (default 2s).
+	DialTimeout time.Duration
+	// UDPIdle ends a UDP flow after this long without traffic (default 30s).
+	UDPIdle time.Duration
+	// Metrics registers the proxy's metrics; nil keeps them unregistered.
+	Metrics prometheus.Registerer
+}
+
+// Proxy forwards ClusterIP traffic.
+type Proxy struct {
+	cfg    Config
+	client kubernetes.Interface
+	log    *slog.Logger
+	m      *metrics
+
+	svcs   corelisters.ServiceLister
+	slices discoverylisters.EndpointSliceLister
+
+	mu    sync.Mutex
+	ports map[string]*servicePort // by "ip|port|proto"
+	seen  map[string]time.Time    // newest trigger time applied, by service
+	ready chan struct{}
+}
+
+// New makes a proxy; Run starts it.
+func New(cfg Config, client kubernetes.Interface, log *slog.Logger) *Proxy {
+	if cfg.DialTimeout == 0 {
+		cfg.DialTimeout = 2 * time.Second
+	}
+	if cfg.UDPIdle == 0 {
+		cfg.UDPIdle = 30 * time.Second
+	}
+	return &Proxy{cfg: cfg, client: client, log: log.With("component", "proxy"), m: newMetrics(cfg.Metrics),
+		ports: map[string]*servicePort{}, seen: map[string]time.Time{}, ready: make(chan struct{})}
+}
+
+// Ready is closed once every Service known at start is programmed.
+func (p *Proxy) Ready() <-chan struct{} { return p.ready }
+
+// Run programs Services as they change until ctx ends, then closes every
+// listener (established connections end with the process).
+func (p *Proxy) Run(ctx context.Context) error {
+	factory := informers.NewSharedInformerFactory(p.client, 0)
+	svcInf := factory.Core().V1().Services()
+	sliceInf := factory.Discovery().V1().EndpointSlices()
+	p.svcs, p.slices = svcInf.Lister(), sliceInf.Lister()
+	q := workqueue.NewTypedWithConfig[string](workqueue.TypedQueueConfig[string]{Name: "proxy"})
+	defer q.ShutDown()
+	h := func(key func(any) string) cache.ResourceEventHandlerFuncs {
+		add := func(obj any) {
+			if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+				obj = d.Obj
+			}
+			if k := key(obj); k != "" {
+				q.Add(k)
+			}
+		}
+		return cache.ResourceEventHandlerFuncs{AddFunc: add, UpdateFunc: func(_, o any) { add(o) }, DeleteFunc: add}
+	}
+	_, _ = svcInf.Informer().AddEventHandler(h(func(obj any) string {
+		k, _ := cache.MetaNamespaceKeyFunc(obj)
+		return k
+	}))
+	_, _ = sliceInf.Informer().AddEventHandler(h(func(obj any) string {
+		if sl, ok := obj.(*discoveryv1.EndpointSlice); ok && sl.Labels[discoveryv1.LabelServiceName] != "" {
+			return sl.Namespace + "/" + sl.Labels[discoveryv1.LabelServiceName]
+		}
+		return ""
+	}))
+	factory.Start(ctx.Done())
+	defer factory.Shutdown()
+	if !cache.WaitForCacheSync(ctx.Done(), svcInf.Informer().HasSynced, sliceInf.Informer().HasSynced) {
+		return nil
+	}
+	go func() {
+		<-ctx.Done()
+		q.ShutDown()
+	}()
+	initial := q.Len()
+	done := 0
+	for {
+		key, quit := q.Get()
+		if quit {
+			break
+		}
+		p.sync(key)
+		q.Done(key)
+		if done++; done == initial || initial == 0 {
+			select {
+			case <-p.ready:
+			default:
+				close(p.ready)
+			}
+		}
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for k, sp := range p.ports {
+		sp.close()
+		delete(p.ports, k)
+	}
+	return nil
+}
+
+// sync makes one Service's listeners and backends match its spec and slices.
+func (p *Proxy) sync(key string) {
+	ns, name, _ := cache.SplitMetaNamespaceKey(key)
+	svc, err := p.svcs.Services(ns).Get(name)
+	if err != nil && !apierrors.IsNotFound(err) {
+		return
+	}
+	want := map[string]wanted{}
+	if err == nil && svc.Spec.Type != corev1.ServiceTypeExternalName {
+		slices, _ := p.slices.EndpointSlices(ns).List(labels.SelectorFromSet(labels.Set{discoveryv1.LabelServiceName: name}))
+		for _, ipStr := range clusterIPs(svc) {
+			ip, err := netip.ParseAddr(ipStr)
+			if err != nil {
+				continue
+			}
+			for _, sp := range svc.Spec.Ports {
+				proto := sp.Protocol
+				if proto == "" {
+					proto = corev1.ProtocolTCP
+				}
+				if proto != corev1.ProtocolTCP && proto != corev1.ProtocolUDP {
+					continue
+				}
+				w := wanted{svc: key, ip: ip, port: int(sp.Port), proto: proto, backends: backends(slices, ip, sp.Name, proto)}
+				if svc.Spec.SessionAffinity == corev1.ServiceAffinityClientIP {
+					w.affinity = 3 * time.Hour
+					if c := svc.Spec.SessionAffinityConfig; c != nil && c.ClientIP != nil && c.ClientIP.TimeoutSeconds != nil {
+						w.affinity = time.Duration(*c.ClientIP.TimeoutSeconds) * time.Second
+					}
+				}
+				want[w.id()] = w
+			}
+		}
+		p.observe(key, slices)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for id, sp := range p.ports {
+		if sp.svc == key {
+			if _, ok := want[id]; !ok {
+				sp.close()
+				delete(p.ports, id)
+			}
+		}
+	}
+	for id, w := range want {
+		sp := p.ports[id]
+		if sp == nil || sp.svc != key {
+			if sp != nil {
+				sp.close() // the address moved to another Service
+			}
+			var err error
+			if sp, err = p.listen(w); err != nil {
+				p.log.Warn("cannot listen for a Service port", "service", key, "addr", w.addr(), "proto", w.proto, "err", err)
+				delete(p.ports, id)
+				continue
+			}
+			p.ports[id] = sp
+		}
+		sp.update(w)
+	}
+	p.m.ports.Set(float64(len(p.ports)))
+}
+
+// observe records trigger time ▶ now for a Service's newest slice change.
+func (p *Proxy) observe(key string, sls []*discoveryv1.EndpointSlice) {
+	var newest time.Time
+	for _, sl := range sls {
+		if t, err := time.Parse(time.RFC3339Nano, sl.Annotations[corev1.EndpointsLastChangeTriggerTime]); err == nil && t.After(newest) {
+			newest = t
+		}
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !newest.IsZero() && newest.After(p.seen[key]) {
+		p.seen[key] = newest
+		p.m.programming.Observe(time.Since(newest).Seconds())
+	}
+}
+
+func clusterIPs(svc *corev1.Service) []string {
+	if len(svc.Spec.ClusterIPs) > 0 {
+		return slices.DeleteFunc(slices.Clone(svc.Spec.ClusterIPs), func(s string) bool { return s == corev1.ClusterIPNone || s == "" })
+	}
+	if svc.Spec.ClusterIP == corev1.ClusterIPNone || svc.Spec.ClusterIP == "" {
+		return nil
+	}
+	return []string{svc.Spec.ClusterIP}
+}
+
+// backends are the ready endpoints of the slices of ip's family that serve
+// the named port.
+func backends(sls []*discoveryv1.EndpointSlice, ip netip.Addr, portName string, proto corev1.Protocol) []netip.AddrPort {
+	family := discoveryv1.AddressTypeIPv4
+	if ip.Is6() {
+		family = discoveryv1.AddressTypeIPv6
+	}
+	seen := map[netip.AddrPort]bool{}
+	var out []netip.AddrPort
+	for _, sl := range sls {
+		if sl.AddressType != family {
+			continue
+		}
+		port := -1
+		for _, ep := range sl.Ports {
+			epProto := corev1.ProtocolTCP
+			if ep.Protocol != nil {
+				epProto = *ep.Protocol
+			}
+			name := ""
+			if ep.Name != nil {
+				name = *ep.Name
+			}
+			if name == portName && epProto == proto && ep.Port != nil {
+				port = int(*ep.Port)
+			}
+		}
+		if port < 0 {
+			continue
+		}
+		for _, e := range sl.Endpoints {
+			if e.Conditions.Ready != nil && !*e.Conditions.Ready {
+				continue
+			}
+			for _, a := range e.Addresses {
+				if addr, err := netip.ParseAddr(a); err == nil {
+					ap := netip.AddrPortFrom(addr, uint16(port))
+					if !seen[ap] {
+						seen[ap] = true
+						out = append(out, ap)
+					}
+				}
+			}
+		}
+	}
+	slices.SortFunc(out, func(x, y netip.AddrPort) int { return x.Compare(y) })
+	return out
+}
+
+// wanted is one listener a Service asks for.
+type wanted struct {
+	svc      string
+	ip       netip.Addr
+	port     int
+	proto    corev1.Protocol
+	backends []netip.AddrPort
+	affinity time.Duration // 0: none
+}
+
+func (w wanted) id() string {
+	return w.ip.String() + "|" + strconv.Itoa(w.port) + "|" + string(w.proto)
+}
+func (w wanted) addr() string { return net.JoinHostPort(w.ip.String(), strconv.Itoa(w.port)) }
+
+// servicePort is one live listener and the backends it forwards to.
+type servicePort struct {
+	p        *Proxy
+	svc      string
+	proto    corev1.Protocol
+	backends atomic.Pointer[[]netip.AddrPort]
+	affinity atomic.Int64 // nanoseconds; 0: none
+
+	ln net.Listener
+	pc *net.UDPConn
+
+	mu      sync.Mutex
+	clients map[netip.Addr]stick
+	flows   map[netip.AddrPort]*udpFlow
+	closed  bool
+}
+
+type stick struct {
+	to      netip.AddrPort
+	expires time.Time
+}
+
+func (p *Proxy) listen(w wanted) (*servicePort, error) {
+	sp := &servicePort{p: p, svc: w.svc, proto: w.proto, clients: map[netip.Addr]stick{}, flows: map[netip.AddrPort]*udpFlow{}}
+	var err error
+	if w.proto == corev1.ProtocolUDP {
+		var pc net.PacketConn
+		if pc, err = net.ListenPacket("udp", w.addr()); err == nil {
+			sp.pc = pc.(*net.UDPConn)
+			go sp.serveUDP()
+		}
+	} else if sp.ln, err = net.Listen("tcp", w.addr()); err == nil {
+		go sp.serveTCP()
+	}
+	if err != nil {
+		return nil, err
+	}
+	p.log.Debug("listening", "service", w.svc, "addr", w.addr(), "proto", w.proto)
+	return sp, nil
+}
+
+func (sp *servicePort) update(w wanted) {
+	b := w.backends
+	sp.backends.Store(&b)
+	sp.affinity.Store(int64(w.affinity))
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	for c, s := range sp.clients {
+		if !slices.Contains(b, s.to) {
+			delete(sp.clients, c) // its backend is gone: choose anew
+		}
+	}
+}
+
+func (sp *servicePort) close() {
+	sp.mu.Lock()
+	sp.closed = true
+	flows := sp.flows
+	sp.flows = map[netip.AddrPort]*udpFlow{}
+	sp.mu.Unlock()
+	if sp.ln != nil {
+		_ = sp.ln.Close()
+	}
+	if sp.pc != nil {
+		_ = sp.pc.Close()
+	}
+	for _, f := range flows {
+		_ = f.up.Close()
+	}
+}
+
+// pick chooses a backend for a client: its sticky one while affinity
+// holds, else a random one not in tried.
+func (sp *servicePort) pick(client netip.Addr, tried []netip.AddrPort) (netip.AddrPort, bool) {
+	all := *sp.backends.Load()
+	aff := time.Duration(sp.affinity.Load())
+	now := time.Now()
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	if aff > 0 {
+		if s, ok := sp.clients[client]; ok && now.Before(s.expires) && !slices.Contains(tried, s.to) && slices.Contains(all, s.to) {
+			sp.clients[client] = stick{s.to, now.Add(aff)}
+			return s.to, true
+		}
+	}
+	var left []netip.AddrPort
+	for _, b := range all {
+		if !slices.Contains(tried, b) {
+			left = append(left, b)
+		}
+	}
+	if len(left) == 0 {
+		return netip.AddrPort{}, false
+	}
+	b := left[rand.IntN(len(left))]
+	if aff > 0 {
+		sp.clients[client] = stick{b, now.Add(aff)}
+	}
+	return b, true
+}
+
+func (sp *servicePort) serveTCP() {
+	for {
+		c, err := sp.ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+			continue
+		}
+		go sp.handleTCP(c)
+	}
+}
+
+// handleTCP connects a client to a backend, trying others while backends
+// refuse, and relays until both sides are done.
+func (sp *servicePort) handleTCP(c net.Conn) {
+	client := netip.MustParseAddrPort(c.RemoteAddr().String()).Addr()
+	var tried []netip.AddrPort
+	for attempt := 0; attempt < 3; attempt++ {
+		b, ok := sp.pick(client, tried)
+		if !ok {
+			break
+		}
+		up, err := net.DialTimeout("tcp", b.String(), sp.p.cfg.DialTimeout)
+		if err != nil {
+			sp.p.m.errors.WithLabelValues(sp.svc).Inc()
+			tried = append(tried, b)
+			continue
+		}
+		sp.p.m.conns.WithLabelValues(sp.svc).Inc()
+		in, out := relay(c, up)
+		sp.p.m.bytes.WithLabelValues(sp.svc, "in").Add(float64(in))
+		sp.p.m.bytes.WithLabelValues(sp.svc, "out").Add(float64(out))
+		return
+	}
+	if len(tried) == 0 {
+		sp.p.m.errors.WithLabelValues(sp.svc).Inc() // no backend at all
+	}
+	_ = c.Close()
+}
+
+// relay copies both ways, passing on each side's half-close, and returns
+// the bytes sent to the backend and back.
+func relay(client, backend net.Conn) (in, out int64) {
+	var wg sync.WaitGroup
+	wg.Add(2)
+	cp := func(dst, src net.Conn, n *int64) {
+		defer wg.Done()
+		*n, _ = copyConn(dst, src)
+		if tc, ok := dst.(*net.TCPConn); ok {
+			_ = tc.CloseWrite()
+		} else {
+			_ = dst.Close()
+		}
+	}
+	go cp(backend, client, &in)
+	go cp(client, backend, &out)
+	wg.Wait()
+	_ = client.Close()
+	_ = backend.Close()
+	return in, out
+}
+
+func copyConn(dst, src net.Conn) (int64, error) {
+	buf := make([]byte, 32<<10)
+	var n int64
+	for {
+		k, err := src.Read(buf)
+		if k > 0 {
+			w, werr := dst.Write(buf[:k])
+			n += int64(w)
+			if werr != nil {
+				return n, werr
+			}
+		}
+		if err != nil {
+			return n, err
+		}
+	}
+}
+
+// udpFlow is one client's datagrams to one backend.
+type udpFlow struct {
+	up   *net.UDPConn
+	last atomic.Int64
+}
+
+func (sp *servicePort) serveUDP() {
+	buf := make([]byte, 64<<10)
+	for {
+		n, from, err := sp.pc.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			continue
+		}
+		f := sp.flow(from)
+		if f == nil {
+			sp.p.m.errors.WithLabelValues(sp.svc).Inc()
+			continue
+		}
+		f.last.Store(time.Now().UnixNano())
+		if k, err := f.up.Write(buf[:n]); err == nil {
+			sp.p.m.bytes.WithLabelValues(sp.svc, "in").Add(float64(k))
+		}
+	}
+}
+
+// flow returns a client's flow, opening one to a backend for a new client.
+func (sp *servicePort) flow(from netip.AddrPort) *udpFlow {
+	sp.mu.Lock()
+	f := sp.flows[from]
+	closed := sp.closed
+	sp.mu.Unlock()
+	if f != nil || closed {
+		return f
+	}
+	b, ok := sp.pick(from.Addr(), nil)
+	if !ok {
+		return nil
+	}
+	up, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(b))
+	if err != nil {
+		return nil
+	}
+	f = &udpFlow{up: up}
+	f.last.Store(time.Now().UnixNano())
+	sp.mu.Lock()
+	sp.flows[from] = f
+	sp.mu.Unlock()
+	sp.p.m.conns.WithLabelValues(sp.svc).Inc()
+	go sp.replies(from, f)
+	return f
+}
+
+// replies sends a backend's datagrams back to the client until the flow
+// has been idle for UDPIdle.
+func (sp *servicePort) replies(client netip.AddrPort, f *udpFlow) {
+	defer func() {
+		sp.mu.Lock()
+		if sp.flows[client] == f {
+			delete(sp.flows, client)
+		}
+		sp.mu.Unlock()
+		_ = f.up.Close()
+	}()
+	buf := make([]byte, 64<<10)
+	for {
+		_ = f.up.SetReadDeadline(time.Now().Add(sp.p.cfg.UDPIdle))
+		n, err := f.up.Read(buf)
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() && time.Since(time.Unix(0, f.last.Load())) < sp.p.cfg.UDPIdle {
+				continue
+			}
+			if !errors.As(err, &ne) || ne.Timeout() {
+				return
+			}
+			continue // e.g. ICMP refused: the backend may come back
+		}
+		if k, err := sp.pc.WriteToUDPAddrPort(buf[:n], client); err == nil {
+			sp.p.m.bytes.WithLabelValues(sp.svc, "out").Add(float64(k))
+		}
+	}
+}
+
+type metrics struct {
+	conns, errors *prometheus.CounterVec
+	bytes         *prometheus.CounterVec
+	programming   prometheus.Histogram
+	ports         prometheus.Gauge
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		conns: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "svcnet", Subsystem: "proxy", Name: "connections_total",
+			Help: "Connections (TCP) and flows (UDP) forwarded, by Service."}, []string{"service"}),
+		errors: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "svcnet", Subsystem: "proxy", Name: "errors_total",
+			Help: "Backends that refused or could not be reached, and clients with no backend, by Service."}, []string{"service"}),
+		bytes: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "svcnet", Subsystem: "proxy", Name: "bytes_total",
+			Help: "Bytes forwarded, by Service and direction (in: to the backend)."}, []string{"service", "direction"}),
+		programming: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "svcnet", Subsystem: "proxy", Name: "programming_duration_seconds",
+			Help: "From an EndpointSlice's last-change-trigger-time to the proxy forwarding by it.", Buckets: prometheus.ExponentialBuckets(1e-3, 2, 16)}),
+		ports: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "svcnet", Subsystem: "proxy", Name: "listeners", Help: "ClusterIP:port listeners open."}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.conns, m.errors, m.bytes, m.programming, m.ports)
+	}
+	return m
+}
+
+// String names a listener in logs.
+func (w wanted) String() string { return fmt.Sprintf("%s %s/%s", w.svc, w.addr(), w.proto) }
