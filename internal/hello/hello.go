@@ -18,6 +18,9 @@ import (
 	"time"
 )
 
+// LameDuck is how long a stopping server keeps accepting requests.
+const LameDuck = 500 * time.Millisecond
+
 // Port is one port to serve.
 type Port struct {
 	Number int
@@ -96,7 +99,16 @@ func Run(ctx context.Context, pod, ip string, ports []Port, logw io.Writer) erro
 			w.Header().Set("Content-Type", "text/plain")
 			_, _ = io.WriteString(w, Greeting(pod, ip, port))
 		})}
-		go func() { <-ctx.Done(); _ = srv.Close() }()
+		go func() {
+			// SIGTERM: keep serving a moment while the pod leaves the
+			// endpoints (its proxies and DNS), then finish what is in
+			// flight and stop.
+			<-ctx.Done()
+			time.Sleep(LameDuck)
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = srv.Shutdown(sctx)
+		}()
 		go func() {
 			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				errc <- err

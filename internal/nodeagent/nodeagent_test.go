@@ -2,10 +2,12 @@ package nodeagent
 
 import (
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 )
 
@@ -67,6 +69,35 @@ func TestPodCapacity(t *testing.T) {
 	for cidr, want := range cases {
 		if got := PodCapacity([]netip.Prefix{netip.MustParsePrefix(cidr)}); got != want {
 			t.Errorf("%s: %d, want %d", cidr, got, want)
+		}
+	}
+}
+
+func TestServiceEnv(t *testing.T) {
+	svcs := []*corev1.Service{
+		{ObjectMeta: metav1.ObjectMeta{Name: "normal-service"}, Spec: corev1.ServiceSpec{ClusterIP: "127.96.0.20",
+			Ports: []corev1.ServicePort{{Name: "http", Port: 80, Protocol: corev1.ProtocolTCP}, {Name: "dns-udp", Port: 53, Protocol: corev1.ProtocolUDP}}}},
+		{ObjectMeta: metav1.ObjectMeta{Name: "headless"}, Spec: corev1.ServiceSpec{ClusterIP: "None", Ports: []corev1.ServicePort{{Port: 80}}}},
+	}
+	got := map[string]string{}
+	for _, e := range ServiceEnv(svcs) {
+		got[e.Name] = e.Value
+	}
+	want := map[string]string{
+		"NORMAL_SERVICE_SERVICE_HOST": "127.96.0.20", "NORMAL_SERVICE_SERVICE_PORT": "80",
+		"NORMAL_SERVICE_SERVICE_PORT_HTTP": "80", "NORMAL_SERVICE_SERVICE_PORT_DNS_UDP": "53",
+		"NORMAL_SERVICE_PORT": "tcp://127.96.0.20:80", "NORMAL_SERVICE_PORT_80_TCP": "tcp://127.96.0.20:80",
+		"NORMAL_SERVICE_PORT_80_TCP_PROTO": "tcp", "NORMAL_SERVICE_PORT_80_TCP_PORT": "80", "NORMAL_SERVICE_PORT_80_TCP_ADDR": "127.96.0.20",
+		"NORMAL_SERVICE_PORT_53_UDP": "udp://127.96.0.20:53",
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s = %q, want %q", k, got[k], v)
+		}
+	}
+	for k := range got {
+		if strings.HasPrefix(k, "HEADLESS") {
+			t.Errorf("a headless Service gave %s", k)
 		}
 	}
 }

@@ -290,7 +290,8 @@ func (r *Runtime) start(p *corev1.Pod, ps *pod, c *container, now time.Time) err
 	cmd.Dir = c.spec.WorkingDir
 	lw := &stampedWriter{w: &cappedWriter{f: logf, limit: r.cfg.LogLimit}, lineStart: true, now: time.Now}
 	cmd.Stdout, cmd.Stderr = lw, lw
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Its own group (signals reach its children); it dies with the agent.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		logf.Close()
 		return fmt.Errorf("start %q: %w", strings.Join(argv, " "), err)

@@ -1,0 +1,210 @@
+package process
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+func newRuntime(t *testing.T, notify func(ns, name string)) *Runtime {
+	t.Helper()
+	if notify == nil {
+		notify = func(string, string) {}
+	}
+	r, err := New(Config{Dir: t.TempDir(), Hello: []string{"/bin/hello"}, Notify: notify, BackoffBase: 10 * time.Millisecond, BackoffMax: 40 * time.Millisecond,
+		Images: map[string][]string{"redis": {"/usr/bin/redis-server"}, "busybox:1.36": {"/bin/sh"}},
+		Env:    func(string) []corev1.EnvVar { return []corev1.EnvVar{{Name: "WEB_SERVICE_HOST", Value: "127.96.0.9"}} },
+		Log:    slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.Close)
+	return r
+}
+
+func TestCommand(t *testing.T) {
+	r := newRuntime(t, nil)
+	tests := []struct {
+		name string
+		c    corev1.Container
+		want []string
+	}{
+		{"no command: hello", corev1.Container{Image: "example/api:1.0"}, []string{"/bin/hello"}},
+		{"command and args", corev1.Container{Image: "x", Command: []string{"/bin/sh", "-c"}, Args: []string{"exit 0"}}, []string{"/bin/sh", "-c", "exit 0"}},
+		{"mapped image without its tag", corev1.Container{Image: "redis:7.2", Args: []string{"--port", "7000"}}, []string{"/usr/bin/redis-server", "--port", "7000"}},
+		{"mapped image with its tag", corev1.Container{Image: "busybox:1.36"}, []string{"/bin/sh"}},
+		{"registry port is not a tag", corev1.Container{Image: "reg:5000/redis"}, []string{"/bin/hello"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := r.command(tc.c); !slices.Equal(got, tc.want) {
+				t.Fatalf("got %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestEnv(t *testing.T) {
+	r := newRuntime(t, nil)
+	p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "api-1", Namespace: "shop", Labels: map[string]string{"app": "api"}}}
+	c := corev1.Container{Ports: []corev1.ContainerPort{{ContainerPort: 3000, Protocol: corev1.ProtocolTCP}}, Env: []corev1.EnvVar{
+		{Name: "GREETING", Value: "hi $(POD_NAME) at $(WEB_SERVICE_HOST), $(NOPE)"},
+		{Name: "APP", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.labels['app']"}}},
+		{Name: "MY_IP", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "status.podIP"}}},
+	}}
+	env := r.env(p, &pod{ip: "127.244.0.7"}, c)
+	for _, want := range []string{"POD_NAME=api-1", "POD_NAMESPACE=shop", "POD_IP=127.244.0.7", "WEB_SERVICE_HOST=127.96.0.9",
+		"GREETING=hi api-1 at 127.96.0.9, $(NOPE)", "APP=api", "MY_IP=127.244.0.7", "SVCNET_HELLO_PORTS=3000/tcp"} {
+		if !slices.Contains(env, want) {
+			t.Errorf("missing %s in %v", want, env)
+		}
+	}
+	off := false
+	p.Spec.EnableServiceLinks = &off
+	if env := r.env(p, &pod{ip: "127.244.0.7"}, corev1.Container{}); slices.Contains(env, "WEB_SERVICE_HOST=127.96.0.9") {
+		t.Error("enableServiceLinks: false still gave service variables")
+	}
+}
+
+func TestBackoff(t *testing.T) {
+	r := newRuntime(t, nil)
+	c := &container{}
+	now := time.Unix(1000, 0)
+	var got []time.Duration
+	for i := 0; i < 5; i++ {
+		r.crashed(c, now)
+		got = append(got, c.nextStart.Sub(now))
+		now = now.Add(time.Second)
+	}
+	want := []time.Duration{0, 10 * time.Millisecond, 20 * time.Millisecond, 40 * time.Millisecond, 40 * time.Millisecond}
+	if !slices.Equal(got, want) {
+		t.Fatalf("back-off %v, want %v", got, want)
+	}
+}
+
+type buf struct{ bytes.Buffer }
+
+func (*buf) Flush() {}
+
+// TestRunsRestartsAndLogs runs a real process that prints and fails:
+// OnFailure restarts it with back-off; its logs and the previous ones are
+// served with tail, limit and timestamps.
+func TestRunsRestartsAndLogs(t *testing.T) {
+	synced := make(chan struct{}, 100)
+	r := newRuntime(t, func(string, string) { synced <- struct{}{} })
+	p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "job", Namespace: "ns", UID: "u1"},
+		Spec: corev1.PodSpec{RestartPolicy: corev1.RestartPolicyOnFailure, Containers: []corev1.Container{{Name: "main", Image: "x",
+			Command: []string{"/bin/sh", "-c", "echo one; echo two; echo run $(cat count 2>/dev/null); echo x >> count; exit 3"}, WorkingDir: t.TempDir()}}}}
+	ips := []netip.Addr{netip.MustParseAddr("127.244.0.9")}
+	var st corev1.PodStatus
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
+		var wait time.Duration
+		st, wait = r.Sync(p, ips, "127.0.0.1", time.Now())
+		p.Status = st
+		if st.ContainerStatuses[0].RestartCount >= 2 {
+			break
+		}
+		select {
+		case <-synced:
+		case <-time.After(wait + 50*time.Millisecond):
+		}
+	}
+	cs := st.ContainerStatuses[0]
+	if cs.RestartCount < 2 || cs.LastTerminationState.Terminated == nil || cs.LastTerminationState.Terminated.ExitCode != 3 {
+		t.Fatalf("status: %+v", cs)
+	}
+	if st.PodIP != "127.244.0.9" || st.Phase != corev1.PodRunning {
+		t.Fatalf("pod status: phase %s ip %s", st.Phase, st.PodIP)
+	}
+	read := func(o LogOptions) string {
+		var b buf
+		if err := r.Logs(context.Background(), "ns", "job", "main", o, &b); err != nil {
+			t.Fatal(err)
+		}
+		return b.String()
+	}
+	one := int64(1)
+	if got := read(LogOptions{Previous: true}); !strings.HasPrefix(got, "one\ntwo\nrun x\n") {
+		t.Fatalf("previous log: %q", got)
+	}
+	if got := read(LogOptions{Previous: true, TailLines: &one}); got != "run x\n" {
+		t.Fatalf("tail 1: %q", got)
+	}
+	five := int64(5)
+	if got := read(LogOptions{Previous: true, LimitBytes: &five}); got != "one\nt" {
+		t.Fatalf("limit 5: %q", got)
+	}
+	if got := read(LogOptions{Previous: true, Timestamps: true}); !strings.Contains(got, "Z one\n") {
+		t.Fatalf("timestamps: %q", got)
+	}
+	var b buf
+	if err := r.Logs(context.Background(), "ns", "job", "sidecar", LogOptions{}, &b); err == nil {
+		t.Fatal("logs of a container the pod does not have")
+	}
+	// Stop: nothing left running, the pod forgotten.
+	for deadline := time.Now().Add(5 * time.Second); !r.Stop(p, time.Now()); {
+		if time.Now().After(deadline) {
+			t.Fatal("pod did not stop")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestStopSendsSIGTERMThenSIGKILL: a process that ignores SIGTERM is killed
+// when the grace period ends; preStop runs first.
+func TestStopSendsSIGTERMThenSIGKILL(t *testing.T) {
+	r := newRuntime(t, nil)
+	dir := t.TempDir()
+	grace := int64(1)
+	p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "stubborn", Namespace: "ns", UID: "u2"},
+		Spec: corev1.PodSpec{TerminationGracePeriodSeconds: &grace, Containers: []corev1.Container{{Name: "main", Image: "x",
+			Command:   []string{"/bin/sh", "-c", "trap '' TERM; echo up; while true; do sleep 0.05; done"},
+			Lifecycle: &corev1.Lifecycle{PreStop: &corev1.LifecycleHandler{Exec: &corev1.ExecAction{Command: []string{"/bin/sh", "-c", "touch " + filepath.Join(dir, "prestop")}}}}}}}}
+	ips := []netip.Addr{netip.MustParseAddr("127.244.0.10")}
+	st, _ := r.Sync(p, ips, "127.0.0.1", time.Now())
+	if st.ContainerStatuses[0].State.Running == nil {
+		t.Fatalf("not running: %+v", st.ContainerStatuses[0])
+	}
+	time.Sleep(200 * time.Millisecond) // let the shell set its trap
+	start := time.Now()
+	for !r.Stop(p, time.Now()) {
+		if time.Since(start) > 10*time.Second {
+			t.Fatal("not stopped")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if d := time.Since(start); d < 900*time.Millisecond {
+		t.Fatalf("stopped after %s: SIGTERM was not ignored, or the grace period was not waited", d)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "prestop")); err != nil {
+		t.Fatal("preStop did not run")
+	}
+}
+
+func TestSeekTail(t *testing.T) {
+	f, err := os.CreateTemp(t.TempDir(), "log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = f.WriteString("a\nb\nc\n")
+	for n, want := range map[int64]string{0: "", 1: "c\n", 2: "b\nc\n", 3: "a\nb\nc\n", 9: "a\nb\nc\n"} {
+		if err := seekTail(f, n); err != nil {
+			t.Fatal(err)
+		}
+		rest, _ := io.ReadAll(f)
+		if string(rest) != want {
+			t.Errorf("tail %d: %q, want %q", n, rest, want)
+		}
+	}
+}

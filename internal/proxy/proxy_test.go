@@ -1,0 +1,205 @@
+package proxy
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/fake"
+)
+
+func ptr[T any](v T) *T { return &v }
+
+func slice(family discoveryv1.AddressType, port string, p int32, eps map[string]bool) *discoveryv1.EndpointSlice {
+	s := &discoveryv1.EndpointSlice{AddressType: family, Ports: []discoveryv1.EndpointPort{{Name: ptr(port), Port: ptr(p), Protocol: ptr(corev1.ProtocolTCP)}}}
+	for a, ready := range eps {
+		s.Endpoints = append(s.Endpoints, discoveryv1.Endpoint{Addresses: []string{a}, Conditions: discoveryv1.EndpointConditions{Ready: ptr(ready)}})
+	}
+	return s
+}
+
+func TestBackends(t *testing.T) {
+	v4 := netip.MustParseAddr("127.96.0.5")
+	tests := []struct {
+		name   string
+		slices []*discoveryv1.EndpointSlice
+		port   string
+		want   []string
+	}{
+		{"ready only, sorted", []*discoveryv1.EndpointSlice{slice(discoveryv1.AddressTypeIPv4, "http", 3000, map[string]bool{"127.244.0.3": true, "127.244.0.2": true, "127.244.0.9": false})},
+			"http", []string{"127.244.0.2:3000", "127.244.0.3:3000"}},
+		{"the port is the slice's, by name", []*discoveryv1.EndpointSlice{slice(discoveryv1.AddressTypeIPv4, "metrics", 9090, map[string]bool{"127.244.0.2": true})},
+			"http", nil},
+		{"other family ignored", []*discoveryv1.EndpointSlice{slice(discoveryv1.AddressTypeIPv6, "http", 3000, map[string]bool{"fd00::2": true})},
+			"http", nil},
+		{"an address in two slices once", []*discoveryv1.EndpointSlice{
+			slice(discoveryv1.AddressTypeIPv4, "http", 3000, map[string]bool{"127.244.0.2": true}),
+			slice(discoveryv1.AddressTypeIPv4, "http", 3000, map[string]bool{"127.244.0.2": true})},
+			"http", []string{"127.244.0.2:3000"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var got []string
+			for _, b := range backends(tc.slices, v4, tc.port, corev1.ProtocolTCP) {
+				got = append(got, b.String())
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Fatalf("got %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestPickAffinityAndRetry(t *testing.T) {
+	p := New(Config{}, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	sp := &servicePort{p: p, clients: map[netip.Addr]stick{}}
+	a, b := netip.MustParseAddrPort("127.244.0.2:80"), netip.MustParseAddrPort("127.244.0.3:80")
+	sp.update(wanted{backends: []netip.AddrPort{a, b}, affinity: time.Hour})
+	client := netip.MustParseAddr("127.0.0.1")
+	first, _ := sp.pick(client, nil)
+	for i := 0; i < 20; i++ {
+		if got, _ := sp.pick(client, nil); got != first {
+			t.Fatalf("affinity broken: %v then %v", first, got)
+		}
+	}
+	other, _ := sp.pick(client, []netip.AddrPort{first})
+	if other == first {
+		t.Fatal("a tried backend was picked again")
+	}
+	if _, ok := sp.pick(client, []netip.AddrPort{a, b}); ok {
+		t.Fatal("picked with every backend tried")
+	}
+	// The sticky backend leaves: the client moves.
+	sp.update(wanted{backends: []netip.AddrPort{other}, affinity: time.Hour})
+	if got, _ := sp.pick(client, nil); got != other {
+		t.Fatalf("still sent to a removed backend: %v", got)
+	}
+	// Without affinity both are used.
+	sp.update(wanted{backends: []netip.AddrPort{a, b}})
+	seen := map[netip.AddrPort]bool{}
+	for i := 0; i < 100; i++ {
+		got, _ := sp.pick(client, nil)
+		seen[got] = true
+	}
+	if len(seen) != 2 {
+		t.Fatalf("random choice used %v", seen)
+	}
+}
+
+// echo serves TCP on a loopback address, answering each line with name.
+func echo(t *testing.T, name string) netip.AddrPort {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				_, _ = io.Copy(io.Discard, io.LimitReader(c, 1))
+				_, _ = c.Write([]byte(name))
+			}()
+		}
+	}()
+	return netip.MustParseAddrPort(ln.Addr().String())
+}
+
+// TestProxyForwardsAndFollowsChanges runs the proxy on a fake clientset:
+// a Service on a loopback ClusterIP, endpoints that refuse and answer,
+// and a change of endpoints.
+func TestProxyForwardsAndFollowsChanges(t *testing.T) {
+	good := echo(t, "good")
+	refused := func() netip.AddrPort { // a port nobody listens on
+		ln, _ := net.Listen("tcp", "127.0.0.1:0")
+		ap := netip.MustParseAddrPort(ln.Addr().String())
+		ln.Close()
+		return ap
+	}()
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	svcPort := int32(ln.Addr().(*net.TCPAddr).Port)
+	ln.Close()
+	client := fake.NewClientset(
+		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "ns"},
+			Spec: corev1.ServiceSpec{ClusterIP: "127.0.0.1", ClusterIPs: []string{"127.0.0.1"}, Ports: []corev1.ServicePort{{Name: "http", Port: svcPort, Protocol: corev1.ProtocolTCP}}}},
+	)
+	mk := func(name string, eps ...netip.AddrPort) *discoveryv1.EndpointSlice {
+		s := &discoveryv1.EndpointSlice{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "ns", Labels: map[string]string{discoveryv1.LabelServiceName: "web"}},
+			AddressType: discoveryv1.AddressTypeIPv4}
+		for _, e := range eps {
+			s.Ports = []discoveryv1.EndpointPort{{Name: ptr("http"), Port: ptr(int32(e.Port())), Protocol: ptr(corev1.ProtocolTCP)}}
+			s.Endpoints = append(s.Endpoints, discoveryv1.Endpoint{Addresses: []string{e.Addr().String()}, Conditions: discoveryv1.EndpointConditions{Ready: ptr(true)}})
+		}
+		return s
+	}
+	// Two slices: one whose backend refuses, one that answers (ports differ
+	// per slice, as they may).
+	ctx := context.Background()
+	_, _ = client.DiscoveryV1().EndpointSlices("ns").Create(ctx, mk("web-a", refused), metav1.CreateOptions{})
+	_, _ = client.DiscoveryV1().EndpointSlices("ns").Create(ctx, mk("web-b", good), metav1.CreateOptions{})
+	p := New(Config{DialTimeout: time.Second}, client, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- p.Run(rctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	select {
+	case <-p.Ready():
+	case <-time.After(10 * time.Second):
+		t.Fatal("proxy not ready")
+	}
+	ask := func() (string, error) {
+		c, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(int(svcPort))), time.Second)
+		if err != nil {
+			return "", err
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(3 * time.Second))
+		_, _ = c.Write([]byte("x"))
+		b, err := io.ReadAll(c)
+		return string(b), err
+	}
+	for i := 0; i < 20; i++ {
+		if got, err := ask(); err != nil || got != "good" {
+			t.Fatalf("request %d: %q, %v (a refusing backend must be retried on another)", i, got, err)
+		}
+	}
+	// All endpoints gone: connections are accepted and closed.
+	_ = client.DiscoveryV1().EndpointSlices("ns").Delete(ctx, "web-b", metav1.DeleteOptions{})
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		got, _ := ask()
+		if got == "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("removed endpoint still served")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// The Service goes: its listener closes.
+	_ = client.CoreV1().Services("ns").Delete(ctx, "web", metav1.DeleteOptions{})
+	deadline = time.Now().Add(5 * time.Second)
+	for {
+		if _, err := ask(); err != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("listener of a deleted Service still open")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

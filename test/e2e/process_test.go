@@ -1,0 +1,341 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// eventually retries f every 100ms until it returns "" or the limit passes.
+func eventually(t *testing.T, limit time.Duration, what string, f func() string) {
+	t.Helper()
+	var last string
+	for deadline := time.Now().Add(limit); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if last = f(); last == "" {
+			return
+		}
+	}
+	t.Fatalf("%s: not within %s: %s", what, limit, last)
+}
+
+var greeting = regexp.MustCompile(`hello from pod (\S+) \(([0-9.]+):(\d+)\)`)
+
+// get fetches a URL on a fresh connection and returns the greeting's pod.
+func get(url string) (string, error) {
+	c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	resp, err := c.Get(url)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return "", err
+	}
+	m := greeting.FindStringSubmatch(string(b))
+	if m == nil {
+		return "", fmt.Errorf("not a greeting: %q", b)
+	}
+	return m[1], nil
+}
+
+// podPIDs maps each pod of a label selector to its container's process.
+func podPIDs(t *testing.T, p *proc, selector string) map[string]int {
+	t.Helper()
+	out := p.mustKubectl(t, "get", "pods", "-l", selector, "-o", `jsonpath={range .items[*]}{.metadata.name} {.status.containerStatuses[0].containerID}{"\n"}{end}`)
+	pids := map[string]int{}
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		f := strings.Fields(l)
+		if len(f) == 2 {
+			if pid, err := strconv.Atoi(strings.TrimPrefix(f[1], "process://")); err == nil {
+				pids[f[0]] = pid
+			}
+		}
+	}
+	return pids
+}
+
+// TestProcessRuntimeSeedFlow is issue 6's flow with the unchanged seed
+// manifests: real processes on loopback pod IPs, the ClusterIP proxy, DNS.
+func TestProcessRuntimeSeedFlow(t *testing.T) {
+	p := startSvcnet(t, t.TempDir(), freePort(t), "--runtime", "process", "--restart-backoff", "1s")
+	p.mustKubectl(t, "apply", "-f", seedDir(t))
+	eventually(t, 60*time.Second, "deployment 5/5", func() string {
+		out, _ := p.kubectl(t, kubectlPath(t), "get", "deployment", "api-deployment", "-o", "jsonpath={.status.readyReplicas}")
+		if out != "5" {
+			return "ready " + out
+		}
+		return ""
+	})
+	clusterIP := p.mustKubectl(t, "get", "svc", "normal-service", "-o", "jsonpath={.spec.clusterIP}")
+	if !strings.HasPrefix(clusterIP, "127.96.") {
+		t.Fatalf("process mode ClusterIP %q is not in 127.96.0.0/16", clusterIP)
+	}
+	wide := p.mustKubectl(t, "get", "pods", "-o", "wide")
+	expect(t, wide, `(?m)^api-deployment-\S+\s+1/1\s+Running\s+0\s+\S+\s+127\.244\.0\.\d+`)
+
+	t.Run("ClusterIP reaches all five pods", func(t *testing.T) {
+		hits := map[string]int{}
+		for i := 0; i < 200; i++ {
+			pod, err := get("http://" + clusterIP + "/")
+			if err != nil {
+				t.Fatalf("request %d: %v", i, err)
+			}
+			hits[pod]++
+		}
+		if len(hits) != 5 {
+			t.Fatalf("200 requests reached %d pods: %v", len(hits), hits)
+		}
+		for pod, n := range hits {
+			if n < 20 {
+				t.Fatalf("%s got %d of 200 (< 10%%): %v", pod, n, hits)
+			}
+		}
+	})
+
+	t.Run("each headless record reaches its own pod", func(t *testing.T) {
+		ips := dig(t, p.dnsAddr, "headless-service.default.svc.cluster.local")
+		if len(ips) != 5 {
+			t.Fatalf("headless A records: %v", ips)
+		}
+		for _, ip := range ips {
+			owner := p.mustKubectl(t, "get", "pods", "--field-selector", "status.podIP="+ip, "-o", "jsonpath={.items[0].metadata.name}")
+			pod, err := get("http://" + ip + ":3000/")
+			if err != nil || pod != owner {
+				t.Fatalf("%s:3000 answered %q (%v), want %s", ip, pod, err, owner)
+			}
+		}
+	})
+
+	t.Run("kubectl logs", func(t *testing.T) {
+		out := p.mustKubectl(t, "logs", "deploy/api-deployment")
+		expect(t, out, `hello: pod api-deployment-\S+ serving http://127\.244\.0\.\d+:3000`)
+		pod := p.mustKubectl(t, "get", "pods", "-l", "app=api", "-o", "jsonpath={.items[0].metadata.name}")
+		tail := p.mustKubectl(t, "logs", pod, "--tail=1", "--timestamps")
+		if n := strings.Count(strings.TrimSpace(tail), "\n"); n != 0 || !regexp.MustCompile(`^\d{4}-\d\d-\d\dT`).MatchString(tail) {
+			t.Fatalf("--tail=1 --timestamps:\n%s", tail)
+		}
+	})
+
+	t.Run("a killed process restarts and leaves the endpoints while down", func(t *testing.T) {
+		pids := podPIDs(t, p, "app=api")
+		var pod string
+		var pid int
+		for pod, pid = range pids {
+			break
+		}
+		podIP := p.mustKubectl(t, "get", "pod", pod, "-o", "jsonpath={.status.podIP}")
+		// The first restart is at once; the second waits out the back-off
+		// (1s here), unready, out of the endpoints and DNS.
+		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 20*time.Second, "first restart", func() string {
+			out, _ := p.kubectl(t, kubectlPath(t), "get", "pod", pod, "-o", "jsonpath={.status.containerStatuses[0].restartCount} {.status.containerStatuses[0].ready}")
+			if out != "1 true" {
+				return out
+			}
+			return ""
+		})
+		pid = podPIDs(t, p, "app=api")[pod]
+		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 10*time.Second, "pod out of DNS while down", func() string {
+			if ips := dig(t, p.dnsAddr, "headless-service.default.svc.cluster.local"); strings.Contains(strings.Join(ips, " "), podIP) {
+				return fmt.Sprint(ips)
+			}
+			return ""
+		})
+		out := p.mustKubectl(t, "get", "pod", pod)
+		expect(t, out, `CrashLoopBackOff|Running`)
+		eventually(t, 30*time.Second, "back with 2 restarts", func() string {
+			out, _ := p.kubectl(t, kubectlPath(t), "get", "pod", pod, "-o", "jsonpath={.status.containerStatuses[0].restartCount} {.status.containerStatuses[0].ready}")
+			if out != "2 true" {
+				return out
+			}
+			if ips := dig(t, p.dnsAddr, "headless-service.default.svc.cluster.local"); !strings.Contains(strings.Join(ips, " "), podIP) {
+				return "not in DNS yet"
+			}
+			return ""
+		})
+		prev := p.mustKubectl(t, "logs", pod, "--previous")
+		expect(t, prev, `hello: pod `+pod+` serving`)
+	})
+
+	t.Run("a failing readiness probe takes a pod out without a restart", func(t *testing.T) {
+		dir := t.TempDir()
+		manifest := filepath.Join(dir, "probe.yaml")
+		flag := filepath.Join(dir, "unready")
+		yaml := fmt.Sprintf(`apiVersion: apps/v1
+kind: Deployment
+metadata: {name: probed}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: probed}}
+  template:
+    metadata: {labels: {app: probed}}
+    spec:
+      containers:
+      - name: web
+        image: example/web
+        ports: [{containerPort: 8080}]
+        readinessProbe:
+          exec: {command: ["sh", "-c", "test ! -e %s"]}
+          periodSeconds: 1
+          failureThreshold: 1
+---
+apiVersion: v1
+kind: Service
+metadata: {name: probed}
+spec:
+  clusterIP: None
+  selector: {app: probed}
+  ports: [{port: 8080}]
+`, flag)
+		if err := os.WriteFile(manifest, []byte(yaml), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		p.mustKubectl(t, "apply", "-f", manifest)
+		inDNS := func(want bool) func() string {
+			return func() string {
+				if got := len(dig(t, p.dnsAddr, "probed.default.svc.cluster.local")) == 1; got != want {
+					return fmt.Sprintf("in DNS: %v", got)
+				}
+				return ""
+			}
+		}
+		eventually(t, 30*time.Second, "probed pod ready", inDNS(true))
+		if err := os.WriteFile(flag, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 10*time.Second, "probed pod unready", inDNS(false))
+		if err := os.Remove(flag); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 10*time.Second, "probed pod ready again", inDNS(true))
+		restarts := p.mustKubectl(t, "get", "pods", "-l", "app=probed", "-o", "jsonpath={.items[0].status.containerStatuses[0].restartCount}")
+		if restarts != "0" {
+			t.Fatalf("readiness failures restarted the container: %s", restarts)
+		}
+	})
+
+	t.Run("kubectl delete pod sends SIGTERM and a replacement comes up", func(t *testing.T) {
+		pids := podPIDs(t, p, "app=api")
+		var pod string
+		var pid int
+		for pod, pid = range pids {
+			break
+		}
+		p.mustKubectl(t, "delete", "pod", pod)
+		if err := syscall.Kill(pid, 0); err == nil {
+			t.Fatalf("process %d of deleted pod %s still runs", pid, pod)
+		}
+		eventually(t, 30*time.Second, "five ready again", func() string {
+			out, _ := p.kubectl(t, kubectlPath(t), "get", "deployment", "api-deployment", "-o", "jsonpath={.status.readyReplicas}")
+			if out != "5" {
+				return "ready " + out
+			}
+			return ""
+		})
+	})
+
+	t.Run("scaling under a steady stream loses no request", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		var ok, failed atomic.Int64
+		var firstErr atomic.Value
+		var wg sync.WaitGroup
+		for w := 0; w < 4; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for ctx.Err() == nil {
+					if _, err := get("http://" + clusterIP + "/"); err != nil {
+						failed.Add(1)
+						firstErr.CompareAndSwap(nil, err.Error())
+					} else {
+						ok.Add(1)
+					}
+					time.Sleep(5 * time.Millisecond)
+				}
+			}()
+		}
+		ready := func(n string) func() string {
+			return func() string {
+				out, _ := p.kubectl(t, kubectlPath(t), "get", "deployment", "api-deployment", "-o", "jsonpath={.status.readyReplicas}/{.status.replicas}")
+				if out != n+"/"+n {
+					return out
+				}
+				return ""
+			}
+		}
+		p.mustKubectl(t, "scale", "deployment/api-deployment", "--replicas=10")
+		eventually(t, 60*time.Second, "10 ready", ready("10"))
+		p.mustKubectl(t, "scale", "deployment/api-deployment", "--replicas=2")
+		eventually(t, 60*time.Second, "2 ready", ready("2"))
+		time.Sleep(time.Second)
+		cancel()
+		wg.Wait()
+		t.Logf("%d requests answered, %d failed (%v)", ok.Load(), failed.Load(), firstErr.Load())
+		// Only a request in flight to a pod as it is stopped may fail: at
+		// most one per stopped pod (8 here).
+		if ok.Load() < 100 || failed.Load() > 8 {
+			t.Fatalf("%d answered, %d failed: %v", ok.Load(), failed.Load(), firstErr.Load())
+		}
+	})
+
+	t.Run("a StatefulSet pod by name", func(t *testing.T) {
+		dir := t.TempDir()
+		manifest := filepath.Join(dir, "web.yaml")
+		_ = os.WriteFile(manifest, []byte(`apiVersion: v1
+kind: Service
+metadata: {name: nginx}
+spec:
+  clusterIP: None
+  selector: {app: web}
+  ports: [{name: web, port: 8081}]
+---
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: web}
+spec:
+  serviceName: nginx
+  replicas: 2
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers:
+      - name: nginx
+        image: nginx:1.27
+        ports: [{containerPort: 8081, name: web}]
+        readinessProbe:
+          httpGet: {path: /, port: web}
+          periodSeconds: 1
+`), 0o644)
+		p.mustKubectl(t, "apply", "-f", manifest)
+		var ip string
+		eventually(t, 60*time.Second, "web-0 in DNS", func() string {
+			ips := dig(t, p.dnsAddr, "web-0.nginx.default.svc.cluster.local")
+			if len(ips) != 1 {
+				return fmt.Sprint(ips)
+			}
+			ip = ips[0]
+			return ""
+		})
+		if pod, err := get("http://" + ip + ":8081/"); err != nil || pod != "web-0" {
+			t.Fatalf("web-0 at %s answered %q, %v", ip, pod, err)
+		}
+	})
+}
