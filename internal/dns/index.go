@@ -47,8 +47,9 @@ type Snapshot struct {
 	Namespaces map[string]bool
 	// services by "namespace/name" (lower case), sharded by key hash.
 	services [shards]map[string]*Service
-	// ptr maps an address to what owns it, sharded by address.
-	ptr [shards]map[netip.Addr][]ptrRef
+	// ptr lists the owners of addresses, sharded by address, each shard
+	// sorted by address (a flat array: no map or slice per address).
+	ptr [shards][]ptrEntry
 	// Pods holds the pod IPs of each namespace (only with --pods verified).
 	Pods map[string]map[netip.Addr]bool
 	// count of Services.
@@ -62,7 +63,6 @@ func EmptySnapshot() *Snapshot {
 	s := &Snapshot{Namespaces: map[string]bool{}, Pods: map[string]map[netip.Addr]bool{}, wire: &wireCache{}}
 	for i := range s.services {
 		s.services[i] = map[string]*Service{}
-		s.ptr[i] = map[netip.Addr][]ptrRef{}
 	}
 	return s
 }
@@ -97,30 +97,50 @@ func (r ptrRef) name(zone string) string {
 	return r.host + "." + r.svc.FQDN(zone)
 }
 
+// ptrEntry is one owner of one address.
+type ptrEntry struct {
+	addr netip.Addr
+	ref  ptrRef
+}
+
 // PTR returns the names that own an address, sorted.
 func (snap *Snapshot) PTR(a netip.Addr, zone string) []string {
-	refs := snap.ptr[addrShard(a)][a]
-	out := make([]string, len(refs))
-	for i, r := range refs {
-		out[i] = r.name(zone)
+	sh := snap.ptr[addrShard(a)]
+	i := sort.Search(len(sh), func(i int) bool { return !sh[i].addr.Less(a) })
+	var out []string
+	for ; i < len(sh) && sh[i].addr == a; i++ {
+		out = append(out, sh[i].ref.name(zone))
 	}
 	sort.Strings(out)
 	return out
 }
 
+// sortPTR orders a shard's entries by address.
+func sortPTR(sh []ptrEntry) {
+	slices.SortStableFunc(sh, func(x, y ptrEntry) int { return x.addr.Compare(y.addr) })
+}
+
 // Len is the number of Services.
 func (snap *Snapshot) Len() int { return snap.count }
 
-// add puts a Service into a snapshot being built (not yet published).
-func (snap *Snapshot) add(key string, s *Service) {
-	if snap.services[keyShard(key)][key] == nil {
-		snap.count++
+// build makes a snapshot of Services (keyed "namespace/name", lower case).
+func build(services map[string]*Service) *Snapshot {
+	snap := EmptySnapshot()
+	for key, s := range services {
+		if snap.services[keyShard(key)][key] == nil {
+			snap.count++
+		}
+		snap.services[keyShard(key)][key] = s
+		s.eachPTR(func(a netip.Addr, r ptrRef) {
+			sh := addrShard(a)
+			snap.ptr[sh] = append(snap.ptr[sh], ptrEntry{a, r})
+		})
 	}
-	snap.services[keyShard(key)][key] = s
-	s.eachPTR(func(a netip.Addr, r ptrRef) {
-		sh := addrShard(a)
-		snap.ptr[sh][a] = append(snap.ptr[sh][a], r)
-	})
+	for i := range snap.ptr {
+		snap.ptr[i] = slices.Clip(snap.ptr[i])
+		sortPTR(snap.ptr[i])
+	}
+	return snap
 }
 
 // DashedName is CoreDNS's endpoint label for an address without hostname:
@@ -192,25 +212,19 @@ func (snap *Snapshot) WithServices(changes map[string]*Service, serial uint32) *
 		}
 		return out.services[i]
 	}
-	ptrShard := func(a netip.Addr) map[netip.Addr][]ptrRef {
+	ptrShard := func(a netip.Addr) int {
 		i := addrShard(a)
 		if !copiedPTR[i] {
-			m := make(map[netip.Addr][]ptrRef, len(out.ptr[i])+1)
-			for k, v := range out.ptr[i] {
-				m[k] = v
-			}
-			out.ptr[i], copiedPTR[i] = m, true
+			out.ptr[i], copiedPTR[i] = slices.Clone(out.ptr[i]), true
 		}
-		return out.ptr[i]
+		return i
 	}
 	for key, s := range changes {
 		m := svcShard(key)
 		if old := m[key]; old != nil {
 			old.eachPTR(func(a netip.Addr, _ ptrRef) {
-				p := ptrShard(a)
-				if p[a] = without(p[a], old); len(p[a]) == 0 {
-					delete(p, a)
-				}
+				i := ptrShard(a)
+				out.ptr[i] = slices.DeleteFunc(out.ptr[i], func(e ptrEntry) bool { return e.ref.svc == old })
 			})
 			delete(m, key)
 			out.count--
@@ -219,23 +233,18 @@ func (snap *Snapshot) WithServices(changes map[string]*Service, serial uint32) *
 			m[key] = s
 			out.count++
 			s.eachPTR(func(a netip.Addr, r ptrRef) {
-				p := ptrShard(a)
-				p[a] = append(slices.Clip(p[a]), r)
+				i := ptrShard(a)
+				out.ptr[i] = append(out.ptr[i], ptrEntry{a, r})
 			})
 		}
 	}
-	return &out
-}
-
-// without copies refs, leaving out those of one Service.
-func without(refs []ptrRef, s *Service) []ptrRef {
-	var out []ptrRef
-	for _, r := range refs {
-		if r.svc != s {
-			out = append(out, r)
+	for i, copied := range copiedPTR {
+		if copied {
+			out.ptr[i] = slices.Clip(out.ptr[i])
+			sortPTR(out.ptr[i])
 		}
 	}
-	return out
+	return &out
 }
 
 // WithNamespaces returns a new snapshot with another namespace set.

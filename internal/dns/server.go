@@ -446,14 +446,15 @@ func (st *stores) podIPs(ns string) map[netip.Addr]bool {
 }
 
 func (s *Server) fullBuild(st *stores) {
-	snap := EmptySnapshot()
 	var keys []string
 	st.svcs.each(func(key string, _ *svcRecord) { keys = append(keys, key) })
+	all := make(map[string]*Service, len(keys))
 	for _, key := range keys {
 		if b := st.service(key); b != nil {
-			snap.add(b.Namespace+"/"+b.Name, b)
+			all[b.Namespace+"/"+b.Name] = b
 		}
 	}
+	snap := build(all)
 	snap.Namespaces = st.namespaces()
 	if st.pods != nil {
 		for ns := range snap.Namespaces {

@@ -3,8 +3,8 @@ package dns
 import (
 	"encoding/binary"
 	"errors"
+	"hash/maphash"
 	"slices"
-	"sort"
 	"sync"
 
 	mdns "github.com/miekg/dns"
@@ -17,23 +17,27 @@ import (
 // permuted, the pointers of the additional records into them moved along.
 type wireAnswer struct {
 	msg   []byte // nil: this question takes the slow path
-	rcode int
-	qlen  int // wire length of the question name
-	rrOff int // offset of the first answer record
-	// recs, when set, holds each answer record's offset, then the end.
-	recs    []int
+	qlen  uint16 // wire length of the question name
+	rrOff uint16 // offset of the first answer record
+	set   *wireSet
+}
+
+// wireSet describes the answer records of a reply that has them shuffled
+// or holding SRV targets (a reply is at most 64 KB: offsets fit 16 bits).
+type wireSet struct {
+	recs    []uint16  // each answer record's offset, then the end
 	shuffle bool      // permute the answer records per query
 	fix     []ptrFix  // pointers into the answer records
 	names   []caseFix // SRV targets that end in the question's name
 }
 
 // ptrFix is a compression pointer at pos to inner bytes into answer rec.
-type ptrFix struct{ pos, rec, inner int }
+type ptrFix struct{ pos, rec, inner uint16 }
 
 // caseFix is an SRV target's tail, inner bytes into answer rec, that is the
 // question's name from qoff on (n bytes): the slow path writes it in the
 // asker's case, so the fast path copies the asker's bytes there.
-type caseFix struct{ rec, inner, qoff, n int }
+type caseFix struct{ rec, inner, qoff, n uint16 }
 
 // maxShuffled is the most records a fast-path answer permutes.
 const maxShuffled = 255
@@ -42,29 +46,54 @@ const maxShuffled = 255
 // random names cannot grow memory; past it the slow path answers.
 const maxWireEntries = 50000
 
-// wireCache holds the precomputed replies of one snapshot, keyed by the
-// lower-cased question name and its type (two bytes); a new snapshot starts
-// with an empty one, so nothing outlives the state it came from.
+// wireCache holds the precomputed replies of one snapshot by a hash of the
+// lower-cased question name and type (the reply's own question confirms a
+// hit, so no key is stored); a new snapshot starts with an empty one, so
+// nothing outlives the state it came from.
 type wireCache struct {
 	mu sync.RWMutex
-	m  map[string]*wireAnswer
+	m  map[uint64]*wireAnswer
 }
 
+var wireSeed = maphash.MakeSeed()
+
 func (c *wireCache) get(key []byte) *wireAnswer {
+	h := maphash.Bytes(wireSeed, key)
 	c.mu.RLock()
-	defer c.mu.RUnlock()
-	return c.m[string(key)] // no allocation for a map index
+	w := c.m[h]
+	c.mu.RUnlock()
+	if w != nil && w != slowPath && !w.asks(key) {
+		return nil // another question with the same hash
+	}
+	return w
 }
 
 func (c *wireCache) put(key []byte, a *wireAnswer) {
+	h := maphash.Bytes(wireSeed, key)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.m == nil {
-		c.m = map[string]*wireAnswer{}
+		c.m = map[uint64]*wireAnswer{}
 	}
 	if len(c.m) < maxWireEntries {
-		c.m[string(key)] = a
+		c.m[h] = a
 	}
+}
+
+// asks reports whether the reply's question is key (the lower-case dotted
+// name, then the type's two bytes).
+func (w *wireAnswer) asks(key []byte) bool {
+	name := w.msg[12 : 12+int(w.qlen)]
+	j := 0
+	for i := 0; i < len(name) && name[i] != 0; i += 1 + int(name[i]) {
+		l := int(name[i])
+		if j+l >= len(key) || string(name[i+1:i+1+l]) != string(key[j:j+l]) || key[j+l] != '.' {
+			return false
+		}
+		j += l + 1
+	}
+	t := w.msg[12+int(w.qlen):]
+	return j+2 == len(key) && len(t) >= 2 && t[0] == key[j] && t[1] == key[j+1]
 }
 
 // slowPath marks a question the fast path leaves to Reply.
@@ -86,19 +115,21 @@ func precompute(snap *Snapshot, o Options, lname string, qtype uint16) *wireAnsw
 	if err != nil {
 		return nil
 	}
-	w := &wireAnswer{msg: b, rcode: ans.Rcode}
+	b = append(make([]byte, 0, len(b)), b...) // Pack leaves room for the uncompressed size
 	off, err := skipName(b, 12)
-	if err != nil {
+	if err != nil || len(b) > 0xFFFF {
 		return nil
 	}
-	w.qlen = off - 12
-	w.rrOff = off + 4
-	w.shuffle = len(ans.Answer) > 1 && o.Shuffle && (qtype == mdns.TypeA || qtype == mdns.TypeAAAA || qtype == mdns.TypeSRV)
+	w := &wireAnswer{msg: b, qlen: uint16(off - 12), rrOff: uint16(off + 4)}
+	shuffle := len(ans.Answer) > 1 && o.Shuffle && (qtype == mdns.TypeA || qtype == mdns.TypeAAAA || qtype == mdns.TypeSRV)
 	hasSRV := slices.ContainsFunc(ans.Answer, func(rr mdns.RR) bool { return rr.Header().Rrtype == mdns.TypeSRV })
-	if w.shuffle || hasSRV {
-		if len(ans.Answer) > maxShuffled || len(ans.Ns) > 0 || !w.index(len(ans.Answer), len(ans.Extra)) {
+	if shuffle || hasSRV {
+		set := &wireSet{shuffle: shuffle}
+		if len(ans.Answer) > maxShuffled || len(ans.Ns) > 0 || !set.index(b, int(w.rrOff), int(w.qlen), len(ans.Answer), len(ans.Extra)) {
 			return nil
 		}
+		set.recs, set.fix, set.names = slices.Clip(set.recs), slices.Clip(set.fix), slices.Clip(set.names)
+		w.set = set
 	}
 	return w
 }
@@ -106,21 +137,21 @@ func precompute(snap *Snapshot, o Options, lname string, qtype uint16) *wireAnsw
 // index finds the answer records and the pointers into them, for a reply
 // whose answers are A, AAAA or SRV records naming only the question, and
 // whose additional records are A/AAAA owned by a pointer.
-func (w *wireAnswer) index(an, ar int) bool {
-	b, off := w.msg, w.rrOff
-	w.recs = append(w.recs, off)
+func (w *wireSet) index(b []byte, rrOff, qlen, an, ar int) bool {
+	off := rrOff
+	w.recs = append(w.recs, uint16(off))
 	for i := 0; i < an; i++ {
-		end, ok := rrEnd(b, off, w.rrOff)
+		end, ok := rrEnd(b, off, rrOff)
 		if !ok {
 			return false
 		}
 		if t, rdata := rrTypeData(b, off); t == mdns.TypeSRV {
-			if f, ok := w.questionTail(rdata+6, end, i); ok {
+			if f, ok := w.questionTail(b, qlen, rdata+6, end, i); ok {
 				w.names = append(w.names, f)
 			}
 		}
 		off = end
-		w.recs = append(w.recs, off)
+		w.recs = append(w.recs, uint16(off))
 	}
 	for i := 0; i < ar; i++ {
 		if off+12 > len(b) || b[off]&0xC0 != 0xC0 {
@@ -130,12 +161,12 @@ func (w *wireAnswer) index(an, ar int) bool {
 			return false
 		}
 		target := int(binary.BigEndian.Uint16(b[off:]) & 0x3FFF)
-		if target >= w.rrOff {
-			k := sort.SearchInts(w.recs, target+1) - 1
-			if k < 0 || k >= an {
+		if target >= rrOff {
+			k, _ := slices.BinarySearch(w.recs, uint16(target+1))
+			if k--; k < 0 || k >= an {
 				return false
 			}
-			w.fix = append(w.fix, ptrFix{pos: off, rec: k, inner: target - w.recs[k]})
+			w.fix = append(w.fix, ptrFix{pos: uint16(off), rec: uint16(k), inner: uint16(target - int(w.recs[k]))})
 		}
 		off += 12 + int(binary.BigEndian.Uint16(b[off+10:]))
 	}
@@ -158,9 +189,8 @@ func rrTypeData(b []byte, off int) (uint16, int) {
 
 // questionTail finds the longest label-aligned tail of the uncompressed name
 // at [from, end) of answer rec that equals the question's name's tail.
-func (w *wireAnswer) questionTail(from, end, rec int) (caseFix, bool) {
-	b := w.msg
-	qname := b[12 : 12+w.qlen]
+func (w *wireSet) questionTail(b []byte, qlen, from, end, rec int) (caseFix, bool) {
+	qname := b[12 : 12+qlen]
 	if end == 0 || b[end-1] != 0 {
 		return caseFix{}, false // ends in a pointer: the question's own bytes
 	}
@@ -178,7 +208,7 @@ func (w *wireAnswer) questionTail(from, end, rec int) (caseFix, bool) {
 			}
 		}
 		if aligned {
-			return caseFix{rec: rec, inner: p - w.recs[rec], qoff: qoff, n: len(tail) - 1}, true
+			return caseFix{rec: uint16(rec), inner: uint16(p - int(w.recs[rec])), qoff: uint16(qoff), n: uint16(len(tail) - 1)}, true
 		}
 	}
 	return caseFix{}, false
@@ -347,7 +377,7 @@ func (s *Server) fastReply(snap *Snapshot, b, out, scratch []byte, tcp bool, rnd
 		}
 		snap.wire.put(key, w)
 	}
-	if w.msg == nil || len(q.name) != w.qlen {
+	if w.msg == nil || len(q.name) != int(w.qlen) {
 		return nil
 	}
 	n := len(w.msg)
@@ -361,10 +391,13 @@ func (s *Server) fastReply(snap *Snapshot, b, out, scratch []byte, tcp bool, rnd
 	binary.BigEndian.PutUint16(out[0:], q.id)
 	binary.BigEndian.PutUint16(out[2:], binary.BigEndian.Uint16(out[2:])|q.flags)
 	copy(out[12:], q.name) // the asker's case
-	if n := len(w.recs) - 1; n > 0 {
+	if set := w.set; set != nil {
+		n := len(set.recs) - 1
 		var start [maxShuffled]int
-		copy(start[:n], w.recs)
-		if w.shuffle {
+		for i := range n {
+			start[i] = int(set.recs[i])
+		}
+		if set.shuffle {
 			var perm [maxShuffled]uint8
 			for i := 0; i < n; i++ {
 				perm[i] = uint8(i)
@@ -373,18 +406,19 @@ func (s *Server) fastReply(snap *Snapshot, b, out, scratch []byte, tcp bool, rnd
 				j := rnd.IntN(i + 1)
 				perm[i], perm[j] = perm[j], perm[i]
 			}
-			pos := w.rrOff
+			pos := int(w.rrOff)
 			for _, k := range perm[:n] {
 				start[k] = pos
-				pos += copy(out[pos:], w.msg[w.recs[k]:w.recs[k+1]])
+				pos += copy(out[pos:], w.msg[set.recs[k]:set.recs[k+1]])
 			}
-			for _, f := range w.fix {
-				v := start[f.rec] + f.inner
+			for _, f := range set.fix {
+				v := start[f.rec] + int(f.inner)
 				out[f.pos], out[f.pos+1] = 0xC0|byte(v>>8), byte(v)
 			}
 		}
-		for _, f := range w.names {
-			copy(out[start[f.rec]+f.inner:start[f.rec]+f.inner+f.n], q.name[f.qoff:f.qoff+f.n])
+		for _, f := range set.names {
+			at := start[f.rec] + int(f.inner)
+			copy(out[at:at+int(f.n)], q.name[f.qoff:f.qoff+f.n])
 		}
 	}
 	if q.opt {

@@ -134,3 +134,29 @@ func owners(m *mdns.Msg) string {
 	sort.Strings(out)
 	return strings.Join(out, ",")
 }
+
+// A cached reply answers only its own question (the cache keys by hash).
+func TestWireAnswerAsks(t *testing.T) {
+	w := precompute(fixture(), opts, "web.ns.svc.cluster.local.", mdns.TypeA)
+	if w == nil {
+		t.Fatal("no precomputed reply")
+	}
+	key := func(name string, qtype uint16) []byte { return append([]byte(name), byte(qtype>>8), byte(qtype)) }
+	tests := []struct {
+		key  []byte
+		want bool
+	}{
+		{key("web.ns.svc.cluster.local.", mdns.TypeA), true},
+		{key("web.ns.svc.cluster.local.", mdns.TypeAAAA), false},
+		{key("wex.ns.svc.cluster.local.", mdns.TypeA), false},
+		{key("web.ns.svc.cluster.local.x.", mdns.TypeA), false},
+		{key("web.ns.svc.cluster.", mdns.TypeA), false},
+		{key("webns.svc.cluster.local..", mdns.TypeA), false},
+		{[]byte{}, false},
+	}
+	for _, tc := range tests {
+		if got := w.asks(tc.key); got != tc.want {
+			t.Errorf("asks(%q) = %v", tc.key, got)
+		}
+	}
+}

@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"runtime/debug"
 
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/rest"
@@ -101,6 +103,12 @@ func Run(ctx context.Context, kubeconfig, level, contentType string, o Options, 
 		return err
 	}
 	klog.SetSlogLogger(log)
+	if os.Getenv("GOGC") == "" {
+		// Nearly all of a DNS's heap is its long-lived index, and its query
+		// path allocates nothing: collecting at 50% growth instead of 100%
+		// keeps it a third smaller for little CPU. GOGC overrides.
+		debug.SetGCPercent(50)
+	}
 	if kubeconfig == "" {
 		return errors.New("--kubeconfig is required")
 	}
