@@ -322,13 +322,13 @@ func (s *Server) sync(ctx context.Context) error {
 			q.Add(key)
 		}
 	}
-	svcs := newRecordStore(toSvcRecord, nil, enqueue)
-	slices := newRecordStore(toSliceRecord, func(r *sliceRecord) string { return r.ns + "/" + r.service }, func(g string) {
+	svcs := newRecordStore(toSvcRecord, nil, sameService, enqueue)
+	slices := newRecordStore(toSliceRecord, func(r *sliceRecord) string { return r.ns + "/" + r.service }, sameSlice, func(g string) {
 		if !strings.HasSuffix(g, "/") { // a slice without a service label serves no name
 			enqueue(g)
 		}
 	})
-	nss := newRecordStore(toNameRecord, nil, func(string) { enqueue(nsKey) })
+	nss := newRecordStore(toNameRecord, nil, sameName, func(string) { enqueue(nsKey) })
 	relisted := func(kind string) func(int) {
 		return func(n int) {
 			s.m.relists.WithLabelValues(kind).Inc()
@@ -346,7 +346,7 @@ func (s *Server) sync(ctx context.Context) error {
 	synced := []chan struct{}{svcs.synced, slices.synced, nss.synced}
 	var pods *recordStore[*podRecord]
 	if s.cfg.Pods == PodsVerified {
-		pods = newRecordStore(toPodRecord, func(r *podRecord) string { return r.ns }, func(ns string) { enqueue(podPrefix + ns) })
+		pods = newRecordStore(toPodRecord, func(r *podRecord) string { return r.ns }, samePod, func(ns string) { enqueue(podPrefix + ns) })
 		pods.relisted = relisted("pods")
 		run(s.src.Pods, &corev1.Pod{}, pods, "pods")
 		synced = append(synced, pods.synced)

@@ -282,6 +282,9 @@ func withEndpoints(rec *Service, slices []*sliceRecord) *Service {
 type recordStore[R any] struct {
 	convert func(obj any) (string, R, bool)
 	group   func(r R) string // nil: no groups
+	// same reports that a record changes nothing DNS answers (a relist of
+	// an unchanged object, a status-only update): it is then not reported.
+	same func(a, b R) bool
 	changed func(group string)
 	synced  chan struct{}
 	// relisted, when set, hears of every full list after the first.
@@ -293,8 +296,8 @@ type recordStore[R any] struct {
 	once   sync.Once
 }
 
-func newRecordStore[R any](convert func(any) (string, R, bool), group func(R) string, changed func(string)) *recordStore[R] {
-	return &recordStore[R]{convert: convert, group: group, changed: changed, synced: make(chan struct{}),
+func newRecordStore[R any](convert func(any) (string, R, bool), group func(R) string, same func(a, b R) bool, changed func(string)) *recordStore[R] {
+	return &recordStore[R]{convert: convert, group: group, same: same, changed: changed, synced: make(chan struct{}),
 		items: map[string]R{}, groups: map[string][]string{}}
 }
 
@@ -316,6 +319,10 @@ func (s *recordStore[R]) Update(obj any) error {
 		return fmt.Errorf("dns: unexpected %T", obj)
 	}
 	s.mu.Lock()
+	if old, ok := s.items[key]; ok && s.same != nil && s.same(old, r) {
+		s.mu.Unlock()
+		return nil
+	}
 	touched := append(s.remove(key), s.put(key, r))
 	s.mu.Unlock()
 	s.notify(touched)
@@ -356,6 +363,9 @@ func (s *recordStore[R]) Replace(list []any, _ string) error {
 		}
 	}
 	for key, r := range next {
+		if old, ok := s.items[key]; ok && s.same != nil && s.same(old, r) {
+			continue // unchanged: keep the record we have
+		}
 		for _, g := range s.remove(key) {
 			touched[g] = true
 		}
@@ -439,3 +449,22 @@ func (s *recordStore[R]) each(f func(key string, r R)) {
 		f(k, r)
 	}
 }
+
+// Equality of records: what DNS answers from, nothing else.
+
+func sameService(a, b *svcRecord) bool {
+	x, y := a.svc, b.svc
+	return x.Name == y.Name && x.Namespace == y.Namespace && x.Headless == y.Headless && x.ExternalName == y.ExternalName &&
+		slices.Equal(x.ClusterIPs, y.ClusterIPs) && slices.Equal(x.Ports, y.Ports)
+}
+
+func sameSlice(a, b *sliceRecord) bool {
+	return a.ns == b.ns && a.name == b.name && a.service == b.service && a.trigger.Equal(b.trigger) &&
+		slices.EqualFunc(a.eps, b.eps, func(x, y Endpoint) bool {
+			return x.Addr == y.Addr && x.Host == y.Host && x.Ready == y.Ready && slices.Equal(x.Ports, y.Ports)
+		})
+}
+
+func sameName(a, b *nameRecord) bool { return a.name == b.name }
+
+func samePod(a, b *podRecord) bool { return a.ns == b.ns && a.name == b.name && slices.Equal(a.ips, b.ips) }

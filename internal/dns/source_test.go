@@ -20,7 +20,7 @@ func namedSlice(name, service string, eps ...ep) *discoveryv1.EndpointSlice {
 // (Services) each call reported.
 func sliceStore() (*recordStore[*sliceRecord], *[]string) {
 	var got []string
-	s := newRecordStore(toSliceRecord, func(r *sliceRecord) string { return r.ns + "/" + r.service }, func(g string) { got = append(got, g) })
+	s := newRecordStore(toSliceRecord, func(r *sliceRecord) string { return r.ns + "/" + r.service }, sameSlice, func(g string) { got = append(got, g) })
 	return s, &got
 }
 
@@ -33,8 +33,14 @@ func TestRecordStoreReportsTouchedServices(t *testing.T) {
 		want []string // groups reported by the last call, sorted
 		web  int      // endpoints of ns/web afterwards
 	}{
-		{"add", func(s *recordStore[*sliceRecord]) error { return s.Add(namedSlice("web-1", "web", a1)) }, []string{"ns/web"}, 1},
+		{"add", func(s *recordStore[*sliceRecord]) error { return s.Add(namedSlice("web-2", "web", a2)) }, []string{"ns/web"}, 2},
 		{"update in place", func(s *recordStore[*sliceRecord]) error { return s.Update(namedSlice("web-1", "web", a1, a2)) }, []string{"ns/web"}, 2},
+		{"an update that changes nothing DNS reads", func(s *recordStore[*sliceRecord]) error {
+			sl := namedSlice("web-1", "web", a1)
+			sl.Annotations = map[string]string{"unrelated": "x"}
+			return s.Update(sl)
+		}, nil, 1},
+		{"a relist of the same state", func(s *recordStore[*sliceRecord]) error { return s.Replace([]any{namedSlice("web-1", "web", a1)}, "9") }, nil, 1},
 		{"relabel to another service", func(s *recordStore[*sliceRecord]) error { return s.Update(namedSlice("web-1", "api", a1)) }, []string{"ns/api", "ns/web"}, 0},
 		{"delete", func(s *recordStore[*sliceRecord]) error { return s.Delete(namedSlice("web-1", "web")) }, []string{"ns/web"}, 0},
 		{"delete of an unknown final state", func(s *recordStore[*sliceRecord]) error {

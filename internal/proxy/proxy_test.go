@@ -203,3 +203,54 @@ func TestProxyForwardsAndFollowsChanges(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestProxyUDP forwards a client's datagrams to a backend and its replies
+// back.
+func TestProxyUDP(t *testing.T) {
+	backend, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer backend.Close()
+	go func() {
+		buf := make([]byte, 512)
+		for {
+			n, from, err := backend.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			_, _ = backend.WriteTo(append([]byte("echo "), buf[:n]...), from)
+		}
+	}()
+	free, _ := net.ListenPacket("udp", "127.0.0.1:0")
+	svcPort := int32(free.LocalAddr().(*net.UDPAddr).Port)
+	free.Close()
+	bport := int32(backend.LocalAddr().(*net.UDPAddr).Port)
+	client := fake.NewClientset(
+		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "dns", Namespace: "ns"},
+			Spec: corev1.ServiceSpec{ClusterIP: "127.0.0.1", Ports: []corev1.ServicePort{{Name: "dns", Port: svcPort, Protocol: corev1.ProtocolUDP}}}},
+		&discoveryv1.EndpointSlice{ObjectMeta: metav1.ObjectMeta{Name: "dns-1", Namespace: "ns", Labels: map[string]string{discoveryv1.LabelServiceName: "dns"}},
+			AddressType: discoveryv1.AddressTypeIPv4, Ports: []discoveryv1.EndpointPort{{Name: ptr("dns"), Port: &bport, Protocol: ptr(corev1.ProtocolUDP)}},
+			Endpoints: []discoveryv1.Endpoint{{Addresses: []string{"127.0.0.1"}}}},
+	)
+	p := New(Config{}, client, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	<-p.Ready()
+	c, err := net.Dial("udp", net.JoinHostPort("127.0.0.1", strconv.Itoa(int(svcPort))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for i := 0; i < 3; i++ {
+		_, _ = c.Write([]byte("ping"))
+		_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
+		buf := make([]byte, 64)
+		n, err := c.Read(buf)
+		if err != nil || string(buf[:n]) != "echo ping" {
+			t.Fatalf("datagram %d: %q, %v", i, buf[:n], err)
+		}
+	}
+}

@@ -1,0 +1,260 @@
+// Command proxy benchmarks svcnet's ClusterIP proxy: svcnet server with
+// --runtime process runs the seed Deployment (five `svcnet hello` pods) and
+// normal-service; HTTP clients then call the ClusterIP and, for the
+// ceiling in the same run, one pod's IP directly, each with a new
+// connection per request (what the proxy adds per connection) and over
+// kept-alive connections (what it adds per byte). Last it measures how long
+// an EndpointSlice change takes to steer new connections. It prints a table
+// and writes bench/results/proxy.json.
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/svcnet/svcnet/bench/measure"
+)
+
+type run struct {
+	RPS float64            `json:"requests_per_second"`
+	Ms  map[string]float64 `json:"latency_ms"`
+	Err int64              `json:"errors"`
+}
+
+type result struct {
+	Date          string             `json:"date"`
+	Clients       int                `json:"clients"`
+	Seconds       int                `json:"seconds"`
+	Runs          map[string]run     `json:"runs"`
+	PropagationMs map[string]float64 `json:"endpoint_change_to_proxy_ms"`
+}
+
+func main() {
+	secs := flag.Int("seconds", 5, "seconds per load run")
+	clients := flag.Int("clients", 16, "concurrent clients")
+	out := flag.String("out", "bench/results/proxy.json", "JSON result file")
+	flag.Parse()
+	if err := benchmark(*secs, *clients, *out); err != nil {
+		fmt.Fprintln(os.Stderr, "bench/proxy:", err)
+		os.Exit(1)
+	}
+}
+
+func benchmark(secs, clients int, out string) error {
+	tmp, err := os.MkdirTemp("", "svcnet-bench-proxy-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	bin := filepath.Join(tmp, "svcnet")
+	if b, err := exec.Command("go", "build", "-o", bin, "./cmd/svcnet").CombinedOutput(); err != nil {
+		return fmt.Errorf("build: %v\n%s", err, b)
+	}
+	srv := exec.Command(bin, "server", "--runtime", "process", "--data-dir", filepath.Join(tmp, "data"), "--api-addr", measure.FreePort(),
+		"--dns-addr", "", "--metrics-addr", "", "--log-level", "error")
+	stdout, _ := srv.StdoutPipe()
+	if err := srv.Start(); err != nil {
+		return err
+	}
+	defer func() { _ = srv.Process.Signal(os.Interrupt); _ = srv.Wait() }()
+	kubeconfig := ""
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		if k, ok := strings.CutPrefix(sc.Text(), "kubeconfig: "); ok {
+			kubeconfig = k
+			break
+		}
+	}
+	go func() { _, _ = io.Copy(io.Discard, stdout) }()
+	if kubeconfig == "" {
+		return fmt.Errorf("svcnet server did not start")
+	}
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		return err
+	}
+	c, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	kubectl := exec.Command("kubectl", "apply", "-f", "testdata/seed/")
+	kubectl.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
+	if b, err := kubectl.CombinedOutput(); err != nil {
+		return fmt.Errorf("kubectl apply: %v\n%s", err, b)
+	}
+	ctx := context.Background()
+	var clusterIP string
+	var podIPs []string
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the seed never became ready")
+		}
+		svc, err := c.CoreV1().Services("default").Get(ctx, "normal-service", metav1.GetOptions{})
+		pods, err2 := c.CoreV1().Pods("default").List(ctx, metav1.ListOptions{LabelSelector: "app=api"})
+		if err != nil || err2 != nil {
+			continue
+		}
+		podIPs = nil
+		for _, p := range pods.Items {
+			for _, cond := range p.Status.Conditions {
+				if cond.Type == corev1.PodReady && cond.Status == corev1.ConditionTrue {
+					podIPs = append(podIPs, p.Status.PodIP)
+				}
+			}
+		}
+		clusterIP = svc.Spec.ClusterIP
+		if len(podIPs) == 5 && get(http.DefaultClient, "http://"+clusterIP+"/") == nil {
+			break
+		}
+	}
+	res := result{Date: time.Now().UTC().Format(time.RFC3339), Clients: clients, Seconds: secs, Runs: map[string]run{}}
+	targets := []struct{ name, url string }{
+		{"one pod directly (ceiling)", "http://" + podIPs[0] + ":3000/"},
+		{"through the ClusterIP", "http://" + clusterIP + "/"},
+	}
+	for _, keep := range []bool{false, true} {
+		for _, tgt := range targets {
+			mode := "new connection per request"
+			if keep {
+				mode = "kept-alive connections"
+			}
+			r := load(tgt.url, clients, secs, keep)
+			res.Runs[mode+", "+tgt.name] = r
+			fmt.Printf("%-68s %9.0f req/s  p50 %.3f  p99 %.3f ms  errors %d\n", mode+", "+tgt.name, r.RPS, r.Ms["p50"], r.Ms["p99"], r.Err)
+		}
+	}
+	res.PropagationMs, err = propagation(c, podIPs)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("%-68s p50 %.1f  p99 %.1f ms (%v changes)\n", "EndpointSlice written ▶ new connections reach the new endpoint",
+		res.PropagationMs["p50"], res.PropagationMs["p99"], res.PropagationMs["count"])
+	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+		return err
+	}
+	b, _ := json.MarshalIndent(res, "", "  ")
+	return os.WriteFile(out, b, 0o644)
+}
+
+func get(c *http.Client, url string) error {
+	resp, err := c.Get(url)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("status %d", resp.StatusCode)
+	}
+	return err
+}
+
+// load runs clients goroutines requesting url for secs seconds and times
+// every request.
+func load(url string, clients, secs int, keepAlive bool) run {
+	var mu sync.Mutex
+	var lat []time.Duration
+	var errs int64
+	var wg sync.WaitGroup
+	end := time.Now().Add(time.Duration(secs) * time.Second)
+	for i := 0; i < clients; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: !keepAlive, MaxIdleConnsPerHost: 1}}
+			var local []time.Duration
+			var e int64
+			for time.Now().Before(end) {
+				t := time.Now()
+				if err := get(c, url); err != nil {
+					e++
+					continue
+				}
+				local = append(local, time.Since(t))
+			}
+			mu.Lock()
+			lat = append(lat, local...)
+			errs += e
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return run{RPS: float64(len(lat)) / float64(secs), Err: errs,
+		Ms: map[string]float64{"p50": measure.PercentileMs(lat, .5), "p90": measure.PercentileMs(lat, .9), "p99": measure.PercentileMs(lat, .99)}}
+}
+
+var podName = regexp.MustCompile(`\(([0-9.]+):`)
+
+// propagation points a selectorless Service's slice at one pod, then the
+// next, and times from each write to the first new connection that the
+// proxy sends to the new pod.
+func propagation(c kubernetes.Interface, podIPs []string) (map[string]float64, error) {
+	ctx := context.Background()
+	svc, err := c.CoreV1().Services("default").Create(ctx, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "moving"},
+		Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Name: "http", Port: 8080, TargetPort: intstr.FromInt32(3000)}}}}, metav1.CreateOptions{})
+	if err != nil {
+		return nil, err
+	}
+	name, port := "http", int32(3000)
+	slice := &discoveryv1.EndpointSlice{ObjectMeta: metav1.ObjectMeta{Name: "moving-1", Labels: map[string]string{discoveryv1.LabelServiceName: "moving"}},
+		AddressType: discoveryv1.AddressTypeIPv4, Ports: []discoveryv1.EndpointPort{{Name: &name, Port: &port}}}
+	set := func(ip string) {
+		slice.Endpoints = []discoveryv1.Endpoint{{Addresses: []string{ip}}}
+	}
+	set(podIPs[0])
+	if slice, err = c.DiscoveryV1().EndpointSlices("default").Create(ctx, slice, metav1.CreateOptions{}); err != nil {
+		return nil, err
+	}
+	client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	url := "http://" + svc.Spec.ClusterIP + ":8080/"
+	answeredBy := func() string {
+		resp, err := client.Get(url)
+		if err != nil {
+			return ""
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if m := podName.FindStringSubmatch(string(b)); m != nil {
+			return m[1]
+		}
+		return ""
+	}
+	var lat []time.Duration
+	for k := 1; k <= 40; k++ {
+		target := podIPs[k%len(podIPs)]
+		set(target)
+		if slice, err = c.DiscoveryV1().EndpointSlices("default").Update(ctx, slice, metav1.UpdateOptions{}); err != nil {
+			return nil, err
+		}
+		written := time.Now()
+		for time.Since(written) < 10*time.Second {
+			if answeredBy() == target {
+				lat = append(lat, time.Since(written))
+				break
+			}
+		}
+	}
+	if len(lat) == 0 {
+		return nil, fmt.Errorf("the proxy never followed a change")
+	}
+	return map[string]float64{"p50": measure.PercentileMs(lat, .5), "p99": measure.PercentileMs(lat, .99), "count": float64(len(lat))}, nil
+}
