@@ -284,7 +284,7 @@ type recordStore[R any] struct {
 	group   func(r R) string // nil: no groups
 	// same reports that a record changes nothing DNS answers (a relist of
 	// an unchanged object, a status-only update): it is then not reported.
-	same func(a, b R) bool
+	same    func(a, b R) bool
 	changed func(group string)
 	synced  chan struct{}
 	// relisted, when set, hears of every full list after the first.
@@ -467,4 +467,6 @@ func sameSlice(a, b *sliceRecord) bool {
 
 func sameName(a, b *nameRecord) bool { return a.name == b.name }
 
-func samePod(a, b *podRecord) bool { return a.ns == b.ns && a.name == b.name && slices.Equal(a.ips, b.ips) }
+func samePod(a, b *podRecord) bool {
+	return a.ns == b.ns && a.name == b.name && slices.Equal(a.ips, b.ips)
+}
