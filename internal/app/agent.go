@@ -107,7 +107,7 @@ func RunAgent(ctx context.Context, o AgentOptions, stdout, stderr io.Writer) err
 		reg = ms.Reg
 	}
 	ncfg := nodeagent.Config{NodeName: o.NodeName, Labels: labels, InternalIP: o.InternalIP, ReadyAfter: o.SimReadyAfter}
-	if _, err := startNode(g, client, ncfg, o.Node, o.DataDir, reg, log); err != nil {
+	if _, err := startNode(g, client, ncfg, o.Node, o.DataDir, cfg.BearerToken, reg, log); err != nil {
 		g.Cancel()
 		_ = g.Wait()
 		return err

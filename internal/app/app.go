@@ -244,7 +244,7 @@ func RunServer(ctx context.Context, o ServerOptions, stdout, stderr io.Writer, s
 	if err != nil {
 		return fmt.Errorf("credentials: %w", err)
 	}
-	logs := &podLogs{}
+	logs := &podLogs{token: creds.AdminToken}
 	api, err := apiserver.New(apiserver.Config{
 		Addr:      o.APIAddr,
 		Logs:      logs,
@@ -282,6 +282,9 @@ func RunServer(ctx context.Context, o ServerOptions, stdout, stderr io.Writer, s
 	}
 	restCfg := &rest.Config{Host: server, BearerToken: creds.AdminToken, QPS: 1000, Burst: 2000,
 		TLSClientConfig: rest.TLSClientConfig{CAData: creds.CAPEM}, UserAgent: "svcnet-server"}
+	if logs.client, err = kubernetes.NewForConfig(restCfg); err != nil {
+		return err
+	}
 	if o.Controllers {
 		id, _ := os.Hostname()
 		mgr, err := manager.New(manager.Config{
@@ -307,7 +310,7 @@ func RunServer(ctx context.Context, o ServerOptions, stdout, stderr io.Writer, s
 		if err != nil {
 			return err
 		}
-		parts, err := startNode(g, client, nodeagent.Config{NodeName: o.NodeName, ReadyAfter: o.SimReadyAfter}, o.Node, o.DataDir, metricsReg, log)
+		parts, err := startNode(g, client, nodeagent.Config{NodeName: o.NodeName, ReadyAfter: o.SimReadyAfter}, o.Node, o.DataDir, creds.AdminToken, metricsReg, log)
 		if err != nil {
 			return err
 		}

@@ -6,14 +6,20 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/yaml"
 
@@ -74,7 +80,10 @@ type nodeParts struct {
 }
 
 // startNode runs a node agent with its runtime, and the proxy when on.
-func startNode(g *daemon.Group, client kubernetes.Interface, cfg nodeagent.Config, o NodeOptions, dataDir string, reg prometheus.Registerer, log *slog.Logger) (*nodeParts, error) {
+// logToken, when set, is the bearer token the API server presents to read
+// this node's container logs (process runtime): they are served on the
+// node's InternalIP at the port the Node publishes.
+func startNode(g *daemon.Group, client kubernetes.Interface, cfg nodeagent.Config, o NodeOptions, dataDir, logToken string, reg prometheus.Registerer, log *slog.Logger) (*nodeParts, error) {
 	parts := &nodeParts{}
 	if o.Runtime == "process" {
 		images, err := readImageMap(o.ImageMap)
@@ -105,6 +114,20 @@ func startNode(g *daemon.Group, client kubernetes.Interface, cfg nodeagent.Confi
 			return nil, err
 		}
 		cfg.Runtime, cfg.RuntimeName = rt, "process"
+		if logToken != "" {
+			ip := cfg.InternalIP
+			if ip == "" {
+				ip = "127.0.0.1"
+			}
+			ls, err := rt.ListenLogs(net.JoinHostPort(ip, "0"), logToken)
+			if err != nil {
+				return nil, fmt.Errorf("container log server: %w", err)
+			}
+			cfg.LogPort = ls.Port()
+			g.Go(ls.Run)
+		} else {
+			log.Warn("no bearer token: this node's container logs are not served to the API (kubectl logs)")
+		}
 		a, err := nodeagent.New(cfg, client, log, time.Now)
 		if err != nil {
 			return nil, err
@@ -167,21 +190,71 @@ func readImageMap(path string) (map[string][]string, error) {
 	return out, nil
 }
 
-// podLogs serves pods/log from the process runtime of this process's node.
+// podLogs serves pods/log: from the process runtime of this server's own
+// node, or from the log server of the node the pod runs on (svcnet agent).
 type podLogs struct {
-	rt atomic.Pointer[process.Runtime]
+	rt     atomic.Pointer[process.Runtime]
+	client kubernetes.Interface
+	token  string
 }
 
 func (l *podLogs) Logs(ctx context.Context, ns, pod, container string, o apiserver.LogOptions, w apiserver.LogWriter) error {
-	rt := l.rt.Load()
-	if rt == nil {
-		return errors.New("this node runs simulated pods (--runtime sim): they write no logs")
+	if rt := l.rt.Load(); rt != nil {
+		err := rt.Logs(ctx, ns, pod, container, process.LogOptions(o), w)
+		if !errors.Is(err, process.ErrNoPod) {
+			return err
+		}
 	}
-	err := rt.Logs(ctx, ns, pod, container, process.LogOptions(o), w)
-	if errors.Is(err, process.ErrNoPod) {
-		return fmt.Errorf("%w on this server's node (pods of other nodes serve logs through their agent)", err)
+	p, err := l.client.CoreV1().Pods(ns).Get(ctx, pod, metav1.GetOptions{})
+	if err != nil {
+		return err
 	}
-	return err
+	if p.Spec.NodeName == "" {
+		return fmt.Errorf("pod %s is not scheduled yet", pod)
+	}
+	node, err := l.client.CoreV1().Nodes().Get(ctx, p.Spec.NodeName, metav1.GetOptions{})
+	if err != nil {
+		return err
+	}
+	port := node.Status.DaemonEndpoints.KubeletEndpoint.Port
+	addr := ""
+	for _, a := range node.Status.Addresses {
+		if a.Type == corev1.NodeInternalIP {
+			addr = a.Address
+		}
+	}
+	if port == 0 || addr == "" {
+		return fmt.Errorf("node %s serves no container logs (its pods are simulated, or its agent has no token)", node.Name)
+	}
+	u := url.URL{Scheme: "http", Host: net.JoinHostPort(addr, strconv.Itoa(int(port))), Path: "/containerLogs/" + ns + "/" + pod + "/" + container,
+		RawQuery: process.LogOptions(o).Query().Encode()}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+l.token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("node %s: %w", node.Name, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		return fmt.Errorf("node %s: %s", node.Name, strings.TrimSpace(string(b)))
+	}
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := resp.Body.Read(buf)
+		if n > 0 {
+			if _, werr := w.Write(buf[:n]); werr != nil {
+				return nil
+			}
+			w.Flush()
+		}
+		if err != nil {
+			return nil
+		}
+	}
 }
 
 func helloCommand(stdout io.Writer) *cobra.Command {

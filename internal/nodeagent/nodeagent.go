@@ -49,6 +49,9 @@ type Config struct {
 	Runtime Runtime
 	// RuntimeName is shown as the node's container runtime ("sim").
 	RuntimeName string
+	// LogPort, when set, is published as the node's kubelet endpoint: where
+	// its pods' logs are served (on InternalIP).
+	LogPort int32
 }
 
 // Runtime runs the pods bound to the node.
@@ -231,6 +234,7 @@ func (a *Agent) updateNodeStatus(ctx context.Context) error {
 	}
 	node.Status.Conditions = []corev1.NodeCondition{ready}
 	node.Status.Addresses = []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: a.cfg.InternalIP}, {Type: corev1.NodeHostName, Address: a.cfg.NodeName}}
+	node.Status.DaemonEndpoints.KubeletEndpoint.Port = a.cfg.LogPort
 	node.Status.NodeInfo = corev1.NodeSystemInfo{KubeletVersion: "v1.33.0-svcnet", ContainerRuntimeVersion: "svcnet://" + a.cfg.RuntimeName, OperatingSystem: "linux", Architecture: "amd64", OSImage: "svcnet"}
 	node.Status.Capacity = corev1.ResourceList{corev1.ResourcePods: resourceQuantity(PodCapacity(a.cidrs))}
 	node.Status.Allocatable = node.Status.Capacity

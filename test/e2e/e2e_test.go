@@ -450,14 +450,14 @@ func TestExternalEtcdTwoServers(t *testing.T) {
 }
 
 // startAgent runs `svcnet agent` against a server.
-func startAgent(t *testing.T, p *proc, node string) {
+func startAgent(t *testing.T, p *proc, node string, extra ...string) {
 	t.Helper()
 	tok, err := os.ReadFile(filepath.Join(p.dataDir, "pki", "admin.token"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(binary, "agent", "--server", "https://"+p.addr, "--token", strings.TrimSpace(string(tok)),
-		"--ca-file", filepath.Join(p.dataDir, "pki", "ca.crt"), "--node-name", node)
+	cmd := exec.Command(binary, append([]string{"agent", "--server", "https://" + p.addr, "--token", strings.TrimSpace(string(tok)),
+		"--ca-file", filepath.Join(p.dataDir, "pki", "ca.crt"), "--node-name", node}, extra...)...)
 	var out strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {

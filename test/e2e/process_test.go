@@ -339,3 +339,53 @@ spec:
 		}
 	})
 }
+
+// TestAgentRunsProcessPods: a second process (svcnet agent) hosts a node
+// of its own with the process runtime and the proxy; the API server reads
+// its pods' logs from it.
+func TestAgentRunsProcessPods(t *testing.T) {
+	p := startSvcnet(t, t.TempDir(), freePort(t), "--runtime", "process", "--node-name", "")
+	startAgent(t, p, "node-b", "--runtime", "process", "--data-dir", t.TempDir())
+	dir := t.TempDir()
+	manifest := filepath.Join(dir, "pinned.yaml")
+	_ = os.WriteFile(manifest, []byte(`apiVersion: v1
+kind: Pod
+metadata: {name: on-b, labels: {app: on-b}}
+spec:
+  nodeName: node-b
+  containers:
+  - {name: web, image: example/web, ports: [{containerPort: 8082}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: on-b}
+spec:
+  selector: {app: on-b}
+  ports: [{port: 8082}]
+`), 0o644)
+	eventually(t, 30*time.Second, "node-b ready", func() string {
+		out, _ := p.kubectl(t, kubectlPath(t), "get", "node", "node-b", "-o", "jsonpath={.status.conditions[0].status}")
+		if out != "True" {
+			return out
+		}
+		return ""
+	})
+	p.mustKubectl(t, "apply", "-f", manifest)
+	eventually(t, 30*time.Second, "pod on node-b ready", func() string {
+		out, _ := p.kubectl(t, kubectlPath(t), "get", "pod", "on-b", "-o", "jsonpath={.status.containerStatuses[0].ready}")
+		if out != "true" {
+			return out
+		}
+		return ""
+	})
+	clusterIP := p.mustKubectl(t, "get", "svc", "on-b", "-o", "jsonpath={.spec.clusterIP}")
+	eventually(t, 10*time.Second, "the agent's proxy forwards", func() string {
+		pod, err := get("http://" + clusterIP + ":8082/")
+		if err != nil || pod != "on-b" {
+			return fmt.Sprintf("%q %v", pod, err)
+		}
+		return ""
+	})
+	expect(t, p.mustKubectl(t, "logs", "on-b"), `hello: pod on-b serving http://127\.244\.\d+\.\d+:8082`, `GET /`)
+	expect(t, p.mustKubectl(t, "logs", "on-b", "--tail=1"), `GET /`)
+}

@@ -5,6 +5,9 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -205,6 +208,50 @@ func TestSeekTail(t *testing.T) {
 		rest, _ := io.ReadAll(f)
 		if string(rest) != want {
 			t.Errorf("tail %d: %q, want %q", n, rest, want)
+		}
+	}
+}
+
+func TestLogOptionsRoundTrip(t *testing.T) {
+	three, ten := int64(3), int64(10)
+	for _, o := range []LogOptions{{}, {Follow: true, Previous: true, Timestamps: true, TailLines: &three, LimitBytes: &ten}} {
+		got, err := ParseLogOptions(o.Query())
+		if err != nil || got.Follow != o.Follow || got.Previous != o.Previous || got.Timestamps != o.Timestamps ||
+			(o.TailLines != nil) != (got.TailLines != nil) || (o.TailLines != nil && *got.TailLines != 3) ||
+			(o.LimitBytes != nil && *got.LimitBytes != 10) {
+			t.Fatalf("%+v ▶ %+v, %v", o, got, err)
+		}
+	}
+	for _, bad := range []string{"tailLines=-1", "limitBytes=x"} {
+		q, _ := url.ParseQuery(bad)
+		if _, err := ParseLogOptions(q); err == nil {
+			t.Errorf("%s: no error", bad)
+		}
+	}
+}
+
+func TestLogServerNeedsTheToken(t *testing.T) {
+	r := newRuntime(t, nil)
+	ls, err := r.ListenLogs("127.0.0.1:0", "s3cret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _ = ls.Run(ctx) }()
+	base := "http://127.0.0.1:" + strconv.Itoa(int(ls.Port())) + "/containerLogs/ns/pod/c"
+	for tok, want := range map[string]int{"": http.StatusUnauthorized, "wrong": http.StatusUnauthorized, "s3cret": http.StatusNotFound} {
+		req, _ := http.NewRequest(http.MethodGet, base, nil)
+		if tok != "" {
+			req.Header.Set("Authorization", "Bearer "+tok)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("token %q: %d, want %d", tok, resp.StatusCode, want)
 		}
 	}
 }
