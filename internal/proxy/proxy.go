@@ -13,6 +13,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net"
@@ -446,7 +447,7 @@ func relay(client, backend net.Conn) (in, out int64) {
 	wg.Add(2)
 	cp := func(dst, src net.Conn, n *int64) {
 		defer wg.Done()
-		*n, _ = copyConn(dst, src)
+		*n, _ = io.Copy(dst, src) // TCP to TCP: splice(2), no copy through user space
 		if tc, ok := dst.(*net.TCPConn); ok {
 			_ = tc.CloseWrite()
 		} else {
@@ -459,24 +460,6 @@ func relay(client, backend net.Conn) (in, out int64) {
 	_ = client.Close()
 	_ = backend.Close()
 	return in, out
-}
-
-func copyConn(dst, src net.Conn) (int64, error) {
-	buf := make([]byte, 32<<10)
-	var n int64
-	for {
-		k, err := src.Read(buf)
-		if k > 0 {
-			w, werr := dst.Write(buf[:k])
-			n += int64(w)
-			if werr != nil {
-				return n, werr
-			}
-		}
-		if err != nil {
-			return n, err
-		}
-	}
 }
 
 // udpFlow is one client's datagrams to one backend.
