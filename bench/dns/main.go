@@ -52,6 +52,7 @@ func main() {
 	rate := flag.Int("rate", 10000, "steady query rate for the latency run")
 	out := flag.String("out", "bench/results/dns.json", "JSON result file")
 	loadOnly := flag.Int("load", 0, "only load this many Services of the fixture into the cluster of -kubeconfig, then exit")
+	flag.IntVar(&endpointsPer, "endpoints", 10, "ready endpoints of each headless Service's slice (with -load)")
 	kubeconfig := flag.String("kubeconfig", "", "cluster for -load")
 	flag.Parse()
 	if *responder != "" {
@@ -359,7 +360,7 @@ func loadInto(kubeconfig string, n int) error {
 	if _, err := load(c, n); err != nil {
 		return err
 	}
-	fmt.Printf("%d Services (%d headless with 10 endpoints each) in 100 namespaces loaded in %.1fs\n", n, n/2, time.Since(t0).Seconds())
+	fmt.Printf("%d Services (%d headless with %d endpoints each) in 100 namespaces loaded in %.1fs\n", n, n/2, endpointsPer, time.Since(t0).Seconds())
 	return nil
 }
 
@@ -419,12 +420,15 @@ func load(c kubernetes.Interface, n int) (fixtureNames, error) {
 	return names, firstErr
 }
 
+// endpointsPer is how many endpoints each headless Service's slice has.
+var endpointsPer = 10
+
 func endpointSlice(svc string, i, gen int) *discoveryv1.EndpointSlice {
 	ready := true
 	name, port := "http", int32(8080)
 	s := &discoveryv1.EndpointSlice{ObjectMeta: metav1.ObjectMeta{Name: svc + "-bench", Labels: map[string]string{discoveryv1.LabelServiceName: svc}},
 		AddressType: discoveryv1.AddressTypeIPv4, Ports: []discoveryv1.EndpointPort{{Name: &name, Port: &port}}}
-	for e := 0; e < 10; e++ {
+	for e := 0; e < endpointsPer; e++ {
 		s.Endpoints = append(s.Endpoints, discoveryv1.Endpoint{Addresses: []string{fmt.Sprintf("10.%d.%d.%d", 128+gen%64, (i/25)%256, (i%25)*10+e+1)},
 			Conditions: discoveryv1.EndpointConditions{Ready: &ready}})
 	}
