@@ -601,6 +601,8 @@ func propagation(c kubernetes.Interface, cl *mdns.Client, addr string, n fixture
 		}
 	}()
 	for k := 0; k < 50; k++ {
+		// One change every 100 ms: the 50 samples span 5 s of the churn.
+		time.Sleep(100 * time.Millisecond)
 		i := (k * 7919) % (len(n.headlessSvc) / 2)
 		h := n.headlessSvc[i]
 		gen := int(time.Now().UnixNano()%60) + k
