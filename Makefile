@@ -27,6 +27,7 @@ fuzz:
 	$(GO) test ./internal/registry -run XXX -fuzz FuzzDecodeContinue -fuzztime $(FUZZTIME)
 	$(GO) test ./internal/dns -run XXX -fuzz FuzzReply -fuzztime $(FUZZTIME)
 	$(GO) test ./internal/dns -run XXX -fuzz FuzzResolveName -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/dns -run XXX -fuzz FuzzParseQuery -fuzztime $(FUZZTIME)
 
 bench-api:
 	$(GO) run ./bench/api

@@ -115,6 +115,10 @@ type sizeResult struct {
 	PropagationMs    map[string]float64 `json:"propagation_ms_in_server"`
 	// PropagationAloneMs is the same for svcnet-dns.
 	PropagationAloneMs map[string]float64 `json:"propagation_ms_alone"`
+	// Headless100QPS and Headless1000TCPQPS: one name answering 100 A
+	// records (UDP) and 1,000 (TCP), all queries for it.
+	Headless100QPS     float64            `json:"headless_100_udp_qps"`
+	Headless1000TCPQPS float64            `json:"headless_1000_tcp_qps"`
 	RSSRelistPeakMB    float64            `json:"rss_relist_peak_mb"`
 	RelistPeakRatio    float64            `json:"relist_peak_ratio"`
 	Relisted           bool               `json:"relisted"`
@@ -181,6 +185,8 @@ func run(sizesFlag string, secs, rate int, out string) error {
 		return fmt.Sprintf("%.3f / %.3f", r.CeilingLatencyMs["p50"], r.CeilingLatencyMs["p99"])
 	})
 	row("  unanswered at that rate", func(r sizeResult) string { return strconv.FormatInt(r.LostAtRate, 10) })
+	row("headless 100 endpoints, UDP: QPS", func(r sizeResult) string { return fmt.Sprintf("%.0f", r.Headless100QPS) })
+	row("headless 1,000 endpoints, TCP: QPS", func(r sizeResult) string { return fmt.Sprintf("%.0f", r.Headless1000TCPQPS) })
 	row("RSS after sync / after load (MB)", func(r sizeResult) string { return fmt.Sprintf("%.0f / %.0f", r.RSSSyncMB, r.RSSLoadMB) })
 	row("RSS peak in a forced relist (MB, × steady)", func(r sizeResult) string {
 		if !r.Relisted {
@@ -295,6 +301,11 @@ func runSize(bin, dnsBin, self, tmp string, n, secs, rate int) (sizeResult, erro
 		return r, err
 	}
 	if r.PropagationAloneMs, err = propagation(c, cl, addr, names); err != nil {
+		return r, err
+	}
+
+	// Big headless answers: 100 endpoints over UDP, 1,000 over TCP.
+	if r.Headless100QPS, r.Headless1000TCPQPS, err = bigHeadless(c, tmp, host, port, secs); err != nil {
 		return r, err
 	}
 
@@ -462,10 +473,68 @@ func writeQueries(path string, n fixtureNames) error {
 
 var qpsRe = regexp.MustCompile(`Queries per second:\s+([0-9.]+)`)
 
+// bigHeadless creates headless Services of 100 and 1,000 ready endpoints and
+// measures the QPS of asking for each alone (the second over TCP).
+func bigHeadless(c kubernetes.Interface, tmp, host, port string, secs int) (float64, float64, error) {
+	ctx := context.Background()
+	if _, err := c.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "big"}}, metav1.CreateOptions{}); err != nil {
+		return 0, 0, err
+	}
+	var qps []float64
+	for _, n := range []int{100, 1000} {
+		name := fmt.Sprintf("h%d", n)
+		svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: corev1.ServiceSpec{ClusterIP: "None", Ports: []corev1.ServicePort{{Name: "http", Port: 80}}}}
+		if _, err := c.CoreV1().Services("big").Create(ctx, svc, metav1.CreateOptions{}); err != nil {
+			return 0, 0, err
+		}
+		ready, pname, pnum := true, "http", int32(8080)
+		sl := &discoveryv1.EndpointSlice{ObjectMeta: metav1.ObjectMeta{Name: name + "-1", Labels: map[string]string{discoveryv1.LabelServiceName: name}},
+			AddressType: discoveryv1.AddressTypeIPv4, Ports: []discoveryv1.EndpointPort{{Name: &pname, Port: &pnum}}}
+		for e := 0; e < n; e++ {
+			sl.Endpoints = append(sl.Endpoints, discoveryv1.Endpoint{Addresses: []string{fmt.Sprintf("10.250.%d.%d", e/250, e%250+1)}, Conditions: discoveryv1.EndpointConditions{Ready: &ready}})
+		}
+		if _, err := c.DiscoveryV1().EndpointSlices("big").Create(ctx, sl, metav1.CreateOptions{}); err != nil {
+			return 0, 0, err
+		}
+		fqdn := name + ".big.svc.cluster.local."
+		cl := &mdns.Client{Net: "tcp", Timeout: time.Second}
+		if err := awaitCount(cl, net.JoinHostPort(host, port), fqdn, n); err != nil {
+			return 0, 0, err
+		}
+		file := filepath.Join(tmp, name+".txt")
+		if err := os.WriteFile(file, []byte(fqdn+" A\n"), 0o644); err != nil {
+			return 0, 0, err
+		}
+		var extra []string
+		if n == 1000 {
+			extra = []string{"-m", "tcp"}
+		}
+		q, err := dnsperf(host, port, file, secs, "", extra...)
+		if err != nil {
+			return 0, 0, err
+		}
+		qps = append(qps, q)
+	}
+	return qps[0], qps[1], nil
+}
+
+// awaitCount polls (over cl) until name has n answers.
+func awaitCount(cl *mdns.Client, addr, name string, n int) error {
+	q := new(mdns.Msg)
+	q.SetQuestion(name, mdns.TypeA)
+	q.SetEdns0(4096, false)
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if resp, _, err := cl.Exchange(q, addr); err == nil && len(resp.Answer) == n {
+			return nil
+		}
+	}
+	return fmt.Errorf("%s never had %d answers", name, n)
+}
+
 // dnsperf runs dnsperf with EDNS (on cpu when not "") and returns queries
 // per second.
-func dnsperf(host, port, file string, secs int, cpu string) (float64, error) {
-	args := []string{"-e", "-s", host, "-p", port, "-d", file, "-l", strconv.Itoa(secs), "-c", "20", "-q", "1000", "-T", "2", "-O", "suppress=timeout,unexpected"}
+func dnsperf(host, port, file string, secs int, cpu string, extra ...string) (float64, error) {
+	args := append([]string{"-e", "-s", host, "-p", port, "-d", file, "-l", strconv.Itoa(secs), "-c", "20", "-q", "1000", "-T", "2", "-O", "suppress=timeout,unexpected"}, extra...)
 	name := "dnsperf"
 	if cpu != "" {
 		args = append([]string{"-c", cpu, "dnsperf"}, args...)

@@ -3,9 +3,11 @@
 package measure
 
 import (
+	"bufio"
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"sort"
 	"strconv"
 	"strings"
@@ -77,4 +79,57 @@ func NewPeak(pid int) *Peak {
 func (p *Peak) Stop() float64 {
 	close(p.stop)
 	return <-p.done
+}
+
+// Build compiles the given packages (./cmd/svcnet, …) into dir.
+func Build(dir string, pkgs ...string) error {
+	if b, err := exec.Command("go", append([]string{"build", "-o", dir + "/"}, pkgs...)...).CombinedOutput(); err != nil {
+		return fmt.Errorf("build: %v\n%s", err, b)
+	}
+	return nil
+}
+
+// Server is a running `svcnet server`.
+type Server struct {
+	Cmd        *exec.Cmd
+	Kubeconfig string
+}
+
+// StartServer runs `bin server args...` and returns once it printed where
+// its kubeconfig is (its output is then discarded).
+func StartServer(bin string, args ...string) (*Server, error) {
+	cmd := exec.Command(bin, append([]string{"server"}, args...)...)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	found := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if k, ok := strings.CutPrefix(sc.Text(), "kubeconfig: "); ok {
+				select {
+				case found <- k:
+				default:
+				}
+			}
+		}
+	}()
+	select {
+	case k := <-found:
+		return &Server{Cmd: cmd, Kubeconfig: k}, nil
+	case <-time.After(60 * time.Second):
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		return nil, fmt.Errorf("svcnet server did not start")
+	}
+}
+
+// Stop interrupts the server and waits for it.
+func (s *Server) Stop() {
+	_ = s.Cmd.Process.Signal(os.Interrupt)
+	_ = s.Cmd.Wait()
 }

@@ -9,7 +9,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"flag"
@@ -20,7 +19,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"strings"
 	"sync"
 	"time"
 
@@ -65,29 +63,16 @@ func benchmark(secs, clients int, out string) error {
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	bin := filepath.Join(tmp, "svcnet")
-	if b, err := exec.Command("go", "build", "-o", bin, "./cmd/svcnet").CombinedOutput(); err != nil {
-		return fmt.Errorf("build: %v\n%s", err, b)
-	}
-	srv := exec.Command(bin, "server", "--runtime", "process", "--data-dir", filepath.Join(tmp, "data"), "--api-addr", measure.FreePort(),
-		"--dns-addr", "", "--metrics-addr", "", "--log-level", "error")
-	stdout, _ := srv.StdoutPipe()
-	if err := srv.Start(); err != nil {
+	if err := measure.Build(tmp, "./cmd/svcnet"); err != nil {
 		return err
 	}
-	defer func() { _ = srv.Process.Signal(os.Interrupt); _ = srv.Wait() }()
-	kubeconfig := ""
-	sc := bufio.NewScanner(stdout)
-	for sc.Scan() {
-		if k, ok := strings.CutPrefix(sc.Text(), "kubeconfig: "); ok {
-			kubeconfig = k
-			break
-		}
+	srv, err := measure.StartServer(filepath.Join(tmp, "svcnet"), "--runtime", "process", "--data-dir", filepath.Join(tmp, "data"),
+		"--api-addr", measure.FreePort(), "--dns-addr", "", "--metrics-addr", "", "--log-level", "error")
+	if err != nil {
+		return err
 	}
-	go func() { _, _ = io.Copy(io.Discard, stdout) }()
-	if kubeconfig == "" {
-		return fmt.Errorf("svcnet server did not start")
-	}
+	defer srv.Stop()
+	kubeconfig := srv.Kubeconfig
 	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
 	if err != nil {
 		return err

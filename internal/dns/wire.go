@@ -39,8 +39,9 @@ type ptrFix struct{ pos, rec, inner uint16 }
 // asker's case, so the fast path copies the asker's bytes there.
 type caseFix struct{ rec, inner, qoff, n uint16 }
 
-// maxShuffled is the most records a fast-path answer permutes.
-const maxShuffled = 255
+// maxShuffled is the most records a fast-path answer permutes (a headless
+// Service of 1,000 endpoints answers over TCP from the fast path too).
+const maxShuffled = 1024
 
 // maxWireEntries bounds a snapshot's precomputed replies, so queries for
 // random names cannot grow memory; past it the slow path answers.
@@ -398,9 +399,9 @@ func (s *Server) fastReply(snap *Snapshot, b, out, scratch []byte, tcp bool, rnd
 			start[i] = int(set.recs[i])
 		}
 		if set.shuffle {
-			var perm [maxShuffled]uint8
+			var perm [maxShuffled]uint16
 			for i := 0; i < n; i++ {
-				perm[i] = uint8(i)
+				perm[i] = uint16(i)
 			}
 			for i := n - 1; i > 0; i-- {
 				j := rnd.IntN(i + 1)

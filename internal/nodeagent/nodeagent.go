@@ -332,12 +332,7 @@ func SimStatus(pod *corev1.Pod, ips []netip.Addr, hostIP string, readyAfter time
 		st.StartTime = &nowT
 	}
 	st.Phase = corev1.PodRunning
-	st.HostIP, st.HostIPs = hostIP, []corev1.HostIP{{IP: hostIP}}
-	st.PodIPs = nil
-	for _, ip := range ips {
-		st.PodIPs = append(st.PodIPs, corev1.PodIP{IP: ip.String()})
-	}
-	st.PodIP = st.PodIPs[0].IP
+	SetAddresses(&st, ips, hostIP)
 	var wait time.Duration
 	containersReady := true
 	if due := st.StartTime.Add(readyAfter); now.Before(due) {
@@ -357,6 +352,26 @@ func SimStatus(pod *corev1.Pod, ips []netip.Addr, hostIP string, readyAfter time
 		cs = append(cs, s)
 	}
 	st.ContainerStatuses = cs
+	SetConditions(&st, pod, containersReady, now)
+	return st, wait
+}
+
+// SetAddresses puts the node's and the pod's IPs into a status.
+func SetAddresses(st *corev1.PodStatus, ips []netip.Addr, hostIP string) {
+	st.HostIP, st.HostIPs = hostIP, []corev1.HostIP{{IP: hostIP}}
+	st.PodIPs = nil
+	for _, ip := range ips {
+		st.PodIPs = append(st.PodIPs, corev1.PodIP{IP: ip.String()})
+	}
+	st.PodIP = st.PodIPs[0].IP
+}
+
+// SetConditions sets the conditions a node agent owns: ContainersReady as
+// given, Ready when the containers are and every readiness gate condition
+// (set by others, kept) is True; scheduled, initialized and ready to start
+// containers. A condition's transition time moves only when it changes.
+func SetConditions(st *corev1.PodStatus, pod *corev1.Pod, containersReady bool, now time.Time) {
+	nowT := metav1.NewTime(now.Truncate(time.Second))
 	gates := true
 	for _, g := range pod.Spec.ReadinessGates {
 		ok := false
@@ -391,7 +406,6 @@ func SimStatus(pod *corev1.Pod, ips []netip.Addr, hostIP string, readyAfter time
 	}
 	set(corev1.PodReady, containersReady && gates, reason)
 	set(corev1.PodScheduled, true, "")
-	return st, wait
 }
 
 // PodCapacity is how many pods a node can address: the usable addresses of

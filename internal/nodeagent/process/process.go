@@ -24,6 +24,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/svcnet/svcnet/internal/nodeagent"
 )
 
 // Config of the runtime.
@@ -352,12 +354,7 @@ func (r *Runtime) status(p *corev1.Pod, ps *pod, ips []netip.Addr, hostIP string
 	if st.StartTime == nil {
 		st.StartTime = &start
 	}
-	st.HostIP, st.HostIPs = hostIP, []corev1.HostIP{{IP: hostIP}}
-	st.PodIPs = nil
-	for _, ip := range ips {
-		st.PodIPs = append(st.PodIPs, corev1.PodIP{IP: ip.String()})
-	}
-	st.PodIP = st.PodIPs[0].IP
+	nodeagent.SetAddresses(&st, ips, hostIP)
 	allReady, anyRunning, allDone, anyFailed := true, false, true, false
 	st.ContainerStatuses = nil
 	for _, spec := range p.Spec.Containers {
@@ -402,41 +399,7 @@ func (r *Runtime) status(p *corev1.Pod, ps *pod, ips []netip.Addr, hostIP string
 	default:
 		st.Phase = corev1.PodPending
 	}
-	gates := true
-	for _, g := range p.Spec.ReadinessGates {
-		ok := false
-		for _, c := range st.Conditions {
-			if c.Type == g.ConditionType && c.Status == corev1.ConditionTrue {
-				ok = true
-			}
-		}
-		gates = gates && ok
-	}
-	nowT := metav1.NewTime(now.Truncate(time.Second))
-	set := func(t corev1.PodConditionType, ok bool, reason string) {
-		status := corev1.ConditionFalse
-		if ok {
-			status, reason = corev1.ConditionTrue, ""
-		}
-		for i := range st.Conditions {
-			if st.Conditions[i].Type == t {
-				if st.Conditions[i].Status != status {
-					st.Conditions[i].Status, st.Conditions[i].LastTransitionTime, st.Conditions[i].Reason = status, nowT, reason
-				}
-				return
-			}
-		}
-		st.Conditions = append(st.Conditions, corev1.PodCondition{Type: t, Status: status, LastTransitionTime: nowT, Reason: reason})
-	}
-	set(corev1.PodReadyToStartContainers, true, "")
-	set(corev1.PodInitialized, true, "")
-	set(corev1.ContainersReady, allReady, "ContainersNotReady")
-	reason := "ContainersNotReady"
-	if allReady && !gates {
-		reason = "ReadinessGatesNotReady"
-	}
-	set(corev1.PodReady, allReady && gates, reason)
-	set(corev1.PodScheduled, true, "")
+	nodeagent.SetConditions(&st, p, allReady, now)
 	return st
 }
 
