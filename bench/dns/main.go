@@ -117,12 +117,12 @@ type sizeResult struct {
 	PropagationAloneMs map[string]float64 `json:"propagation_ms_alone"`
 	// Headless100QPS and Headless1000TCPQPS: one name answering 100 A
 	// records (UDP) and 1,000 (TCP), all queries for it.
-	Headless100QPS     float64            `json:"headless_100_udp_qps"`
-	Headless1000TCPQPS float64            `json:"headless_1000_tcp_qps"`
-	RSSRelistPeakMB    float64            `json:"rss_relist_peak_mb"`
-	RelistPeakRatio    float64            `json:"relist_peak_ratio"`
-	Relisted           bool               `json:"relisted"`
-	LostAtRate         int64              `json:"lost_at_rate"`
+	Headless100QPS     float64 `json:"headless_100_udp_qps"`
+	Headless1000TCPQPS float64 `json:"headless_1000_tcp_qps"`
+	RSSRelistPeakMB    float64 `json:"rss_relist_peak_mb"`
+	RelistPeakRatio    float64 `json:"relist_peak_ratio"`
+	Relisted           bool    `json:"relisted"`
+	LostAtRate         int64   `json:"lost_at_rate"`
 }
 
 func run(sizesFlag string, secs, rate int, out string) error {
