@@ -22,6 +22,7 @@ import (
 	"github.com/svcnet/svcnet/internal/controller/gc"
 	"github.com/svcnet/svcnet/internal/controller/manager"
 	"github.com/svcnet/svcnet/internal/etcdserver"
+	"github.com/svcnet/svcnet/internal/hostnet"
 	"github.com/svcnet/svcnet/internal/ipalloc"
 	"github.com/svcnet/svcnet/internal/nodeagent"
 	"github.com/svcnet/svcnet/internal/pki"
@@ -93,6 +94,9 @@ type ServerOptions struct {
 	DNS dnsapp.Options
 	// Node is how the built-in node runs pods.
 	Node NodeOptions
+	// LocalRanges makes the service and cluster CIDRs local addresses of
+	// this host (root), for the process runtime with ordinary ranges.
+	LocalRanges bool
 }
 
 func serverCommand(ctx context.Context, stdout, stderr io.Writer) *cobra.Command {
@@ -102,7 +106,7 @@ func serverCommand(ctx context.Context, stdout, stderr io.Writer) *cobra.Command
 		Short: "Run the API server (on embedded etcd or an etcd cluster)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if o.Node.Runtime == "process" {
+			if o.Node.Runtime == "process" && !o.LocalRanges {
 				if !cmd.Flags().Changed("service-cidr") {
 					o.ServiceCIDR = processServiceCIDR
 				}
@@ -129,6 +133,7 @@ func serverCommand(ctx context.Context, stdout, stderr io.Writer) *cobra.Command
 	f.Int32Var(&o.MaxEndpointsPerSlice, "max-endpoints-per-slice", 100, "endpoints per EndpointSlice")
 	dnsapp.AddFlags(cmd, &o.DNS)
 	addNodeFlags(cmd, &o.Node)
+	f.BoolVar(&o.LocalRanges, "local-ranges", false, "make --service-cidr and --cluster-cidr local to this host (needs root): with --runtime process the usual 10.96.0.0/12 and 10.244.0.0/16 then work instead of ranges inside 127.0.0.0/8")
 	return cmd
 }
 
@@ -209,11 +214,13 @@ func RunServer(ctx context.Context, o ServerOptions, stdout, stderr io.Writer, s
 		return fmt.Errorf("--service-node-port-range: %w", err)
 	}
 	nodes := &registry.NodeStrategy{}
+	local := append([]netip.Prefix(nil), cidrs...)
 	if o.ClusterCIDR != "" {
 		podCIDRs, err := ipalloc.ParseCIDRs(o.ClusterCIDR)
 		if err != nil {
 			return fmt.Errorf("--cluster-cidr: %w", err)
 		}
+		local = append(local, podCIDRs...)
 		for _, c := range podCIDRs {
 			bits := o.NodeCIDRMaskSize
 			if bits == 0 {
@@ -228,6 +235,14 @@ func RunServer(ctx context.Context, o ServerOptions, stdout, stderr io.Writer, s
 			}
 			nodes.Subnets = append(nodes.Subnets, sub)
 		}
+	}
+	if o.LocalRanges {
+		claim, err := hostnet.ClaimRanges(local)
+		if err != nil {
+			return fmt.Errorf("--local-ranges: %w", err)
+		}
+		defer func() { _ = claim.Release() }()
+		log.Info("cluster ranges are local", "device", claim.Device(), "ranges", fmt.Sprint(local))
 	}
 	reg := registry.New(store, log, time.Now, registry.Resources(registry.Config{Services: &registry.ServiceStrategy{IPs: ips, Ports: ports}, Nodes: nodes}))
 

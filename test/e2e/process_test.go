@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os/exec"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -388,4 +389,53 @@ spec:
 	})
 	expect(t, p.mustKubectl(t, "logs", "on-b"), `hello: pod on-b serving http://127\.244\.\d+\.\d+:8082`, `GET /`)
 	expect(t, p.mustKubectl(t, "logs", "on-b", "--tail=1"), `GET /`)
+}
+
+// TestLocalRangesInANetworkNamespace: with root, --local-ranges makes the
+// ordinary 10.96.0.0/12 and 10.244.0.0/16 local, and the seed runs on them.
+// The test runs itself again in a network namespace of its own (unshare
+// -n), so the host's routes are never touched.
+func TestLocalRangesInANetworkNamespace(t *testing.T) {
+	if os.Getenv("SVCNET_E2E_IN_NETNS") != "1" {
+		if os.Geteuid() != 0 {
+			if os.Getenv("CI") != "" {
+				t.Fatal("this test needs root (CI runs as root)")
+			}
+			t.Skip("needs root for a network namespace")
+		}
+		cmd := exec.Command("unshare", "-n", os.Args[0], "-test.run", "^TestLocalRangesInANetworkNamespace$", "-test.v")
+		cmd.Env = append(os.Environ(), "SVCNET_E2E_IN_NETNS=1")
+		out, err := cmd.CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "--- PASS: TestLocalRangesInANetworkNamespace") {
+			t.Fatalf("in a network namespace: %v\n%s", err, out)
+		}
+		return
+	}
+	if out, err := exec.Command("ip", "link", "set", "lo", "up").CombinedOutput(); err != nil {
+		t.Fatalf("lo up: %v %s", err, out)
+	}
+	p := startSvcnet(t, t.TempDir(), freePort(t), "--runtime", "process", "--local-ranges")
+	p.mustKubectl(t, "apply", "-f", seedDir(t))
+	eventually(t, 60*time.Second, "deployment 5/5", func() string {
+		out, _ := p.kubectl(t, kubectlPath(t), "get", "deployment", "api-deployment", "-o", "jsonpath={.status.readyReplicas}")
+		if out != "5" {
+			return "ready " + out
+		}
+		return ""
+	})
+	clusterIP := p.mustKubectl(t, "get", "svc", "normal-service", "-o", "jsonpath={.spec.clusterIP}")
+	if !strings.HasPrefix(clusterIP, "10.") {
+		t.Fatalf("ClusterIP %s is not in 10.96.0.0/12", clusterIP)
+	}
+	if pod, err := get("http://" + clusterIP + "/"); err != nil || !strings.HasPrefix(pod, "api-deployment-") {
+		t.Fatalf("through %s: %q, %v", clusterIP, pod, err)
+	}
+	for _, ip := range dig(t, p.dnsAddr, "headless-service.default.svc.cluster.local") {
+		if !strings.HasPrefix(ip, "10.244.") {
+			t.Fatalf("pod IP %s is not in 10.244.0.0/16", ip)
+		}
+		if _, err := get("http://" + ip + ":3000/"); err != nil {
+			t.Fatalf("pod %s: %v", ip, err)
+		}
+	}
 }
