@@ -62,7 +62,9 @@ func TestRunGreetsOnEveryPort(t *testing.T) {
 	tcp, udp := freePort(t, "tcp"), freePort(t, "udp")
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- Run(ctx, "web-0", "127.0.0.1", []Port{{Number: tcp}, {Number: udp, UDP: true}}, io.Discard) }()
+	go func() {
+		done <- Run(ctx, "web-0", "127.0.0.1", []Port{{Number: tcp}, {Number: udp, UDP: true}}, io.Discard)
+	}()
 	want := Greeting("web-0", "127.0.0.1", tcp)
 	var body []byte
 	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
