@@ -207,6 +207,13 @@ func (p *Proxy) sync(key string) {
 	p.m.ports.Set(float64(len(p.ports)))
 }
 
+// port returns a live listener by "ip|port|proto" (for tests).
+func (p *Proxy) port(id string) *servicePort {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.ports[id]
+}
+
 // observe records trigger time ▶ now for a Service's newest slice change.
 func (p *Proxy) observe(key string, sls []*discoveryv1.EndpointSlice) {
 	var newest time.Time

@@ -254,3 +254,72 @@ func TestProxyUDP(t *testing.T) {
 		}
 	}
 }
+
+// An established connection keeps working after its endpoint leaves the
+// Service (it drains), while new connections find no backend.
+func TestEstablishedConnectionsSurviveEndpointRemoval(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { _, _ = io.Copy(c, c); c.Close() }()
+		}
+	}()
+	backend := netip.MustParseAddrPort(ln.Addr().String())
+	free, _ := net.Listen("tcp", "127.0.0.1:0")
+	svcPort := int32(free.Addr().(*net.TCPAddr).Port)
+	free.Close()
+	client := fake.NewClientset(
+		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "echo", Namespace: "ns"},
+			Spec: corev1.ServiceSpec{ClusterIP: "127.0.0.1", Ports: []corev1.ServicePort{{Name: "e", Port: svcPort, Protocol: corev1.ProtocolTCP}}}},
+		&discoveryv1.EndpointSlice{ObjectMeta: metav1.ObjectMeta{Name: "echo-1", Namespace: "ns", Labels: map[string]string{discoveryv1.LabelServiceName: "echo"}},
+			AddressType: discoveryv1.AddressTypeIPv4, Ports: []discoveryv1.EndpointPort{{Name: ptr("e"), Port: ptr(int32(backend.Port())), Protocol: ptr(corev1.ProtocolTCP)}},
+			Endpoints: []discoveryv1.Endpoint{{Addresses: []string{"127.0.0.1"}}}},
+	)
+	p := New(Config{}, client, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	<-p.Ready()
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(int(svcPort)))
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	roundTrip := func(msg string) error {
+		_ = c.SetDeadline(time.Now().Add(2 * time.Second))
+		if _, err := c.Write([]byte(msg)); err != nil {
+			return err
+		}
+		b := make([]byte, len(msg))
+		_, err := io.ReadFull(c, b)
+		if err == nil && string(b) != msg {
+			err = io.ErrUnexpectedEOF
+		}
+		return err
+	}
+	if err := roundTrip("before"); err != nil {
+		t.Fatal(err)
+	}
+	_ = client.DiscoveryV1().EndpointSlices("ns").Delete(context.Background(), "echo-1", metav1.DeleteOptions{})
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if sp := p.port("127.0.0.1|" + strconv.Itoa(int(svcPort)) + "|TCP"); sp != nil && len(*sp.backends.Load()) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the endpoint was never removed")
+		}
+	}
+	if err := roundTrip("after"); err != nil {
+		t.Fatalf("the established connection broke when its endpoint left: %v", err)
+	}
+}

@@ -105,6 +105,18 @@ func TestProcessRuntimeSeedFlow(t *testing.T) {
 		}
 	})
 
+	t.Run("proxy metrics", func(t *testing.T) {
+		resp, err := http.Get(p.metricsURL + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		expect(t, string(body), `svcnet_proxy_connections_total\{service="default/normal-service"\} (\d{3,})`,
+			`svcnet_proxy_bytes_total\{direction="out",service="default/normal-service"\} [1-9]`,
+			`svcnet_proxy_programming_duration_seconds_count [1-9]`, `svcnet_proxy_listeners [1-9]`)
+	})
+
 	t.Run("each headless record reaches its own pod", func(t *testing.T) {
 		ips := dig(t, p.dnsAddr, "headless-service.default.svc.cluster.local")
 		if len(ips) != 5 {

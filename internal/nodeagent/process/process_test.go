@@ -255,3 +255,38 @@ func TestLogServerNeedsTheToken(t *testing.T) {
 		}
 	}
 }
+
+// Follow streams a running container's output until it exits.
+func TestLogsFollow(t *testing.T) {
+	synced := make(chan struct{}, 100)
+	r := newRuntime(t, func(string, string) { synced <- struct{}{} })
+	p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "tick", Namespace: "ns", UID: "u3"},
+		Spec: corev1.PodSpec{RestartPolicy: corev1.RestartPolicyNever, Containers: []corev1.Container{{Name: "main", Image: "x",
+			Command: []string{"/bin/sh", "-c", "for i in 1 2 3; do echo tick $i; sleep 0.2; done"}}}}}
+	r.Sync(p, []netip.Addr{netip.MustParseAddr("127.244.0.11")}, "127.0.0.1", time.Now())
+	var b buf
+	start := time.Now()
+	if err := r.Logs(context.Background(), "ns", "tick", "main", LogOptions{Follow: true}, &b); err != nil {
+		t.Fatal(err)
+	}
+	if b.String() != "tick 1\ntick 2\ntick 3\n" || time.Since(start) < 300*time.Millisecond {
+		t.Fatalf("followed %q in %s", b.String(), time.Since(start))
+	}
+}
+
+func TestCappedWriterStartsOver(t *testing.T) {
+	f, err := os.CreateTemp(t.TempDir(), "log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &cappedWriter{f: f, limit: 10}
+	for _, s := range []string{"12345\n", "abcde\n", "xy\n"} {
+		if _, err := w.Write([]byte(s)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, _ := os.ReadFile(f.Name())
+	if string(got) != "abcde\nxy\n" {
+		t.Fatalf("kept %q", got)
+	}
+}
