@@ -130,6 +130,13 @@ func (r *Runtime) Sync(p *corev1.Pod, ips []netip.Addr, hostIP string, now time.
 		c := ps.ctrs[spec.Name]
 		if c == nil {
 			c = &container{spec: spec}
+			// A container that ran under an earlier agent (its processes
+			// ended with it) starts again as a restart.
+			for _, old := range p.Status.ContainerStatuses {
+				if old.Name == spec.Name && old.ContainerID != "" {
+					c.restarts = old.RestartCount + 1
+				}
+			}
 			ps.ctrs[spec.Name] = c
 		}
 		if c.running || ps.stopping {
