@@ -250,10 +250,10 @@ func sortedUnique(eps []Endpoint) []Endpoint {
 // withEndpoints joins a Service record and its slices (in name order; an
 // address in two slices counts once, from the first).
 func withEndpoints(rec *Service, slices []*sliceRecord) *Service {
-	s := *rec
-	if s.ExternalName != "" {
-		return &s
+	if rec.ExternalName != "" || len(slices) == 0 {
+		return rec // nothing to add: the record itself serves (never changed)
 	}
+	s := *rec
 	sort.Slice(slices, func(i, j int) bool { return slices[i].name < slices[j].name })
 	switch {
 	case len(slices) == 1:
