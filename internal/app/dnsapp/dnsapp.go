@@ -103,12 +103,6 @@ func Run(ctx context.Context, kubeconfig, level, contentType string, o Options, 
 		return err
 	}
 	klog.SetSlogLogger(log)
-	if os.Getenv("GOGC") == "" {
-		// Nearly all of a DNS's heap is its long-lived index, and its query
-		// path allocates nothing: collecting at 50% growth instead of 100%
-		// keeps it a third smaller for little CPU. GOGC overrides.
-		debug.SetGCPercent(50)
-	}
 	if kubeconfig == "" {
 		return errors.New("--kubeconfig is required")
 	}
@@ -136,6 +130,13 @@ func Run(ctx context.Context, kubeconfig, level, contentType string, o Options, 
 	}
 	select {
 	case <-srv.Ready():
+		if os.Getenv("GOGC") == "" {
+			// From now on nearly all of the heap is the long-lived index, and
+			// the query path allocates nothing: collecting at 50% growth
+			// instead of 100% keeps it a third smaller for little CPU. (The
+			// first sync, mostly garbage, ran at the default.) GOGC overrides.
+			debug.SetGCPercent(50)
+		}
 		fmt.Fprintf(stdout, "dns: %s (zone %s), synced with %s\n", srv.Addr(), o.ClusterDomain, cfg.Host)
 		if metricsAddr != "" {
 			fmt.Fprintf(stdout, "metrics: http://%s/metrics\n", metricsAddr)
