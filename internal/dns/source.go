@@ -305,13 +305,24 @@ func newRecordStore[R any](convert func(any) (string, R, bool), group func(R) st
 		items: map[string]R{}, groups: map[string][]string{}}
 }
 
-// Transformer makes the reflector's staging store hold records, not objects.
+// Transformer makes the reflector's staging store hold records, not
+// objects; in a relist, an unchanged object becomes the record already held,
+// so the staging store costs nothing for it.
 func (s *recordStore[R]) Transformer() cache.TransformFunc {
 	return func(obj any) (any, error) {
-		if _, r, ok := s.convert(obj); ok {
-			return r, nil
+		key, r, ok := s.convert(obj)
+		if !ok {
+			return obj, nil
 		}
-		return obj, nil
+		if s.same != nil {
+			s.mu.RLock()
+			old, had := s.items[key]
+			s.mu.RUnlock()
+			if had && s.same(old, r) {
+				return old, nil
+			}
+		}
+		return r, nil
 	}
 }
 

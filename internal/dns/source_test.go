@@ -128,3 +128,20 @@ func TestWithEndpointsJoinsSlices(t *testing.T) {
 		t.Fatalf("one slice: %+v", one.Endpoints)
 	}
 }
+
+// In a relist the staging store gets the record already held for an
+// unchanged object, a new one for a changed object.
+func TestTransformerReusesUnchangedRecords(t *testing.T) {
+	s, _ := sliceStore()
+	a1 := ep{addr: "10.244.0.1", ready: ptr(true)}
+	_ = s.Add(namedSlice("web-1", "web", a1))
+	held, _ := s.get("ns/web-1")
+	same, _ := s.Transformer()(namedSlice("web-1", "web", a1))
+	if same != any(held) {
+		t.Fatal("an unchanged object did not become the held record")
+	}
+	changed, _ := s.Transformer()(namedSlice("web-1", "web", ep{addr: "10.244.0.2", ready: ptr(true)}))
+	if changed == any(held) {
+		t.Fatal("a changed object became the held record")
+	}
+}

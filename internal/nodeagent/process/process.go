@@ -390,7 +390,7 @@ func (r *Runtime) status(p *corev1.Pod, ps *pod, ips []netip.Addr, hostIP string
 			allDone = false
 			cs.State.Waiting = &corev1.ContainerStateWaiting{Reason: "ContainerCreating"}
 		}
-		if c.last != nil && !(cs.State.Terminated != nil) {
+		if c.last != nil && cs.State.Terminated == nil {
 			cs.LastTerminationState.Terminated = c.last.DeepCopy()
 		}
 		allReady = allReady && cs.Ready
@@ -472,15 +472,11 @@ func (r *Runtime) terminate(ps *pod, c *container, grace time.Duration) {
 	r.cfg.Notify(ps.ns, ps.name)
 }
 
-// Forget drops what is known of pods not in keep (gone while the agent
-// was away), ending any process they left.
-func (r *Runtime) Forget(keep map[types.UID]bool) {
+// Close kills every process (the agent is going away).
+func (r *Runtime) Close() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for uid, ps := range r.pods {
-		if keep[uid] {
-			continue
-		}
 		for _, c := range ps.ctrs {
 			if c.running {
 				_ = syscall.Kill(-c.pid, syscall.SIGKILL)
@@ -488,11 +484,6 @@ func (r *Runtime) Forget(keep map[types.UID]bool) {
 		}
 		delete(r.pods, uid)
 	}
-}
-
-// Close kills every process (the agent is going away).
-func (r *Runtime) Close() {
-	r.Forget(nil)
 }
 
 // cappedWriter writes to a file until limit bytes, then starts it over
