@@ -295,7 +295,7 @@ func TestCappedWriterStartsOver(t *testing.T) {
 func TestRestartCountSurvivesTheAgent(t *testing.T) {
 	r := newRuntime(t, nil)
 	p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "old", Namespace: "ns", UID: "u4"},
-		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "main", Image: "x", Command: []string{"/bin/sh", "-c", "sleep 5"}}}},
+		Spec:   corev1.PodSpec{Containers: []corev1.Container{{Name: "main", Image: "x", Command: []string{"/bin/sh", "-c", "sleep 5"}}}},
 		Status: corev1.PodStatus{ContainerStatuses: []corev1.ContainerStatus{{Name: "main", RestartCount: 2, ContainerID: "process://1"}}}}
 	st, _ := r.Sync(p, []netip.Addr{netip.MustParseAddr("127.244.0.12")}, "127.0.0.1", time.Now())
 	if cs := st.ContainerStatuses[0]; cs.RestartCount != 3 || cs.State.Running == nil {
