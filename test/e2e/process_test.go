@@ -30,6 +30,17 @@ func eventually(t *testing.T, limit time.Duration, what string, f func() string)
 	t.Fatalf("%s: not within %s: %s", what, limit, last)
 }
 
+// awaitKubectl polls `kubectl args...` until it prints want.
+func (p *proc) awaitKubectl(t *testing.T, limit time.Duration, want string, args ...string) {
+	t.Helper()
+	eventually(t, limit, "kubectl "+strings.Join(args, " ")+" ▶ "+want, func() string {
+		if out, _ := p.kubectl(t, kubectlPath(t), args...); out != want {
+			return out
+		}
+		return ""
+	})
+}
+
 var greeting = regexp.MustCompile(`hello from pod (\S+) \(([0-9.]+):(\d+)\)`)
 
 // get fetches a URL on a fresh connection and returns the greeting's pod.
@@ -72,13 +83,7 @@ func podPIDs(t *testing.T, p *proc, selector string) map[string]int {
 func TestProcessRuntimeSeedFlow(t *testing.T) {
 	p := startSvcnet(t, t.TempDir(), freePort(t), "--runtime", "process", "--restart-backoff", "1s")
 	p.mustKubectl(t, "apply", "-f", seedDir(t))
-	eventually(t, 60*time.Second, "deployment 5/5", func() string {
-		out, _ := p.kubectl(t, kubectlPath(t), "get", "deployment", "api-deployment", "-o", "jsonpath={.status.readyReplicas}")
-		if out != "5" {
-			return "ready " + out
-		}
-		return ""
-	})
+	p.awaitKubectl(t, 60*time.Second, "5", "get", "deployment", "api-deployment", "-o", "jsonpath={.status.readyReplicas}")
 	clusterIP := p.mustKubectl(t, "get", "svc", "normal-service", "-o", "jsonpath={.spec.clusterIP}")
 	if !strings.HasPrefix(clusterIP, "127.96.") {
 		t.Fatalf("process mode ClusterIP %q is not in 127.96.0.0/16", clusterIP)
@@ -154,13 +159,7 @@ func TestProcessRuntimeSeedFlow(t *testing.T) {
 		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, 20*time.Second, "first restart", func() string {
-			out, _ := p.kubectl(t, kubectlPath(t), "get", "pod", pod, "-o", "jsonpath={.status.containerStatuses[0].restartCount} {.status.containerStatuses[0].ready}")
-			if out != "1 true" {
-				return out
-			}
-			return ""
-		})
+		p.awaitKubectl(t, 20*time.Second, "1 true", "get", "pod", pod, "-o", "jsonpath={.status.containerStatuses[0].restartCount} {.status.containerStatuses[0].ready}")
 		pid = podPIDs(t, p, "app=api")[pod]
 		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 			t.Fatal(err)
@@ -255,13 +254,7 @@ spec:
 		if err := syscall.Kill(pid, 0); err == nil {
 			t.Fatalf("process %d of deleted pod %s still runs", pid, pod)
 		}
-		eventually(t, 30*time.Second, "five ready again", func() string {
-			out, _ := p.kubectl(t, kubectlPath(t), "get", "deployment", "api-deployment", "-o", "jsonpath={.status.readyReplicas}")
-			if out != "5" {
-				return "ready " + out
-			}
-			return ""
-		})
+		p.awaitKubectl(t, 30*time.Second, "5", "get", "deployment", "api-deployment", "-o", "jsonpath={.status.readyReplicas}")
 	})
 
 	t.Run("scaling under a steady stream loses no request", func(t *testing.T) {
@@ -284,19 +277,11 @@ spec:
 				}
 			}()
 		}
-		ready := func(n string) func() string {
-			return func() string {
-				out, _ := p.kubectl(t, kubectlPath(t), "get", "deployment", "api-deployment", "-o", "jsonpath={.status.readyReplicas}/{.status.replicas}")
-				if out != n+"/"+n {
-					return out
-				}
-				return ""
-			}
-		}
+		replicas := []string{"get", "deployment", "api-deployment", "-o", "jsonpath={.status.readyReplicas}/{.status.replicas}"}
 		p.mustKubectl(t, "scale", "deployment/api-deployment", "--replicas=10")
-		eventually(t, 60*time.Second, "10 ready", ready("10"))
+		p.awaitKubectl(t, 60*time.Second, "10/10", replicas...)
 		p.mustKubectl(t, "scale", "deployment/api-deployment", "--replicas=2")
-		eventually(t, 60*time.Second, "2 ready", ready("2"))
+		p.awaitKubectl(t, 60*time.Second, "2/2", replicas...)
 		time.Sleep(time.Second)
 		cancel()
 		wg.Wait()
@@ -376,21 +361,9 @@ spec:
   selector: {app: on-b}
   ports: [{port: 8082}]
 `), 0o644)
-	eventually(t, 30*time.Second, "node-b ready", func() string {
-		out, _ := p.kubectl(t, kubectlPath(t), "get", "node", "node-b", "-o", "jsonpath={.status.conditions[0].status}")
-		if out != "True" {
-			return out
-		}
-		return ""
-	})
+	p.awaitKubectl(t, 30*time.Second, "True", "get", "node", "node-b", "-o", "jsonpath={.status.conditions[0].status}")
 	p.mustKubectl(t, "apply", "-f", manifest)
-	eventually(t, 30*time.Second, "pod on node-b ready", func() string {
-		out, _ := p.kubectl(t, kubectlPath(t), "get", "pod", "on-b", "-o", "jsonpath={.status.containerStatuses[0].ready}")
-		if out != "true" {
-			return out
-		}
-		return ""
-	})
+	p.awaitKubectl(t, 30*time.Second, "true", "get", "pod", "on-b", "-o", "jsonpath={.status.containerStatuses[0].ready}")
 	clusterIP := p.mustKubectl(t, "get", "svc", "on-b", "-o", "jsonpath={.spec.clusterIP}")
 	eventually(t, 10*time.Second, "the agent's proxy forwards", func() string {
 		pod, err := get("http://" + clusterIP + ":8082/")
@@ -428,13 +401,7 @@ func TestLocalRangesInANetworkNamespace(t *testing.T) {
 	}
 	p := startSvcnet(t, t.TempDir(), freePort(t), "--runtime", "process", "--local-ranges")
 	p.mustKubectl(t, "apply", "-f", seedDir(t))
-	eventually(t, 60*time.Second, "deployment 5/5", func() string {
-		out, _ := p.kubectl(t, kubectlPath(t), "get", "deployment", "api-deployment", "-o", "jsonpath={.status.readyReplicas}")
-		if out != "5" {
-			return "ready " + out
-		}
-		return ""
-	})
+	p.awaitKubectl(t, 60*time.Second, "5", "get", "deployment", "api-deployment", "-o", "jsonpath={.status.readyReplicas}")
 	clusterIP := p.mustKubectl(t, "get", "svc", "normal-service", "-o", "jsonpath={.spec.clusterIP}")
 	if !strings.HasPrefix(clusterIP, "10.") {
 		t.Fatalf("ClusterIP %s is not in 10.96.0.0/12", clusterIP)
