@@ -27,6 +27,23 @@ func slice(family discoveryv1.AddressType, port string, p int32, eps map[string]
 	return s
 }
 
+// runProxy runs a proxy on a fake clientset until the test ends, and
+// returns it once it has programmed what the clientset holds.
+func runProxy(t *testing.T, cfg Config, client *fake.Clientset) *Proxy {
+	t.Helper()
+	p := New(cfg, client, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	select {
+	case <-p.Ready():
+	case <-time.After(10 * time.Second):
+		t.Fatal("proxy not ready")
+	}
+	return p
+}
+
 func TestBackends(t *testing.T) {
 	v4 := netip.MustParseAddr("127.96.0.5")
 	tests := []struct {
@@ -151,16 +168,7 @@ func TestProxyForwardsAndFollowsChanges(t *testing.T) {
 	ctx := context.Background()
 	_, _ = client.DiscoveryV1().EndpointSlices("ns").Create(ctx, mk("web-a", refused), metav1.CreateOptions{})
 	_, _ = client.DiscoveryV1().EndpointSlices("ns").Create(ctx, mk("web-b", good), metav1.CreateOptions{})
-	p := New(Config{DialTimeout: time.Second}, client, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	rctx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- p.Run(rctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	select {
-	case <-p.Ready():
-	case <-time.After(10 * time.Second):
-		t.Fatal("proxy not ready")
-	}
+	runProxy(t, Config{DialTimeout: time.Second}, client)
 	ask := func() (string, error) {
 		c, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(int(svcPort))), time.Second)
 		if err != nil {
@@ -233,12 +241,7 @@ func TestProxyUDP(t *testing.T) {
 			AddressType: discoveryv1.AddressTypeIPv4, Ports: []discoveryv1.EndpointPort{{Name: ptr("dns"), Port: &bport, Protocol: ptr(corev1.ProtocolUDP)}},
 			Endpoints: []discoveryv1.Endpoint{{Addresses: []string{"127.0.0.1"}}}},
 	)
-	p := New(Config{}, client, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- p.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	<-p.Ready()
+	runProxy(t, Config{}, client)
 	c, err := net.Dial("udp", net.JoinHostPort("127.0.0.1", strconv.Itoa(int(svcPort))))
 	if err != nil {
 		t.Fatal(err)
@@ -283,12 +286,7 @@ func TestEstablishedConnectionsSurviveEndpointRemoval(t *testing.T) {
 			AddressType: discoveryv1.AddressTypeIPv4, Ports: []discoveryv1.EndpointPort{{Name: ptr("e"), Port: ptr(int32(backend.Port())), Protocol: ptr(corev1.ProtocolTCP)}},
 			Endpoints: []discoveryv1.Endpoint{{Addresses: []string{"127.0.0.1"}}}},
 	)
-	p := New(Config{}, client, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- p.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	<-p.Ready()
+	p := runProxy(t, Config{}, client)
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(int(svcPort)))
 	c, err := net.Dial("tcp", addr)
 	if err != nil {

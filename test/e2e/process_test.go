@@ -78,6 +78,14 @@ func podPIDs(t *testing.T, p *proc, selector string) map[string]int {
 	return pids
 }
 
+// anyPod picks one pod and its process.
+func anyPod(pids map[string]int) (string, int) {
+	for pod, pid := range pids {
+		return pod, pid
+	}
+	return "", 0
+}
+
 // TestProcessRuntimeSeedFlow is issue 6's flow with the unchanged seed
 // manifests: real processes on loopback pod IPs, the ClusterIP proxy, DNS.
 func TestProcessRuntimeSeedFlow(t *testing.T) {
@@ -147,12 +155,7 @@ func TestProcessRuntimeSeedFlow(t *testing.T) {
 	})
 
 	t.Run("a killed process restarts and leaves the endpoints while down", func(t *testing.T) {
-		pids := podPIDs(t, p, "app=api")
-		var pod string
-		var pid int
-		for pod, pid = range pids {
-			break
-		}
+		pod, pid := anyPod(podPIDs(t, p, "app=api"))
 		podIP := p.mustKubectl(t, "get", "pod", pod, "-o", "jsonpath={.status.podIP}")
 		// The first restart is at once; the second waits out the back-off
 		// (1s here), unready, out of the endpoints and DNS.
@@ -244,12 +247,7 @@ spec:
 	})
 
 	t.Run("kubectl delete pod sends SIGTERM and a replacement comes up", func(t *testing.T) {
-		pids := podPIDs(t, p, "app=api")
-		var pod string
-		var pid int
-		for pod, pid = range pids {
-			break
-		}
+		pod, pid := anyPod(podPIDs(t, p, "app=api"))
 		p.mustKubectl(t, "delete", "pod", pod)
 		if err := syscall.Kill(pid, 0); err == nil {
 			t.Fatalf("process %d of deleted pod %s still runs", pid, pod)
