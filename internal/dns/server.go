@@ -400,6 +400,7 @@ func (s *Server) sync(ctx context.Context) error {
 		}
 		if len(changes) > 0 {
 			next := s.snap.Load().WithServices(changes, s.nextSerial())
+			s.log.Debug("dns published", "services changed", len(changes), "batch", len(batch))
 			s.snap.Store(next)
 			s.m.services.Set(float64(next.Len()))
 			for _, key := range triggers {

@@ -387,13 +387,15 @@ func (s *recordStore[R]) Replace(list []any, _ string) error {
 		touched[s.put(key, r)] = true
 	}
 	s.mu.Unlock()
+	for g := range touched {
+		s.changed(g)
+	}
+	// Synced only after the changes are reported: whoever waits for it may
+	// start counting changes, and these are in what it will read.
 	first := false
 	s.once.Do(func() { close(s.synced); first = true })
 	if !first && s.relisted != nil {
 		s.relisted(len(next))
-	}
-	for g := range touched {
-		s.changed(g)
 	}
 	return nil
 }

@@ -145,3 +145,21 @@ func TestTransformerReusesUnchangedRecords(t *testing.T) {
 		t.Fatal("a changed object became the held record")
 	}
 }
+
+// A first list reports its changes before it says synced, so none lands
+// after whoever waits for synced has started counting.
+func TestReplaceReportsBeforeSynced(t *testing.T) {
+	var late int
+	var s *recordStore[*sliceRecord]
+	s = newRecordStore(toSliceRecord, func(r *sliceRecord) string { return r.ns + "/" + r.service }, sameSlice, func(string) {
+		select {
+		case <-s.synced:
+			late++
+		default:
+		}
+	})
+	_ = s.Replace([]any{namedSlice("a-1", "a"), namedSlice("b-1", "b"), namedSlice("c-1", "c")}, "1")
+	if late != 0 {
+		t.Fatalf("%d changes reported after synced", late)
+	}
+}
