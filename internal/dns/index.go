@@ -137,7 +137,7 @@ func build(services map[string]*Service) *Snapshot {
 		})
 	}
 	for i := range snap.ptr {
-		snap.ptr[i] = slices.Clip(snap.ptr[i])
+		snap.ptr[i] = slices.Clone(snap.ptr[i]) // exact size: append left up to twice the room
 		sortPTR(snap.ptr[i])
 	}
 	return snap
@@ -240,7 +240,7 @@ func (snap *Snapshot) WithServices(changes map[string]*Service, serial uint32) *
 	}
 	for i, copied := range copiedPTR {
 		if copied {
-			out.ptr[i] = slices.Clip(out.ptr[i])
+			out.ptr[i] = slices.Clone(out.ptr[i]) // exact size
 			sortPTR(out.ptr[i])
 		}
 	}

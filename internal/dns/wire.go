@@ -129,7 +129,7 @@ func precompute(snap *Snapshot, o Options, lname string, qtype uint16) *wireAnsw
 		if len(ans.Answer) > maxShuffled || len(ans.Ns) > 0 || !set.index(b, int(w.rrOff), int(w.qlen), len(ans.Answer), len(ans.Extra)) {
 			return nil
 		}
-		set.recs, set.fix, set.names = slices.Clip(set.recs), slices.Clip(set.fix), slices.Clip(set.names)
+		set.recs, set.fix, set.names = slices.Clone(set.recs), slices.Clone(set.fix), slices.Clone(set.names) // exact sizes
 		w.set = set
 	}
 	return w
