@@ -7,7 +7,6 @@ package dns
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -120,7 +119,7 @@ func (s *Server) ServeDNS(w mdns.ResponseWriter, r *mdns.Msg) {
 	tcp := w.RemoteAddr().Network() == "tcp"
 	if b := s.FastReply(r, tcp); b != nil {
 		_, _ = w.Write(b)
-		s.observeWire(b, tcp, start, w.RemoteAddr().String)
+		s.observeWire(b, r.Question[0].Qtype, tcp, start, w.RemoteAddr().String)
 		return
 	}
 	if m := s.Reply(r, tcp); m != nil {
@@ -130,14 +129,8 @@ func (s *Server) ServeDNS(w mdns.ResponseWriter, r *mdns.Msg) {
 }
 
 // observeWire counts a fast-path reply (and logs it with --log-queries).
-func (s *Server) observeWire(b []byte, tcp bool, start time.Time, client func() string) {
-	rcode := int(b[3] & 0x0F)
-	off, err := skipName(b, 12)
-	if err != nil || off+4 > len(b) {
-		return
-	}
-	qtype := binary.BigEndian.Uint16(b[off:])
-	s.m.observe(qtype, tcp, rcode, start)
+func (s *Server) observeWire(b []byte, qtype uint16, tcp bool, start time.Time, client func() string) {
+	s.m.observe(qtype, tcp, int(b[3]&0x0F), start)
 	if s.cfg.LogQueries {
 		var m mdns.Msg
 		_ = m.Unpack(b)
@@ -180,7 +173,8 @@ func (s *Server) FastReply(r *mdns.Msg, tcp bool) []byte {
 	}
 	rnd := s.rnd.Get().(*rand.Rand)
 	defer s.rnd.Put(rnd)
-	return s.fastReply(snap, b, nil, make([]byte, 0, 258), tcp, rnd)
+	out, _ := s.fastReply(snap, b, nil, make([]byte, 0, 258), tcp, rnd)
+	return out
 }
 
 // Reply forms the answer to a request: nil drops it (no reply can be formed).

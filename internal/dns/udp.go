@@ -69,9 +69,9 @@ func ServeUDP(ctx context.Context, conn *net.UDPConn, workers int, handle func(w
 func (s *Server) handleUDP(w *UDPWorker, b []byte, from netip.AddrPort) []byte {
 	start := time.Now()
 	if snap := s.snap.Load(); snap.Synced {
-		if out := s.fastReply(snap, b, w.Out, w.key, false, w.rnd); out != nil {
+		if out, qtype := s.fastReply(snap, b, w.Out, w.key, false, w.rnd); out != nil {
 			w.Out = out[:0]
-			s.observeWire(out, false, start, from.String)
+			s.observeWire(out, qtype, false, start, from.String)
 			return out
 		}
 	}

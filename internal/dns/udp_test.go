@@ -125,12 +125,12 @@ func FuzzParseQuery(f *testing.F) {
 		if len(q.name) > 255 || len(key) < 3 {
 			t.Fatalf("accepted name %q key %q", q.name, key)
 		}
-		out := s.fastReply(s.snap.Load(), b, nil, nil, false, rnd)
+		out, qtype := s.fastReply(s.snap.Load(), b, nil, nil, false, rnd)
 		if out == nil {
 			return
 		}
 		var m mdns.Msg
-		if err := m.Unpack(out); err != nil || m.Id != q.id || len(out) > 4096+11 {
+		if err := m.Unpack(out); err != nil || m.Id != q.id || qtype != q.qtype || len(out) > 4096+11 {
 			t.Fatalf("fast reply does not unpack or lost the id: %v", err)
 		}
 	})

@@ -355,12 +355,12 @@ func parseQuery(b, key []byte) (wireQuery, []byte, bool) {
 }
 
 // fastReply appends to out the reply to the query in b from the snapshot's
-// precomputed replies, or returns nil for the slow path. scratch is the
-// caller's buffer for the cache key.
-func (s *Server) fastReply(snap *Snapshot, b, out, scratch []byte, tcp bool, rnd interface{ IntN(int) int }) []byte {
+// precomputed replies, with the question's type, or returns nil for the
+// slow path. scratch is the caller's buffer for the cache key.
+func (s *Server) fastReply(snap *Snapshot, b, out, scratch []byte, tcp bool, rnd interface{ IntN(int) int }) ([]byte, uint16) {
 	q, key, ok := parseQuery(b, scratch[:0])
 	if !ok || snap.wire == nil {
-		return nil
+		return nil, 0
 	}
 	limit := 512
 	if q.opt {
@@ -379,14 +379,14 @@ func (s *Server) fastReply(snap *Snapshot, b, out, scratch []byte, tcp bool, rnd
 		snap.wire.put(key, w)
 	}
 	if w.msg == nil || len(q.name) != int(w.qlen) {
-		return nil
+		return nil, 0
 	}
 	n := len(w.msg)
 	if q.opt {
 		n += 11
 	}
 	if limit > 0 && n > limit {
-		return nil // the slow path truncates
+		return nil, 0 // the slow path truncates
 	}
 	out = append(out[:0], w.msg...)
 	binary.BigEndian.PutUint16(out[0:], q.id)
@@ -426,5 +426,5 @@ func (s *Server) fastReply(snap *Snapshot, b, out, scratch []byte, tcp bool, rnd
 		out = append(out, 0, 0, 41, byte(advertised>>8), byte(advertised), 0, 0, 0, 0, 0, 0)
 		binary.BigEndian.PutUint16(out[10:], binary.BigEndian.Uint16(out[10:])+1)
 	}
-	return out
+	return out, q.qtype
 }

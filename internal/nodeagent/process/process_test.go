@@ -179,7 +179,17 @@ func TestStopSendsSIGTERMThenSIGKILL(t *testing.T) {
 	if st.ContainerStatuses[0].State.Running == nil {
 		t.Fatalf("not running: %+v", st.ContainerStatuses[0])
 	}
-	time.Sleep(200 * time.Millisecond) // let the shell set its trap
+	// The shell prints "up" once its trap is set.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		var out buf
+		_ = r.Logs(context.Background(), "ns", "stubborn", "main", LogOptions{}, &out)
+		if strings.Contains(out.String(), "up") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the process never said up")
+		}
+	}
 	start := time.Now()
 	for !r.Stop(p, time.Now()) {
 		if time.Since(start) > 10*time.Second {
