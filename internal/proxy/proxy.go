@@ -12,7 +12,6 @@ package proxy
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -422,7 +421,10 @@ func (sp *servicePort) serveTCP() {
 // handleTCP connects a client to a backend, trying others while backends
 // refuse, and relays until both sides are done.
 func (sp *servicePort) handleTCP(c net.Conn) {
-	client := netip.MustParseAddrPort(c.RemoteAddr().String()).Addr()
+	var client netip.Addr
+	if ta, ok := c.RemoteAddr().(*net.TCPAddr); ok {
+		client = ta.AddrPort().Addr().Unmap()
+	}
 	var tried []netip.AddrPort
 	for attempt := 0; attempt < 3; attempt++ {
 		b, ok := sp.pick(client, tried)
@@ -579,6 +581,3 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	}
 	return m
 }
-
-// String names a listener in logs.
-func (w wanted) String() string { return fmt.Sprintf("%s %s/%s", w.svc, w.addr(), w.proto) }
