@@ -148,6 +148,10 @@ func TestProcessRuntimeSeedFlow(t *testing.T) {
 		out := p.mustKubectl(t, "logs", "deploy/api-deployment")
 		expect(t, out, `hello: pod api-deployment-\S+ serving http://127\.244\.0\.\d+:3000`)
 		pod := p.mustKubectl(t, "get", "pods", "-l", "app=api", "-o", "jsonpath={.items[0].metadata.name}")
+		expect(t, p.mustKubectl(t, "logs", pod, "-c", "api"), `hello: pod `+pod+` serving`)
+		if out, err := p.kubectl(t, kubectlPath(t), "logs", pod, "-c", "nope"); err == nil || !strings.Contains(out, "nope") {
+			t.Fatalf("logs of a container the pod does not have: %v\n%s", err, out)
+		}
 		tail := p.mustKubectl(t, "logs", pod, "--tail=1", "--timestamps")
 		if n := strings.Count(strings.TrimSpace(tail), "\n"); n != 0 || !regexp.MustCompile(`^\d{4}-\d\d-\d\dT`).MatchString(tail) {
 			t.Fatalf("--tail=1 --timestamps:\n%s", tail)
