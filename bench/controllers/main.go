@@ -34,7 +34,6 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/svcnet/svcnet/bench/measure"
 )
@@ -107,12 +106,7 @@ func run(services, perSvc, churnSecs, rate, gated int, out string) error {
 		}
 		defer a.stop()
 	}
-	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
-	if err != nil {
-		return err
-	}
-	cfg.QPS, cfg.Burst = 5000, 10000
-	c, err := kubernetes.NewForConfig(cfg)
+	c, err := measure.Client(kubeconfig, 5000)
 	if err != nil {
 		return err
 	}

@@ -39,7 +39,6 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/svcnet/svcnet/bench/measure"
 	svcdns "github.com/svcnet/svcnet/internal/dns"
@@ -140,8 +139,8 @@ func run(sizesFlag string, secs, rate int, out string) error {
 	}
 	defer os.RemoveAll(tmp)
 	bin, dnsBin := filepath.Join(tmp, "svcnet"), filepath.Join(tmp, "svcnet-dns")
-	if b, err := exec.Command("go", "build", "-o", tmp, "./cmd/svcnet", "./cmd/svcnet-dns").CombinedOutput(); err != nil {
-		return fmt.Errorf("build: %v\n%s", err, b)
+	if err := measure.Build(tmp, "./cmd/svcnet", "./cmd/svcnet-dns"); err != nil {
+		return err
 	}
 	self, _ := os.Executable()
 	var results []sizeResult
@@ -240,17 +239,15 @@ func runSize(bin, dnsBin, self, tmp string, n, secs, rate int) (sizeResult, erro
 	}
 	defer stopEtcd()
 	apiAddr, serverDNS := measure.FreePort(), measure.FreePort()
-	serverArgs := []string{"server", "--data-dir", filepath.Join(tmp, fmt.Sprintf("data-%d", n)), "--etcd-servers", etcdURL,
+	serverArgs := []string{"--data-dir", filepath.Join(tmp, fmt.Sprintf("data-%d", n)), "--etcd-servers", etcdURL,
 		"--api-addr", apiAddr, "--dns-addr", serverDNS, "--upstream", "none", "--metrics-addr", "", "--node-name", "", "--controllers=false", "--log-level", "error"}
-	srv := exec.Command(bin, serverArgs...)
-	kubeconfig, err := start(srv, regexp.MustCompile(`^kubeconfig: (.*)$`))
+	srv, err := measure.StartServer(bin, serverArgs...)
 	if err != nil {
 		return r, err
 	}
-	defer func() { _ = srv.Process.Kill(); _ = srv.Wait() }()
-	cfg, _ := clientcmd.BuildConfigFromFlags("", kubeconfig)
-	cfg.QPS, cfg.Burst = 1e5, 1e5
-	c, err := kubernetes.NewForConfig(cfg)
+	defer func() { srv.Stop() }() // the server restarted below, too
+	kubeconfig := srv.Kubeconfig
+	c, err := measure.Client(kubeconfig, 1e5)
 	if err != nil {
 		return r, err
 	}
@@ -313,13 +310,11 @@ func runSize(bin, dnsBin, self, tmp string, n, secs, rate int) (sizeResult, erro
 	// DNS has seen, so every watch ends in 410 and lists again.
 	steadyRSS := measure.RSSMB(dns.Process.Pid)
 	peak := measure.NewPeak(dns.Process.Pid)
-	_ = srv.Process.Signal(os.Interrupt)
-	_ = srv.Wait()
+	srv.Stop()
 	if err := compactEtcd(etcdURL); err != nil {
 		return r, err
 	}
-	srv = exec.Command(bin, serverArgs...)
-	if _, err := start(srv, regexp.MustCompile(`^kubeconfig: (.*)$`)); err != nil {
+	if srv, err = measure.StartServer(bin, serverArgs...); err != nil {
 		return r, err
 	}
 	fresh := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "after-relist"}, Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Port: 80}}}}
@@ -358,12 +353,7 @@ func loadInto(kubeconfig string, n int) error {
 	if kubeconfig == "" {
 		return fmt.Errorf("-load needs -kubeconfig")
 	}
-	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
-	if err != nil {
-		return err
-	}
-	cfg.QPS, cfg.Burst = 1e5, 1e5
-	c, err := kubernetes.NewForConfig(cfg)
+	c, err := measure.Client(kubeconfig, 1e5)
 	if err != nil {
 		return err
 	}

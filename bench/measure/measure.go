@@ -12,6 +12,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
 )
 
 // RSSMB is the resident set size of a process in MB (0 if unknown).
@@ -132,4 +135,14 @@ func StartServer(bin string, args ...string) (*Server, error) {
 func (s *Server) Stop() {
 	_ = s.Cmd.Process.Signal(os.Interrupt)
 	_ = s.Cmd.Wait()
+}
+
+// Client is a clientset for a kubeconfig, allowed qps requests a second.
+func Client(kubeconfig string, qps float32) (kubernetes.Interface, error) {
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		return nil, err
+	}
+	cfg.QPS, cfg.Burst = qps, int(2*qps)
+	return kubernetes.NewForConfig(cfg)
 }

@@ -27,7 +27,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/svcnet/svcnet/bench/measure"
 )
@@ -73,11 +72,7 @@ func benchmark(secs, clients int, out string) error {
 	}
 	defer srv.Stop()
 	kubeconfig := srv.Kubeconfig
-	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
-	if err != nil {
-		return err
-	}
-	c, err := kubernetes.NewForConfig(cfg)
+	c, err := measure.Client(kubeconfig, 100)
 	if err != nil {
 		return err
 	}
