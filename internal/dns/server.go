@@ -18,6 +18,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	mdns "github.com/miekg/dns"
@@ -252,14 +253,9 @@ func (s *Server) Reply(r *mdns.Msg, tcp bool) *mdns.Msg {
 
 // Run syncs the snapshot from the API and serves UDP and TCP until ctx ends.
 func (s *Server) Run(ctx context.Context) error {
-	pc, err := net.ListenPacket("udp", s.cfg.Addr)
+	pc, ln, err := listen(s.cfg.Addr)
 	if err != nil {
-		return fmt.Errorf("dns listen udp %s: %w", s.cfg.Addr, err)
-	}
-	ln, err := net.Listen("tcp", pc.LocalAddr().String())
-	if err != nil {
-		pc.Close()
-		return fmt.Errorf("dns listen tcp %s: %w", pc.LocalAddr(), err)
+		return err
 	}
 	s.addr.Store(pc.LocalAddr().String())
 	close(s.listening)
@@ -294,6 +290,27 @@ func (s *Server) Run(ctx context.Context) error {
 		return nil
 	}
 	return err
+}
+
+// listen binds UDP and TCP on one address. With port 0 the UDP socket picks
+// the port and TCP takes the same one; if that TCP port is taken, it tries
+// another (a few times).
+func listen(addr string) (net.PacketConn, net.Listener, error) {
+	_, port, _ := net.SplitHostPort(addr)
+	for attempt := 0; ; attempt++ {
+		pc, err := net.ListenPacket("udp", addr)
+		if err != nil {
+			return nil, nil, fmt.Errorf("dns listen udp %s: %w", addr, err)
+		}
+		ln, err := net.Listen("tcp", pc.LocalAddr().String())
+		if err == nil {
+			return pc, ln, nil
+		}
+		pc.Close()
+		if port != "0" || attempt == 9 || !errors.Is(err, syscall.EADDRINUSE) {
+			return nil, nil, fmt.Errorf("dns listen tcp %s: %w", pc.LocalAddr(), err)
+		}
+	}
 }
 
 // udpWorkers is how many goroutines read the UDP socket: two per CPU, so a

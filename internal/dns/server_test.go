@@ -188,3 +188,22 @@ func TestUpstreamForwardingAndExternalNameChase(t *testing.T) {
 		t.Fatalf("dead upstream: %d", m.Rcode)
 	}
 }
+
+// With port 0, a TCP port already taken makes listen pick another pair.
+func TestListenPairsUDPAndTCP(t *testing.T) {
+	pc, ln, err := listen("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	defer ln.Close()
+	if pc.LocalAddr().String() != ln.Addr().String() {
+		t.Fatalf("udp %s, tcp %s", pc.LocalAddr(), ln.Addr())
+	}
+	// A fixed address whose TCP port is taken is an error, not a retry.
+	busy, _ := net.Listen("tcp", "127.0.0.1:0")
+	defer busy.Close()
+	if _, _, err := listen(busy.Addr().String()); err == nil {
+		t.Fatal("listened on a taken TCP port")
+	}
+}
