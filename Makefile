@@ -28,6 +28,7 @@ fuzz:
 	$(GO) test ./internal/dns -run XXX -fuzz FuzzReply -fuzztime $(FUZZTIME)
 	$(GO) test ./internal/dns -run XXX -fuzz FuzzResolveName -fuzztime $(FUZZTIME)
 	$(GO) test ./internal/dns -run XXX -fuzz FuzzParseQuery -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/dns -run XXX -fuzz FuzzDecodeRecord -fuzztime $(FUZZTIME)
 
 bench-api:
 	$(GO) run ./bench/api

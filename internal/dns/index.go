@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -20,10 +21,28 @@ type Port struct {
 // Endpoint is one address of a Service, as DNS needs it.
 type Endpoint struct {
 	Addr netip.Addr
-	// Host is the endpoint's DNS label: its hostname, or the dashed address.
+	// Host is the endpoint's hostname (lower case); without one its DNS
+	// label is the dashed address, formed when asked (Label).
 	Host  string
 	Ready bool
 	Ports []Port
+}
+
+// Label is the endpoint's DNS label: its hostname, or the dashed address.
+func (e *Endpoint) Label() string {
+	if e.Host != "" {
+		return e.Host
+	}
+	return DashedName(e.Addr)
+}
+
+// HasLabel reports whether label is the endpoint's (without allocating).
+func (e *Endpoint) HasLabel(label string) bool {
+	if e.Host != "" {
+		return e.Host == label
+	}
+	var buf [64]byte
+	return string(appendDashed(buf[:0], e.Addr)) == label
 }
 
 // Service is what DNS knows of one Service.
@@ -84,17 +103,25 @@ func addrShard(a netip.Addr) int {
 func (snap *Snapshot) Service(key string) *Service { return snap.services[keyShard(key)][key] }
 
 // ptrRef is an owner of an address: a Service (its ClusterIP) or one of its
-// endpoints (host set). The name is formed when asked, not stored.
+// endpoints (host set: its hostname, or dashedHost for the dashed address).
+// The name is formed when asked, not stored.
 type ptrRef struct {
 	svc  *Service
 	host string
 }
 
-func (r ptrRef) name(zone string) string {
-	if r.host == "" {
-		return r.svc.FQDN(zone)
+// dashedHost marks an endpoint without hostname in a ptrRef (no DNS label
+// can be a NUL).
+const dashedHost = "\x00"
+
+func (e ptrEntry) name(zone string) string {
+	switch e.ref.host {
+	case "":
+		return e.ref.svc.FQDN(zone)
+	case dashedHost:
+		return DashedName(e.addr) + "." + e.ref.svc.FQDN(zone)
 	}
-	return r.host + "." + r.svc.FQDN(zone)
+	return e.ref.host + "." + e.ref.svc.FQDN(zone)
 }
 
 // ptrEntry is one owner of one address.
@@ -109,15 +136,16 @@ func (snap *Snapshot) PTR(a netip.Addr, zone string) []string {
 	i := sort.Search(len(sh), func(i int) bool { return !sh[i].addr.Less(a) })
 	var out []string
 	for ; i < len(sh) && sh[i].addr == a; i++ {
-		out = append(out, sh[i].ref.name(zone))
+		out = append(out, sh[i].name(zone))
 	}
 	sort.Strings(out)
 	return out
 }
 
-// sortPTR orders a shard's entries by address.
+// sortPTR orders a shard's entries by address (the names of one address
+// are sorted when asked, so their order here does not matter).
 func sortPTR(sh []ptrEntry) {
-	slices.SortStableFunc(sh, func(x, y ptrEntry) int { return x.addr.Compare(y.addr) })
+	slices.SortFunc(sh, func(x, y ptrEntry) int { return x.addr.Compare(y.addr) })
 }
 
 // Len is the number of Services.
@@ -146,11 +174,11 @@ func build(services map[string]*Service) *Snapshot {
 // DashedName is CoreDNS's endpoint label for an address without hostname:
 // 10.244.0.7 → 10-244-0-7; fd00::1 → fd00--1 (a trailing - gets a 0).
 func DashedName(a netip.Addr) string {
-	s := a.String()
 	if a.Is4() {
-		return strings.ReplaceAll(s, ".", "-")
+		var buf [15]byte
+		return string(appendDashed(buf[:0], a))
 	}
-	s = strings.ReplaceAll(s, ":", "-")
+	s := strings.ReplaceAll(a.String(), ":", "-")
 	if strings.HasSuffix(s, "-") {
 		s += "0"
 	}
@@ -158,6 +186,20 @@ func DashedName(a netip.Addr) string {
 		s = "0" + s
 	}
 	return s
+}
+
+// appendDashed appends the dashed name of an address.
+func appendDashed(b []byte, a netip.Addr) []byte {
+	if !a.Is4() {
+		return append(b, DashedName(a)...)
+	}
+	for i, x := range a.As4() {
+		if i > 0 {
+			b = append(b, '-')
+		}
+		b = strconv.AppendUint(b, uint64(x), 10)
+	}
+	return b
 }
 
 // BuildService turns a Service and its EndpointSlices into what DNS serves.
@@ -181,7 +223,11 @@ func (s *Service) eachPTR(f func(netip.Addr, ptrRef)) {
 	}
 	for _, e := range s.Endpoints {
 		if e.Ready && !slices.Contains(s.ClusterIPs, e.Addr) {
-			f(e.Addr, ptrRef{svc: s, host: e.Host})
+			host := e.Host
+			if host == "" {
+				host = dashedHost
+			}
+			f(e.Addr, ptrRef{svc: s, host: host})
 		}
 	}
 }

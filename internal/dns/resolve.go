@@ -163,7 +163,7 @@ func resolveSvc(snap *Snapshot, o Options, qname string, qtype uint16, l []strin
 		var out []mdns.RR
 		found := false
 		for _, e := range svc.Endpoints {
-			if e.Ready && e.Host == l[0] {
+			if e.Ready && e.HasLabel(l[0]) {
 				found = true
 				if wantFamily(qtype, e.Addr) {
 					out = append(out, addrRR(qname, e.Addr, o.TTL))
@@ -224,12 +224,13 @@ func srvAnswer(svc *Service, o Options, qname, svcName, port, proto string, rnd 
 		if !e.Ready {
 			continue
 		}
-		target := e.Host + "." + svcName
+		label := e.Label()
+		target := label + "." + svcName
 		for _, p := range e.Ports {
 			if (port != "" && p.Name != port) || (proto != "" && p.Proto != proto) {
 				continue
 			}
-			k := key{e.Host, p.Port}
+			k := key{label, p.Port}
 			if !seen[k] {
 				seen[k] = true
 				ans.Answer = append(ans.Answer, &mdns.SRV{Hdr: hdr(qname, mdns.TypeSRV, o.TTL), Priority: 0, Weight: 100, Port: p.Port, Target: target})

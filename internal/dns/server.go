@@ -24,7 +24,6 @@ import (
 	mdns "github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
-	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
@@ -351,8 +350,10 @@ func (s *Server) sync(ctx context.Context) error {
 		go r.RunWithContext(ctx)
 	}
 	svcs.relisted, slices.relisted, nss.relisted = relisted("services"), relisted("endpointslices"), relisted("namespaces")
-	run(s.src.Services, &corev1.Service{}, svcs, "services")
-	run(s.src.EndpointSlices, &discoveryv1.EndpointSlice{}, slices, "endpointslices")
+	// Services and slices arrive as API objects or, decoded from protobuf
+	// straight into records, as protoRecords: no one expected type.
+	run(s.src.Services, nil, svcs, "services")
+	run(s.src.EndpointSlices, nil, slices, "endpointslices")
 	run(s.src.Namespaces, &corev1.Namespace{}, nss, "namespaces")
 	synced := []chan struct{}{svcs.synced, slices.synced, nss.synced}
 	var pods *recordStore[*podRecord]

@@ -45,7 +45,7 @@ func NewAPISource(cfg *rest.Config) (Source, error) {
 	client := func(gv schema.GroupVersion, apiPath string) (*rest.RESTClient, error) {
 		c := rest.CopyConfig(cfg)
 		c.GroupVersion, c.APIPath = &gv, apiPath
-		c.NegotiatedSerializer = codecs.WithoutConversion()
+		c.NegotiatedSerializer = newRecordCodecs(codecs.WithoutConversion())
 		if c.ContentType == "" {
 			c.ContentType = runtime.ContentTypeProtobuf
 			c.AcceptContentTypes = runtime.ContentTypeProtobuf + "," + runtime.ContentTypeJSON
@@ -122,6 +122,9 @@ func toSvcRecord(obj any) (string, *svcRecord, bool) {
 		return o.svc.Namespace + "/" + o.svc.Name, o, true
 	case *corev1.Service:
 		return o.Namespace + "/" + o.Name, &svcRecord{svc: serviceOf(o)}, true
+	case *protoRecord:
+		r, ok := o.rec.(*svcRecord)
+		return o.Namespace + "/" + o.Name, r, ok
 	}
 	return "", nil, false
 }
@@ -132,6 +135,9 @@ func toSliceRecord(obj any) (string, *sliceRecord, bool) {
 		return o.ns + "/" + o.name, o, true
 	case *discoveryv1.EndpointSlice:
 		return o.Namespace + "/" + o.Name, sliceOf(o), true
+	case *protoRecord:
+		r, ok := o.rec.(*sliceRecord)
+		return o.Namespace + "/" + o.Name, r, ok
 	}
 	return "", nil, false
 }
@@ -162,79 +168,159 @@ func toPodRecord(obj any) (string, *podRecord, bool) {
 	return "", nil, false
 }
 
+// serviceView is what DNS reads of a Service, whichever encoding it came
+// in: serviceOf fills it from an API object, the protobuf decoder straight
+// from the wire. Addresses are parsed already (the unparsable left out).
+type serviceView struct {
+	name, namespace, typ, externalName string
+	clusterIP                          string // "None" for headless; kept unparsed for that
+	clusterIPs                         []netip.Addr
+	ports                              []portView
+}
+
+// portView is a port of a Service or EndpointSlice; has* tell a slice's
+// absent fields (pointers in the API types) from empty ones.
+type portView struct {
+	name, proto       string
+	port              int32
+	hasProto, hasPort bool
+}
+
 // serviceOf reads what DNS answers from a Service (Endpoints stay empty).
 func serviceOf(svc *corev1.Service) *Service {
-	s := &Service{Name: strings.ToLower(svc.Name), Namespace: strings.ToLower(svc.Namespace)}
-	if svc.Spec.Type == corev1.ServiceTypeExternalName {
-		s.ExternalName = strings.ToLower(strings.TrimSuffix(svc.Spec.ExternalName, ".")) + "."
-		return s
-	}
-	s.Headless = svc.Spec.ClusterIP == corev1.ClusterIPNone
+	v := serviceView{name: svc.Name, namespace: svc.Namespace, typ: string(svc.Spec.Type),
+		externalName: svc.Spec.ExternalName, clusterIP: svc.Spec.ClusterIP}
 	for _, ip := range svc.Spec.ClusterIPs {
 		if a, err := netip.ParseAddr(ip); err == nil {
-			s.ClusterIPs = append(s.ClusterIPs, a)
-		}
-	}
-	if len(s.ClusterIPs) == 0 && !s.Headless {
-		if a, err := netip.ParseAddr(svc.Spec.ClusterIP); err == nil {
-			s.ClusterIPs = append(s.ClusterIPs, a)
+			v.clusterIPs = append(v.clusterIPs, a)
 		}
 	}
 	for _, p := range svc.Spec.Ports {
-		if p.Name == "" {
+		v.ports = append(v.ports, portView{name: p.Name, proto: string(p.Protocol), port: p.Port, hasProto: true, hasPort: true})
+	}
+	return v.service()
+}
+
+// service builds the record of a Service view.
+func (v *serviceView) service() *Service {
+	s := &Service{Name: strings.ToLower(v.name), Namespace: strings.ToLower(v.namespace)}
+	if v.typ == string(corev1.ServiceTypeExternalName) {
+		s.ExternalName = strings.ToLower(strings.TrimSuffix(v.externalName, ".")) + "."
+		return s
+	}
+	s.Headless = v.clusterIP == corev1.ClusterIPNone
+	if len(v.clusterIPs) > 0 {
+		s.ClusterIPs = slices.Clone(v.clusterIPs) // the view may be reused
+	}
+	if len(s.ClusterIPs) == 0 && !s.Headless {
+		if a, err := netip.ParseAddr(v.clusterIP); err == nil {
+			s.ClusterIPs = append(s.ClusterIPs, a)
+		}
+	}
+	for _, p := range v.ports {
+		if p.name == "" {
 			continue // unnamed ports get no SRV (S7)
 		}
-		s.Ports = append(s.Ports, Port{Name: strings.ToLower(p.Name), Proto: strings.ToLower(string(p.Protocol)), Port: uint16(p.Port)})
+		s.Ports = append(s.Ports, Port{Name: strings.ToLower(p.name), Proto: lowerProto(p.proto), Port: uint16(p.port)})
 	}
 	return s
 }
 
+// lowerProto lower-cases a protocol without allocating for the usual ones.
+func lowerProto(p string) string {
+	switch p {
+	case "TCP", "tcp":
+		return "tcp"
+	case "UDP", "udp":
+		return "udp"
+	case "SCTP", "sctp":
+		return "sctp"
+	}
+	return strings.ToLower(p)
+}
+
+// sliceView is what DNS reads of an EndpointSlice, whichever encoding it
+// came in.
+type sliceView struct {
+	ns, name, service, trigger, addressType string
+	ports                                   []portView
+	eps                                     []endpointView
+}
+
+// endpointView is one endpoint of a slice: its parsable addresses, its
+// readiness (absent means ready) and hostname.
+type endpointView struct {
+	addrs []netip.Addr
+	ready bool
+	host  string
+}
+
 // sliceOf reads an EndpointSlice's addresses, readiness, hostnames and
-// named ports; slices of other address types (FQDN) contribute nothing.
+// named ports.
 func sliceOf(sl *discoveryv1.EndpointSlice) *sliceRecord {
-	r := &sliceRecord{ns: sl.Namespace, name: sl.Name, service: sl.Labels[discoveryv1.LabelServiceName]}
-	if t, err := time.Parse(time.RFC3339Nano, sl.Annotations[corev1.EndpointsLastChangeTriggerTime]); err == nil {
+	v := sliceView{ns: sl.Namespace, name: sl.Name, service: sl.Labels[discoveryv1.LabelServiceName],
+		trigger: sl.Annotations[corev1.EndpointsLastChangeTriggerTime], addressType: string(sl.AddressType)}
+	for _, p := range sl.Ports {
+		pv := portView{hasProto: p.Protocol != nil, hasPort: p.Port != nil}
+		if p.Name != nil {
+			pv.name = *p.Name
+		}
+		if p.Protocol != nil {
+			pv.proto = string(*p.Protocol)
+		}
+		if p.Port != nil {
+			pv.port = *p.Port
+		}
+		v.ports = append(v.ports, pv)
+	}
+	for _, e := range sl.Endpoints {
+		ev := endpointView{ready: e.Conditions.Ready == nil || *e.Conditions.Ready}
+		if e.Hostname != nil {
+			ev.host = *e.Hostname
+		}
+		for _, addr := range e.Addresses {
+			if a, err := netip.ParseAddr(addr); err == nil {
+				ev.addrs = append(ev.addrs, a)
+			}
+		}
+		v.eps = append(v.eps, ev)
+	}
+	return v.slice()
+}
+
+// slice builds the record of a slice view; slices of other address types
+// (FQDN) contribute no endpoints.
+func (v *sliceView) slice() *sliceRecord {
+	r := &sliceRecord{ns: v.ns, name: v.name, service: v.service}
+	if t, err := time.Parse(time.RFC3339Nano, v.trigger); err == nil {
 		r.trigger = t
 	}
-	if sl.AddressType != discoveryv1.AddressTypeIPv4 && sl.AddressType != discoveryv1.AddressTypeIPv6 {
+	if v.addressType != string(discoveryv1.AddressTypeIPv4) && v.addressType != string(discoveryv1.AddressTypeIPv6) {
 		return r
 	}
 	var ports []Port
-	for _, p := range sl.Ports {
-		if p.Name == nil || *p.Name == "" || p.Port == nil {
+	for _, p := range v.ports {
+		if p.name == "" || !p.hasPort {
 			continue
 		}
 		proto := "tcp"
-		if p.Protocol != nil {
-			proto = strings.ToLower(string(*p.Protocol))
+		if p.hasProto {
+			proto = lowerProto(p.proto)
 		}
-		ports = append(ports, Port{Name: strings.ToLower(*p.Name), Proto: proto, Port: uint16(*p.Port)})
+		ports = append(ports, Port{Name: strings.ToLower(p.name), Proto: proto, Port: uint16(p.port)})
 	}
 	n := 0
-	for _, e := range sl.Endpoints {
-		n += len(e.Addresses)
+	for _, e := range v.eps {
+		n += len(e.addrs)
 	}
 	r.eps = make([]Endpoint, 0, n)
-	for _, e := range sl.Endpoints {
-		ready := e.Conditions.Ready == nil || *e.Conditions.Ready
-		for _, addr := range e.Addresses {
-			a, err := netip.ParseAddr(addr)
-			if err != nil {
-				continue
-			}
-			host := ""
-			if e.Hostname != nil && *e.Hostname != "" {
-				host = strings.ToLower(*e.Hostname)
-			}
-			r.eps = append(r.eps, Endpoint{Addr: a, Host: host, Ready: ready, Ports: ports})
+	for _, e := range v.eps {
+		host := strings.ToLower(e.host)
+		for _, a := range e.addrs {
+			r.eps = append(r.eps, Endpoint{Addr: a, Host: host, Ready: e.ready, Ports: ports})
 		}
 	}
 	r.eps = sortedUnique(r.eps)
-	for i := range r.eps {
-		if r.eps[i].Host == "" {
-			r.eps[i].Host = DashedName(r.eps[i].Addr)
-		}
-	}
 	return r
 }
 
@@ -370,6 +456,9 @@ func (s *recordStore[R]) Replace(list []any, _ string) error {
 	}
 	touched := map[string]bool{}
 	s.mu.Lock()
+	if len(s.items) == 0 {
+		s.items = make(map[string]R, len(next)) // the first list: no growing
+	}
 	for key := range s.items {
 		if _, ok := next[key]; !ok {
 			for _, g := range s.remove(key) {

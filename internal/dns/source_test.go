@@ -114,7 +114,7 @@ func TestWithEndpointsJoinsSlices(t *testing.T) {
 	s := BuildService(svc("web", "None"), []*discoveryv1.EndpointSlice{b, a})
 	var got []string
 	for _, e := range s.Endpoints {
-		got = append(got, e.Addr.String()+" "+e.Host)
+		got = append(got, e.Addr.String()+" "+e.Label())
 	}
 	want := []string{"10.244.0.1 from-a", "10.244.0.2 10-244-0-2", "10.244.0.3 10-244-0-3"}
 	if !slices.Equal(got, want) {
