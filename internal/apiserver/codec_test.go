@@ -1,11 +1,15 @@
 package apiserver
 
 import (
+	"bytes"
 	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/serializer/protobuf"
+	"k8s.io/apimachinery/pkg/watch"
 
 	"github.com/svcnet/svcnet/internal/registry"
 )
@@ -85,4 +89,29 @@ func FuzzDecodeObject(f *testing.F) {
 func withKind(s *corev1.Service) runtime.Object {
 	s.APIVersion, s.Kind = "v1", "Service"
 	return s
+}
+
+// A protobuf watch event framed by hand is byte for byte what the generated
+// encoder and Kubernetes' length-delimited framer write.
+func TestAppendProtobufEventMatchesFramer(t *testing.T) {
+	c := newCodecs()
+	var want bytes.Buffer
+	fw := protobuf.LengthDelimitedFramer.NewFrameWriter(&want)
+	e := &watchEncoder{}
+	for _, tc := range []struct {
+		typ watch.EventType
+		raw []byte
+	}{{watch.Added, []byte("k8s\x00object")}, {watch.Bookmark, nil}, {watch.Modified, bytes.Repeat([]byte{7}, 300)}} {
+		var ev bytes.Buffer
+		if err := c.protoRaw.Encode(&metav1.WatchEvent{Type: string(tc.typ), Object: runtime.RawExtension{Raw: tc.raw}}, &ev); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := fw.Write(ev.Bytes()); err != nil {
+			t.Fatal(err)
+		}
+		e.appendProtobufEvent(tc.typ, tc.raw)
+	}
+	if !bytes.Equal(e.out, want.Bytes()) {
+		t.Fatalf("framed by hand:\n%x\nby the framer:\n%x", e.out, want.Bytes())
+	}
 }

@@ -178,7 +178,7 @@ func (s *Server) serveList(rq *request) error {
 	if err != nil {
 		return err
 	}
-	o := registry.ListOptions{Selector: sel, Continue: rq.param("continue")}
+	o := registry.ListOptions{Selector: sel, Continue: rq.param("continue"), Stored: rq.out == fmtProtobuf}
 	if l := rq.param("limit"); l != "" {
 		n, err := strconv.ParseInt(l, 10, 64)
 		if err != nil || n < 0 {
@@ -216,6 +216,17 @@ func (s *Server) serveList(rq *request) error {
 		}
 		s.codecs.writeObject(rq.w, fmtJSON, http.StatusOK, list)
 	default:
+		if b, ok := registry.ProtobufList(rq.res, result.Items, metav1.ListMeta{ResourceVersion: rv, Continue: result.Continue, RemainingItemCount: result.Remaining}); ok {
+			rq.w.Header().Set("Content-Type", mediaProtobuf)
+			rq.w.WriteHeader(http.StatusOK)
+			_, _ = rq.w.Write(b)
+			return nil
+		}
+		for i, obj := range result.Items {
+			if result.Items[i], err = s.reg.Object(obj); err != nil {
+				return apierrors.NewInternalError(err)
+			}
+		}
 		list := rq.res.NewList()
 		if err := meta.SetList(list, result.Items); err != nil {
 			return apierrors.NewInternalError(err)

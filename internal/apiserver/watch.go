@@ -2,6 +2,7 @@ package apiserver
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -14,9 +15,10 @@ import (
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/runtime/serializer/protobuf"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/apimachinery/pkg/watch"
+
+	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/svcnet/svcnet/internal/registry"
 )
@@ -34,7 +36,7 @@ func (s *Server) serveWatch(rq *request) error {
 			sel.Fields = fields.AndSelectors(sel.Fields, nameSel)
 		}
 	}
-	o := registry.WatchOptions{Selector: sel, Bookmarks: rq.param("allowWatchBookmarks") == "true"}
+	o := registry.WatchOptions{Selector: sel, Bookmarks: rq.param("allowWatchBookmarks") == "true", Stored: rq.out == fmtProtobuf}
 	rv := rq.param("resourceVersion")
 	match := rq.param("resourceVersionMatch")
 	sendInitial := rq.param("sendInitialEvents")
@@ -107,7 +109,7 @@ func (s *Server) serveWatch(rq *request) error {
 			if err := enc.write(ev); err != nil {
 				return nil
 			}
-			// Drain what is already queued before flushing.
+			// Drain what is already queued, then write it all at once.
 			for drained := 0; drained < 64 && len(w.Events()) > 0; drained++ {
 				ev, ok := <-w.Events()
 				if !ok {
@@ -117,6 +119,9 @@ func (s *Server) serveWatch(rq *request) error {
 					return nil
 				}
 			}
+			if err := enc.flush(); err != nil {
+				return nil
+			}
 			if flusher != nil {
 				flusher.Flush()
 			}
@@ -124,13 +129,16 @@ func (s *Server) serveWatch(rq *request) error {
 	}
 }
 
+// watchEncoder turns events into the response's format; write queues an
+// event, flush sends what is queued in one write.
 type watchEncoder struct {
 	s           *Server
 	rq          *request
 	contentType string
 	headersSent bool
-	frame       func([]byte) error
-	buf         bytes.Buffer
+	buf         bytes.Buffer // one encoded object
+	obj         []byte       // one stored object in protobuf
+	out         []byte       // queued events
 }
 
 func (s *Server) newWatchEncoder(rq *request) *watchEncoder {
@@ -138,8 +146,6 @@ func (s *Server) newWatchEncoder(rq *request) *watchEncoder {
 	switch rq.out {
 	case fmtProtobuf:
 		e.contentType = mediaProtobuf + ";stream=watch"
-		fw := protobuf.LengthDelimitedFramer.NewFrameWriter(rq.w)
-		e.frame = func(b []byte) error { _, err := fw.Write(b); return err }
 	case fmtTable:
 		e.contentType = mediaTable
 	case fmtYAML:
@@ -148,8 +154,30 @@ func (s *Server) newWatchEncoder(rq *request) *watchEncoder {
 	return e
 }
 
+func (e *watchEncoder) flush() error {
+	if len(e.out) == 0 {
+		return nil
+	}
+	_, err := e.rq.w.Write(e.out)
+	e.out = e.out[:0]
+	return err
+}
+
 func (e *watchEncoder) write(ev watch.Event) error {
 	obj := ev.Object
+	if so, ok := obj.(*registry.StoredObject); ok {
+		if e.rq.out == fmtProtobuf {
+			var err error
+			if e.obj, err = so.AppendProtobuf(e.obj[:0]); err == nil {
+				e.appendProtobufEvent(ev.Type, e.obj)
+				return nil
+			}
+		}
+		var err error
+		if obj, err = e.s.reg.Object(so); err != nil { // not stored as protobuf
+			return err
+		}
+	}
 	if st, ok := obj.(*metav1.Status); ok {
 		st.Kind, st.APIVersion = "Status", "v1"
 	} else {
@@ -169,13 +197,8 @@ func (e *watchEncoder) write(ev watch.Event) error {
 		if err := e.s.codecs.proto.Encode(obj, &e.buf); err != nil {
 			return err
 		}
-		raw := append([]byte(nil), e.buf.Bytes()...)
-		we := &metav1.WatchEvent{Type: string(ev.Type), Object: runtime.RawExtension{Raw: raw}}
-		e.buf.Reset()
-		if err := e.s.codecs.protoRaw.Encode(we, &e.buf); err != nil {
-			return err
-		}
-		return e.frame(e.buf.Bytes())
+		e.appendProtobufEvent(ev.Type, e.buf.Bytes())
+		return nil
 	}
 	var raw []byte
 	var err error
@@ -191,17 +214,35 @@ func (e *watchEncoder) write(ev watch.Event) error {
 	if err != nil {
 		return err
 	}
-	e.buf.WriteString(`{"type":"`)
-	e.buf.WriteString(string(ev.Type))
-	e.buf.WriteString(`","object":`)
-	e.buf.Write(bytes.TrimRight(raw, "\n"))
-	e.buf.WriteString("}\n")
-	_, err = e.rq.w.Write(e.buf.Bytes())
-	return err
+	e.out = append(e.out, `{"type":"`...)
+	e.out = append(e.out, ev.Type...)
+	e.out = append(e.out, `","object":`...)
+	e.out = append(e.out, bytes.TrimRight(raw, "\n")...)
+	e.out = append(e.out, "}\n"...)
+	return nil
 }
 
 func registryTable(s *Server, rq *request, obj runtime.Object, headers bool) *metav1.Table {
 	t := registry.ToTable(rq.res.Table, []runtime.Object{obj}, s.reg.Now(), headers)
 	encodeRowObjects(t)
 	return t
+}
+
+// appendProtobufEvent queues one event of an object in protobuf: a
+// length-delimited frame of a WatchEvent {type = 1, object = 2 {raw = 1}}.
+func (e *watchEncoder) appendProtobufEvent(t watch.EventType, raw []byte) {
+	ext := 0
+	if raw != nil { // as the generated encoder: nil is absent, empty is not
+		ext = protowire.SizeTag(1) + protowire.SizeBytes(len(raw))
+	}
+	size := protowire.SizeTag(1) + protowire.SizeBytes(len(t)) + protowire.SizeTag(2) + protowire.SizeBytes(ext)
+	e.out = binary.BigEndian.AppendUint32(e.out, uint32(size))
+	e.out = protowire.AppendTag(e.out, 1, protowire.BytesType)
+	e.out = protowire.AppendString(e.out, string(t))
+	e.out = protowire.AppendTag(e.out, 2, protowire.BytesType)
+	e.out = protowire.AppendVarint(e.out, uint64(ext))
+	if raw != nil {
+		e.out = protowire.AppendTag(e.out, 1, protowire.BytesType)
+		e.out = protowire.AppendBytes(e.out, raw)
+	}
 }

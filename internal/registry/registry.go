@@ -181,13 +181,17 @@ func (r *Registry) encode(res *Resource, obj runtime.Object) ([]byte, error) {
 
 // Decode turns stored bytes into an object with its resourceVersion.
 func (r *Registry) Decode(res *Resource, kv storage.KV) (runtime.Object, error) {
+	return r.decodeValue(res, kv.Key, kv.Value, kv.ModRevision)
+}
+
+func (r *Registry) decodeValue(res *Resource, key string, value []byte, rev int64) (runtime.Object, error) {
 	obj := res.New()
-	if _, _, err := r.encoder.Decode(kv.Value, nil, obj); err != nil {
-		return nil, fmt.Errorf("decode %s: %w", kv.Key, err)
+	if _, _, err := r.encoder.Decode(value, nil, obj); err != nil {
+		return nil, fmt.Errorf("decode %s: %w", key, err)
 	}
 	obj.GetObjectKind().SetGroupVersionKind(res.GroupVersionKind())
 	m, _ := meta.Accessor(obj)
-	m.SetResourceVersion(strconv.FormatInt(kv.ModRevision, 10))
+	m.SetResourceVersion(strconv.FormatInt(rev, 10))
 	return obj, nil
 }
 
@@ -293,6 +297,9 @@ type ListOptions struct {
 	Revision int64
 	Limit    int64
 	Continue string
+	// Stored lists StoredObjects instead of decoded ones when the selector
+	// selects everything.
+	Stored bool
 }
 
 // ListResult is a page of objects.
@@ -321,6 +328,7 @@ func (r *Registry) List(ctx context.Context, res *Resource, ns string, o ListOpt
 		start, rev = c.Start, c.Revision
 	}
 	out := ListResult{Items: []runtime.Object{}}
+	stored := o.Stored && o.Selector.Everything()
 	for {
 		page, err := r.store.List(ctx, prefix, storage.ListOptions{Revision: rev, Limit: pageLimit(o.Limit, len(out.Items)), StartKey: start})
 		if err != nil {
@@ -333,6 +341,10 @@ func (r *Registry) List(ctx context.Context, res *Resource, ns string, o ListOpt
 		out.Revision = page.Revision
 		for _, kv := range page.Items {
 			if exactKey != "" && kv.Key != exactKey {
+				continue
+			}
+			if stored {
+				out.Items = append(out.Items, &StoredObject{Resource: res, Value: kv.Value, Revision: kv.ModRevision})
 				continue
 			}
 			obj, err := r.Decode(res, kv)

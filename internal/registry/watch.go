@@ -27,6 +27,10 @@ type WatchOptions struct {
 	InitialEventsEnd bool
 	// Bookmarks passes progress events on as BOOKMARKs.
 	Bookmarks bool
+	// Stored delivers StoredObjects instead of decoded ones when the
+	// selector selects everything (a deletion: the last value, at the
+	// deletion's revision).
+	Stored bool
 }
 
 // Watcher is a running watch: Events closes when it ends; ResultChan-style.
@@ -41,6 +45,12 @@ func (w *Watcher) Events() <-chan watch.Event { return w.ch }
 // Stop ends the watch.
 func (w *Watcher) Stop() { w.cancel() }
 
+// initialEventsPage is how many objects the initial events of a watch
+// read from etcd at a time: the first page goes out while etcd reads the
+// next, and a server never holds more than a page (smaller pages cost etcd
+// more: each page counts the rest of the range).
+const initialEventsPage = 2000
+
 // Watch streams changes to objects of res in ns that match the selector.
 func (r *Registry) Watch(ctx context.Context, res *Resource, ns string, o WatchOptions) (*Watcher, error) {
 	ctx, cancel := context.WithCancel(ctx)
@@ -51,14 +61,15 @@ func (r *Registry) Watch(ctx context.Context, res *Resource, ns string, o WatchO
 		prefix = exactKey
 	}
 	var initial []runtime.Object
+	var more string // continue token of the next page of initial events
 	from := o.FromRevision
 	if o.InitialEvents {
-		list, err := r.List(ctx, res, ns, ListOptions{Selector: o.Selector})
+		list, err := r.List(ctx, res, ns, ListOptions{Selector: o.Selector, Stored: o.Stored, Limit: initialEventsPage})
 		if err != nil {
 			cancel()
 			return nil, err
 		}
-		initial, from = list.Items, list.Revision
+		initial, from, more = list.Items, list.Revision, list.Continue
 	} else if from == 0 {
 		rev, err := r.store.CurrentRevision(ctx)
 		if err != nil {
@@ -84,10 +95,30 @@ func (r *Registry) Watch(ctx context.Context, res *Resource, ns string, o WatchO
 				return false
 			}
 		}
-		for _, obj := range initial {
-			if !send(watch.Event{Type: watch.Added, Object: obj}) {
+		// The initial events go out a page at a time (all at the first
+		// page's revision): the client decodes the first while the next
+		// are read.
+		for {
+			for _, obj := range initial {
+				if !send(watch.Event{Type: watch.Added, Object: obj}) {
+					return
+				}
+			}
+			if more == "" {
+				break
+			}
+			list, err := r.List(ctx, res, ns, ListOptions{Selector: o.Selector, Stored: o.Stored, Limit: initialEventsPage, Continue: more})
+			if err != nil {
+				if ctx.Err() == nil {
+					st := apierrors.NewInternalError(err).Status()
+					if se, ok := err.(apierrors.APIStatus); ok {
+						st = se.Status()
+					}
+					send(watch.Event{Type: watch.Error, Object: &st})
+				}
 				return
 			}
+			initial, more = list.Items, list.Continue
 		}
 		if o.InitialEventsEnd {
 			bm := r.bookmark(res, from)
@@ -107,7 +138,13 @@ func (r *Registry) Watch(ctx context.Context, res *Resource, ns string, o WatchO
 			if exactKey != "" && ev.KV.Key != exactKey {
 				continue
 			}
-			out, ok := r.translate(res, o.Selector, ev)
+			var out watch.Event
+			var ok bool
+			if o.Stored && o.Selector.Everything() {
+				out, ok = storedEvent(res, ev)
+			} else {
+				out, ok = r.translate(res, o.Selector, ev)
+			}
 			if ok && !send(out) {
 				return
 			}
@@ -133,6 +170,20 @@ func (r *Registry) bookmark(res *Resource, rev int64) runtime.Object {
 	m, _ := meta.Accessor(obj)
 	m.SetResourceVersion(strconv.FormatInt(rev, 10))
 	return obj
+}
+
+// storedEvent turns a storage event into a watch event of a StoredObject.
+func storedEvent(res *Resource, ev storage.Event) (watch.Event, bool) {
+	switch ev.Type {
+	case storage.EventDelete:
+		if ev.Prev == nil {
+			return watch.Event{}, false
+		}
+		return watch.Event{Type: watch.Deleted, Object: &StoredObject{Resource: res, Value: ev.Prev.Value, Revision: ev.Revision}}, true
+	case storage.EventCreate:
+		return watch.Event{Type: watch.Added, Object: &StoredObject{Resource: res, Value: ev.KV.Value, Revision: ev.KV.ModRevision}}, true
+	}
+	return watch.Event{Type: watch.Modified, Object: &StoredObject{Resource: res, Value: ev.KV.Value, Revision: ev.KV.ModRevision}}, true
 }
 
 // translate turns a storage event into a watch event as seen through the

@@ -386,3 +386,113 @@ func TestTwoServersOneEtcdDistinctClusterIPs(t *testing.T) {
 		t.Fatalf("want 501 distinct ClusterIPs, got %d", len(seen))
 	}
 }
+
+// A watch's initial events span several pages of the store (500 objects a
+// page): every object comes once, at or below the bookmark's revision, in
+// protobuf (sent as stored) and in JSON alike; changes after the bookmark
+// follow, a deletion carrying the object's last state.
+func TestInitialEventsAcrossPages(t *testing.T) {
+	s := sharedServer(t)
+	ctx := ctxT(t)
+	c := s.client(false)
+	ns := testNamespace(t, c)
+	const n = 1100
+	sem := make(chan struct{}, 16)
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func(i int) {
+			defer func() { <-sem; wg.Done() }()
+			if _, err := c.DiscoveryV1().EndpointSlices(ns).Create(ctx, newSlice(fmt.Sprintf("s-%04d", i), i), metav1.CreateOptions{}); err != nil {
+				errs <- err
+			}
+		}(i)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	for i, enc := range []struct {
+		name string
+		json bool
+	}{{"protobuf", false}, {"json", true}} {
+		t.Run(enc.name, func(t *testing.T) {
+			want := n - i // each run deletes one
+			wc := s.client(enc.json).DiscoveryV1().EndpointSlices(ns)
+			w, err := wc.Watch(ctx, metav1.ListOptions{SendInitialEvents: ptr(true), AllowWatchBookmarks: true,
+				ResourceVersionMatch: metav1.ResourceVersionMatchNotOlderThan})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer w.Stop()
+			next := func() (string, *discoveryv1.EndpointSlice) {
+				select {
+				case ev, ok := <-w.ResultChan():
+					if !ok {
+						t.Fatal("watch ended")
+					}
+					sl, ok := ev.Object.(*discoveryv1.EndpointSlice)
+					if !ok {
+						t.Fatalf("%s event of %T: %v", ev.Type, ev.Object, ev.Object)
+					}
+					return string(ev.Type), sl
+				case <-time.After(20 * time.Second):
+					t.Fatal("no event in 20s")
+				}
+				return "", nil
+			}
+			seen := map[string]int64{}
+			var bookmark int64
+			for bookmark == 0 {
+				typ, sl := next()
+				switch typ {
+				case "ADDED":
+					if _, dup := seen[sl.Name]; dup {
+						t.Fatalf("%s twice", sl.Name)
+					}
+					if len(sl.Endpoints) != 1 || sl.Labels[discoveryv1.LabelServiceName] != "web" || sl.UID == "" {
+						t.Fatalf("%s arrived incomplete: %+v", sl.Name, sl)
+					}
+					seen[sl.Name] = rvOf(sl)
+				case "BOOKMARK":
+					if sl.Annotations[metav1.InitialEventsAnnotationKey] != "true" {
+						t.Fatalf("bookmark without the initial-events-end mark: %v", sl.Annotations)
+					}
+					bookmark = rvOf(sl)
+				default:
+					t.Fatalf("%s before the bookmark", typ)
+				}
+			}
+			if len(seen) != want {
+				t.Fatalf("%d initial events, want %d", len(seen), want)
+			}
+			for name, rv := range seen {
+				if rv == 0 || rv > bookmark {
+					t.Fatalf("%s at %d, bookmark at %d", name, rv, bookmark)
+				}
+			}
+			victim := fmt.Sprintf("s-%04d", i)
+			got, err := c.DiscoveryV1().EndpointSlices(ns).Get(ctx, victim, metav1.GetOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got.Labels["touched"] = "yes"
+			upd, err := c.DiscoveryV1().EndpointSlices(ns).Update(ctx, got, metav1.UpdateOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if typ, sl := next(); typ != "MODIFIED" || sl.Name != victim || sl.ResourceVersion != upd.ResourceVersion || sl.Labels["touched"] != "yes" {
+				t.Fatalf("after update: %s %s rv %s (want %s) labels %v", typ, sl.Name, sl.ResourceVersion, upd.ResourceVersion, sl.Labels)
+			}
+			if err := c.DiscoveryV1().EndpointSlices(ns).Delete(ctx, victim, metav1.DeleteOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			if typ, sl := next(); typ != "DELETED" || sl.Name != victim || rvOf(sl) <= rvOf(upd) || sl.Labels["touched"] != "yes" {
+				t.Fatalf("after delete: %s %s rv %s labels %v", typ, sl.Name, sl.ResourceVersion, sl.Labels)
+			}
+		})
+	}
+}
