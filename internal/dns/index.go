@@ -18,14 +18,22 @@ type Port struct {
 	Port  uint16
 }
 
-// Endpoint is one address of a Service, as DNS needs it.
+// Endpoint is one address of a Service, as DNS needs it (40 bytes: a
+// cluster has many).
 type Endpoint struct {
-	Addr netip.Addr
+	Addr  netip.Addr
+	Ready bool
+	// EndpointInfo is shared by the endpoints of a slice that have no
+	// hostname; never nil.
+	*EndpointInfo
+}
+
+// EndpointInfo is what an endpoint has beyond its address.
+type EndpointInfo struct {
 	// Host is the endpoint's hostname (lower case); without one its DNS
 	// label is the dashed address, formed when asked (Label).
 	Host  string
-	Ready bool
-	Ports []Port
+	Ports []Port // the slice's named ports
 }
 
 // Label is the endpoint's DNS label: its hostname, or the dashed address.
@@ -102,26 +110,21 @@ func addrShard(a netip.Addr) int {
 // Service returns a Service by "namespace/name" (lower case).
 func (snap *Snapshot) Service(key string) *Service { return snap.services[keyShard(key)][key] }
 
-// ptrRef is an owner of an address: a Service (its ClusterIP) or one of its
-// endpoints (host set: its hostname, or dashedHost for the dashed address).
-// The name is formed when asked, not stored.
+// ptrRef is an owner of an address: a Service (its ClusterIP; ep nil) or
+// one of its endpoints. The name is formed when asked, not stored.
 type ptrRef struct {
-	svc  *Service
-	host string
+	svc *Service
+	ep  *EndpointInfo
 }
 
-// dashedHost marks an endpoint without hostname in a ptrRef (no DNS label
-// can be a NUL).
-const dashedHost = "\x00"
-
 func (e ptrEntry) name(zone string) string {
-	switch e.ref.host {
-	case "":
+	switch {
+	case e.ref.ep == nil:
 		return e.ref.svc.FQDN(zone)
-	case dashedHost:
+	case e.ref.ep.Host == "":
 		return DashedName(e.addr) + "." + e.ref.svc.FQDN(zone)
 	}
-	return e.ref.host + "." + e.ref.svc.FQDN(zone)
+	return e.ref.ep.Host + "." + e.ref.svc.FQDN(zone)
 }
 
 // ptrEntry is one owner of one address.
@@ -223,11 +226,7 @@ func (s *Service) eachPTR(f func(netip.Addr, ptrRef)) {
 	}
 	for _, e := range s.Endpoints {
 		if e.Ready && !slices.Contains(s.ClusterIPs, e.Addr) {
-			host := e.Host
-			if host == "" {
-				host = dashedHost
-			}
-			f(e.Addr, ptrRef{svc: s, host: host})
+			f(e.Addr, ptrRef{svc: s, ep: e.EndpointInfo})
 		}
 	}
 }

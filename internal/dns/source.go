@@ -314,10 +314,14 @@ func (v *sliceView) slice() *sliceRecord {
 		n += len(e.addrs)
 	}
 	r.eps = make([]Endpoint, 0, n)
+	shared := &EndpointInfo{Ports: ports} // for every endpoint without hostname
 	for _, e := range v.eps {
-		host := strings.ToLower(e.host)
+		info := shared
+		if e.host != "" {
+			info = &EndpointInfo{Host: strings.ToLower(e.host), Ports: ports}
+		}
 		for _, a := range e.addrs {
-			r.eps = append(r.eps, Endpoint{Addr: a, Host: host, Ready: e.ready, Ports: ports})
+			r.eps = append(r.eps, Endpoint{Addr: a, Ready: e.ready, EndpointInfo: info})
 		}
 	}
 	r.eps = sortedUnique(r.eps)
