@@ -74,9 +74,11 @@ type Snapshot struct {
 	Namespaces map[string]bool
 	// services by "namespace/name" (lower case), sharded by key hash.
 	services [shards]map[string]*Service
-	// ptr lists the owners of addresses, sharded by address, each shard
-	// sorted by address (a flat array: no map or slice per address).
-	ptr [shards][]ptrEntry
+	// ptr lists the owners of addresses in ptrShards shards by address,
+	// each sorted by address (a flat array: no map or slice per address),
+	// in blocks of ptrBlockSize shards: a change copies the blocks and
+	// shards it touches (a few kB), not an array of every shard.
+	ptr [ptrShards / ptrBlockSize]*ptrBlock
 	// Pods holds the pod IPs of each namespace (only with --pods verified).
 	Pods map[string]map[netip.Addr]bool
 	// count of Services.
@@ -91,6 +93,9 @@ func EmptySnapshot() *Snapshot {
 	for i := range s.services {
 		s.services[i] = map[string]*Service{}
 	}
+	for i := range s.ptr {
+		s.ptr[i] = emptyBlock
+	}
 	return s
 }
 
@@ -102,10 +107,28 @@ func keyShard(key string) int {
 	return int(h % shards)
 }
 
+// PTR shards: at 10,000 Services (60,000 addresses) about 15 entries each.
+const (
+	ptrShards    = 4096
+	ptrBlockSize = 16
+)
+
+type ptrBlock [ptrBlockSize][]ptrEntry
+
+// emptyBlock stands for a block with no entries (shared, never written).
+var emptyBlock = new(ptrBlock)
+
 func addrShard(a netip.Addr) int {
 	b := a.As16()
-	return int(b[15]^b[14]*31^b[13]*7) % shards
+	h := uint32(2166136261)
+	for _, x := range b[12:] {
+		h = (h ^ uint32(x)) * 16777619
+	}
+	return int(h % ptrShards)
 }
+
+// ptrShard is the entries of shard i.
+func (snap *Snapshot) ptrShard(i int) []ptrEntry { return snap.ptr[i/ptrBlockSize][i%ptrBlockSize] }
 
 // Service returns a Service by "namespace/name" (lower case).
 func (snap *Snapshot) Service(key string) *Service { return snap.services[keyShard(key)][key] }
@@ -135,7 +158,7 @@ type ptrEntry struct {
 
 // PTR returns the names that own an address, sorted.
 func (snap *Snapshot) PTR(a netip.Addr, zone string) []string {
-	sh := snap.ptr[addrShard(a)]
+	sh := snap.ptrShard(addrShard(a))
 	i := sort.Search(len(sh), func(i int) bool { return !sh[i].addr.Less(a) })
 	var out []string
 	for ; i < len(sh) && sh[i].addr == a; i++ {
@@ -157,19 +180,25 @@ func (snap *Snapshot) Len() int { return snap.count }
 // build makes a snapshot of Services (keyed "namespace/name", lower case).
 func build(services map[string]*Service) *Snapshot {
 	snap := EmptySnapshot()
+	w := ptrWriter{snap: snap}
 	for key, s := range services {
 		if snap.services[keyShard(key)][key] == nil {
 			snap.count++
 		}
 		snap.services[keyShard(key)][key] = s
 		s.eachPTR(func(a netip.Addr, r ptrRef) {
-			sh := addrShard(a)
-			snap.ptr[sh] = append(snap.ptr[sh], ptrEntry{a, r})
+			sh := w.shard(addrShard(a))
+			*sh = append(*sh, ptrEntry{a, r})
 		})
 	}
-	for i := range snap.ptr {
-		snap.ptr[i] = slices.Clone(snap.ptr[i]) // exact size: append left up to twice the room
-		sortPTR(snap.ptr[i])
+	for b := range snap.ptr {
+		if w.own[b] {
+			for i := range snap.ptr[b] {
+				sh := &snap.ptr[b][i]
+				*sh = slices.Clone(*sh) // exact size: append left up to twice the room
+				sortPTR(*sh)
+			}
+		}
 	}
 	return snap
 }
@@ -245,7 +274,6 @@ func (snap *Snapshot) WithServices(changes map[string]*Service, serial uint32) *
 	out.Serial = serial
 	out.wire = &wireCache{}
 	copiedSvc := map[int]bool{}
-	copiedPTR := map[int]bool{}
 	svcShard := func(key string) map[string]*Service {
 		i := keyShard(key)
 		if !copiedSvc[i] {
@@ -257,19 +285,19 @@ func (snap *Snapshot) WithServices(changes map[string]*Service, serial uint32) *
 		}
 		return out.services[i]
 	}
-	ptrShard := func(a netip.Addr) int {
-		i := addrShard(a)
-		if !copiedPTR[i] {
-			out.ptr[i], copiedPTR[i] = slices.Clone(out.ptr[i]), true
-		}
-		return i
-	}
+	// The PTR entries that go and come, by shard; each touched shard is
+	// then rebuilt once.
+	gone := map[int]map[*Service]bool{}
+	added := map[int][]ptrEntry{}
 	for key, s := range changes {
 		m := svcShard(key)
 		if old := m[key]; old != nil {
 			old.eachPTR(func(a netip.Addr, _ ptrRef) {
-				i := ptrShard(a)
-				out.ptr[i] = slices.DeleteFunc(out.ptr[i], func(e ptrEntry) bool { return e.ref.svc == old })
+				i := addrShard(a)
+				if gone[i] == nil {
+					gone[i] = map[*Service]bool{}
+				}
+				gone[i][old] = true
 			})
 			delete(m, key)
 			out.count--
@@ -278,18 +306,48 @@ func (snap *Snapshot) WithServices(changes map[string]*Service, serial uint32) *
 			m[key] = s
 			out.count++
 			s.eachPTR(func(a netip.Addr, r ptrRef) {
-				i := ptrShard(a)
-				out.ptr[i] = append(out.ptr[i], ptrEntry{a, r})
+				i := addrShard(a)
+				added[i] = append(added[i], ptrEntry{a, r})
 			})
 		}
 	}
-	for i, copied := range copiedPTR {
-		if copied {
-			out.ptr[i] = slices.Clone(out.ptr[i]) // exact size
-			sortPTR(out.ptr[i])
+	touched := make(map[int]bool, len(gone)+len(added))
+	for i := range gone {
+		touched[i] = true
+	}
+	for i := range added {
+		touched[i] = true
+	}
+	w := ptrWriter{snap: &out}
+	for i := range touched {
+		old := out.ptrShard(i)
+		sh := make([]ptrEntry, 0, len(old)+len(added[i]))
+		for _, e := range old {
+			if !gone[i][e.ref.svc] {
+				sh = append(sh, e)
+			}
 		}
+		sh = append(sh, added[i]...)
+		sortPTR(sh)
+		*w.shard(i) = slices.Clip(sh)
 	}
 	return &out
+}
+
+// ptrWriter writes a snapshot's PTR shards, copying each block on its
+// first write (blocks are shared with the snapshot it was copied from).
+type ptrWriter struct {
+	snap *Snapshot
+	own  [ptrShards / ptrBlockSize]bool
+}
+
+func (w *ptrWriter) shard(i int) *[]ptrEntry {
+	b := i / ptrBlockSize
+	if !w.own[b] {
+		c := *w.snap.ptr[b]
+		w.snap.ptr[b], w.own[b] = &c, true
+	}
+	return &w.snap.ptr[b][i%ptrBlockSize]
 }
 
 // WithNamespaces returns a new snapshot with another namespace set.
