@@ -109,11 +109,12 @@ func (r *Registry) Watch(ctx context.Context, res *Resource, ns string, o WatchO
 			}
 			list, err := r.List(ctx, res, ns, ListOptions{Selector: o.Selector, Stored: o.Stored, Limit: initialEventsPage, Continue: more})
 			if err != nil {
-				if ctx.Err() == nil {
-					st := apierrors.NewInternalError(err).Status()
-					if se, ok := err.(apierrors.APIStatus); ok {
-						st = se.Status()
+				if ctx.Err() == nil { // e.g. compacted away: the client relists
+					var se apierrors.APIStatus
+					if !errors.As(err, &se) {
+						se = apierrors.NewInternalError(err)
 					}
+					st := se.Status()
 					send(watch.Event{Type: watch.Error, Object: &st})
 				}
 				return
