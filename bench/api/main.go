@@ -67,7 +67,10 @@ func run(n, conc int, out string) error {
 	if err := build.Run(); err != nil {
 		return fmt.Errorf("build: %w", err)
 	}
-	srv := exec.Command(bin, "server", "--data-dir", filepath.Join(tmp, "data"), "--api-addr", "127.0.0.1:0")
+	// The API alone: no controllers (each Service would bring an
+	// EndpointSlice and an Endpoints write), no node, no DNS.
+	srv := exec.Command(bin, "server", "--data-dir", filepath.Join(tmp, "data"), "--api-addr", "127.0.0.1:0",
+		"--controllers=false", "--node-name", "", "--dns-addr", "", "--metrics-addr", "")
 	stdout, _ := srv.StdoutPipe()
 	stderr, _ := srv.StderrPipe()
 	if err := srv.Start(); err != nil {

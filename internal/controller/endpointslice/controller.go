@@ -21,7 +21,6 @@ import (
 	discoveryinformers "k8s.io/client-go/informers/discovery/v1"
 	"k8s.io/client-go/kubernetes"
 	corelisters "k8s.io/client-go/listers/core/v1"
-	discoverylisters "k8s.io/client-go/listers/discovery/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 	endpointslicerec "k8s.io/endpointslice"
@@ -38,7 +37,7 @@ const ControllerName = "endpointslice-controller.k8s.io"
 type Controller struct {
 	services   corelisters.ServiceLister
 	pods       corelisters.PodLister
-	slices     discoverylisters.EndpointSliceLister
+	sliceInf   cache.SharedIndexInformer
 	reconciler *endpointslicerec.Reconciler
 	tracker    *esutil.EndpointSliceTracker
 	triggers   *esutil.TriggerTimeTracker
@@ -51,10 +50,11 @@ func New(client kubernetes.Interface, svcInf coreinformers.ServiceInformer, podI
 	sliceInf discoveryinformers.EndpointSliceInformer, nodeInf coreinformers.NodeInformer,
 	maxPerSlice int32, recorder record.EventRecorder, log *slog.Logger) *Controller {
 	c := &Controller{
-		services: svcInf.Lister(), pods: podInf.Lister(), slices: sliceInf.Lister(),
+		services: svcInf.Lister(), pods: podInf.Lister(), sliceInf: sliceInf.Informer(),
 		tracker: esutil.NewEndpointSliceTracker(), triggers: esutil.NewTriggerTimeTracker(),
 		logger: logr.FromSlogHandler(log.Handler()),
 	}
+	controller.IndexSlicesByService(c.sliceInf)
 	c.reconciler = endpointslicerec.NewReconciler(client, nodeInf.Lister(), maxPerSlice, c.tracker, nil, recorder, ControllerName)
 	q := controller.NewQueue("endpointslice")
 	c.loop = &controller.Loop{Name: "endpointslice", Queue: q, Sync: c.sync, Workers: 4, Log: log,
@@ -124,8 +124,7 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 	if err != nil {
 		return err
 	}
-	all, err := c.slices.EndpointSlices(ns).List(labels.SelectorFromSet(labels.Set{
-		discoveryv1.LabelServiceName: name, discoveryv1.LabelManagedBy: ControllerName}))
+	all, err := controller.ServiceSlices(c.sliceInf, ns, name, ControllerName)
 	if err != nil {
 		return err
 	}

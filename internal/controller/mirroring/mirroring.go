@@ -17,12 +17,10 @@ import (
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	coreinformers "k8s.io/client-go/informers/core/v1"
 	discoveryinformers "k8s.io/client-go/informers/discovery/v1"
 	"k8s.io/client-go/kubernetes"
 	corelisters "k8s.io/client-go/listers/core/v1"
-	discoverylisters "k8s.io/client-go/listers/discovery/v1"
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/svcnet/svcnet/internal/controller"
@@ -100,13 +98,14 @@ type Controller struct {
 	client   kubernetes.Interface
 	services corelisters.ServiceLister
 	eps      corelisters.EndpointsLister
-	slices   discoverylisters.EndpointSliceLister
+	slices   cache.SharedIndexInformer
 	loop     *controller.Loop
 }
 
 // New wires the controller.
 func New(client kubernetes.Interface, svcInf coreinformers.ServiceInformer, epInf coreinformers.EndpointsInformer, sliceInf discoveryinformers.EndpointSliceInformer, log *slog.Logger) *Controller {
-	c := &Controller{client: client, services: svcInf.Lister(), eps: epInf.Lister(), slices: sliceInf.Lister()}
+	c := &Controller{client: client, services: svcInf.Lister(), eps: epInf.Lister(), slices: sliceInf.Informer()}
+	controller.IndexSlicesByService(c.slices)
 	q := controller.NewQueue("endpointslicemirroring")
 	c.loop = &controller.Loop{Name: "endpointslicemirroring", Queue: q, Sync: c.sync, Workers: 2, Log: log,
 		Synced: []cache.InformerSynced{svcInf.Informer().HasSynced, epInf.Informer().HasSynced, sliceInf.Informer().HasSynced}}
@@ -131,7 +130,7 @@ func (c *Controller) Run(ctx context.Context) error { return c.loop.Run(ctx) }
 
 func (c *Controller) sync(ctx context.Context, key string) error {
 	ns, name, _ := cache.SplitMetaNamespaceKey(key)
-	existing, err := c.slices.EndpointSlices(ns).List(labels.SelectorFromSet(labels.Set{discoveryv1.LabelServiceName: name, discoveryv1.LabelManagedBy: ControllerName}))
+	existing, err := controller.ServiceSlices(c.slices, ns, name, ControllerName)
 	if err != nil {
 		return err
 	}

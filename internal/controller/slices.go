@@ -1,0 +1,40 @@
+package controller
+
+import (
+	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/client-go/tools/cache"
+)
+
+// ServiceSlicesIndex names the EndpointSlice index by "namespace/service".
+const ServiceSlicesIndex = "service"
+
+// IndexSlicesByService indexes an EndpointSlice informer by the Service its
+// kubernetes.io/service-name label names, so a controller finds a Service's
+// slices without scanning its namespace (a label selector on a lister does:
+// with 10,000 Services in a namespace, every sync read every slice). Adding
+// it twice is harmless.
+func IndexSlicesByService(inf cache.SharedIndexInformer) {
+	_ = inf.AddIndexers(cache.Indexers{ServiceSlicesIndex: func(obj interface{}) ([]string, error) {
+		s, ok := obj.(*discoveryv1.EndpointSlice)
+		if !ok || s.Labels[discoveryv1.LabelServiceName] == "" {
+			return nil, nil
+		}
+		return []string{s.Namespace + "/" + s.Labels[discoveryv1.LabelServiceName]}, nil
+	}})
+}
+
+// ServiceSlices returns the slices of Service ns/name that managedBy
+// manages, from an informer indexed by IndexSlicesByService.
+func ServiceSlices(inf cache.SharedIndexInformer, ns, name, managedBy string) ([]*discoveryv1.EndpointSlice, error) {
+	objs, err := inf.GetIndexer().ByIndex(ServiceSlicesIndex, ns+"/"+name)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*discoveryv1.EndpointSlice, 0, len(objs))
+	for _, o := range objs {
+		if s, ok := o.(*discoveryv1.EndpointSlice); ok && s.Labels[discoveryv1.LabelManagedBy] == managedBy {
+			out = append(out, s)
+		}
+	}
+	return out, nil
+}
