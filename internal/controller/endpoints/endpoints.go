@@ -12,7 +12,6 @@ import (
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	coreinformers "k8s.io/client-go/informers/core/v1"
 	"k8s.io/client-go/kubernetes"
 	corelisters "k8s.io/client-go/listers/core/v1"
@@ -106,19 +105,20 @@ func portsKey(ports []corev1.EndpointPort) string {
 type Controller struct {
 	client   kubernetes.Interface
 	services corelisters.ServiceLister
-	pods     corelisters.PodLister
+	pods     cache.SharedIndexInformer
 	eps      corelisters.EndpointsLister
 	loop     *controller.Loop
 }
 
 // New wires the controller.
 func New(client kubernetes.Interface, svcInf coreinformers.ServiceInformer, podInf coreinformers.PodInformer, epInf coreinformers.EndpointsInformer, log *slog.Logger) *Controller {
-	c := &Controller{client: client, services: svcInf.Lister(), pods: podInf.Lister(), eps: epInf.Lister()}
+	c := &Controller{client: client, services: svcInf.Lister(), pods: podInf.Informer(), eps: epInf.Lister()}
 	q := controller.NewQueue("endpoints")
 	c.loop = &controller.Loop{Name: "endpoints", Queue: q, Sync: c.sync, Workers: 2, Log: log,
 		Synced: []cache.InformerSynced{svcInf.Informer().HasSynced, podInf.Informer().HasSynced, epInf.Informer().HasSynced}}
 	_, _ = svcInf.Informer().AddEventHandler(controller.EnqueueHandler(q))
-	_, _ = podInf.Informer().AddEventHandler(podservices.Handler(c.services, q.Add))
+	podservices.Index(podInf.Informer(), svcInf.Informer())
+	_, _ = podInf.Informer().AddEventHandler(podservices.Handler(svcInf.Informer(), q.Add))
 	return c
 }
 
@@ -141,7 +141,7 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 	if err != nil || svc.Spec.Selector == nil || svc.Spec.Type == corev1.ServiceTypeExternalName {
 		return err
 	}
-	pods, err := c.pods.Pods(ns).List(labels.Set(svc.Spec.Selector).AsSelectorPreValidated())
+	pods, err := podservices.SelectedPods(c.pods, ns, svc.Spec.Selector)
 	if err != nil {
 		return err
 	}

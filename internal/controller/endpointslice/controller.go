@@ -36,7 +36,7 @@ const ControllerName = "endpointslice-controller.k8s.io"
 // Controller reconciles EndpointSlices.
 type Controller struct {
 	services   corelisters.ServiceLister
-	pods       corelisters.PodLister
+	podInf     cache.SharedIndexInformer
 	sliceInf   cache.SharedIndexInformer
 	reconciler *endpointslicerec.Reconciler
 	tracker    *esutil.EndpointSliceTracker
@@ -50,17 +50,18 @@ func New(client kubernetes.Interface, svcInf coreinformers.ServiceInformer, podI
 	sliceInf discoveryinformers.EndpointSliceInformer, nodeInf coreinformers.NodeInformer,
 	maxPerSlice int32, recorder record.EventRecorder, log *slog.Logger) *Controller {
 	c := &Controller{
-		services: svcInf.Lister(), pods: podInf.Lister(), sliceInf: sliceInf.Informer(),
+		services: svcInf.Lister(), podInf: podInf.Informer(), sliceInf: sliceInf.Informer(),
 		tracker: esutil.NewEndpointSliceTracker(), triggers: esutil.NewTriggerTimeTracker(),
 		logger: logr.FromSlogHandler(log.Handler()),
 	}
 	controller.IndexSlicesByService(c.sliceInf)
+	podservices.Index(c.podInf, svcInf.Informer())
 	c.reconciler = endpointslicerec.NewReconciler(client, nodeInf.Lister(), maxPerSlice, c.tracker, nil, recorder, ControllerName)
 	q := controller.NewQueue("endpointslice")
 	c.loop = &controller.Loop{Name: "endpointslice", Queue: q, Sync: c.sync, Workers: 4, Log: log,
 		Synced: []cache.InformerSynced{svcInf.Informer().HasSynced, podInf.Informer().HasSynced, sliceInf.Informer().HasSynced, nodeInf.Informer().HasSynced}}
 	_, _ = svcInf.Informer().AddEventHandler(controller.EnqueueHandler(q))
-	_, _ = podInf.Informer().AddEventHandler(podservices.Handler(c.services, q.Add))
+	_, _ = podInf.Informer().AddEventHandler(podservices.Handler(svcInf.Informer(), q.Add))
 	sliceOwner := func(obj interface{}, deleted bool) {
 		if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 			obj = d.Obj
@@ -120,7 +121,7 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 	if svc.Spec.Type == corev1.ServiceTypeExternalName || svc.Spec.Selector == nil {
 		return nil
 	}
-	pods, err := c.pods.Pods(ns).List(labels.Set(svc.Spec.Selector).AsSelectorPreValidated())
+	pods, err := podservices.SelectedPods(c.podInf, ns, svc.Spec.Selector)
 	if err != nil {
 		return err
 	}
