@@ -181,23 +181,33 @@ func (snap *Snapshot) Len() int { return snap.count }
 func build(services map[string]*Service) *Snapshot {
 	snap := EmptySnapshot()
 	w := ptrWriter{snap: snap}
+	// Count each shard first, so each is allocated once at its size
+	// (growing 4,096 slices by append was most of a build).
+	var ptrCounts [ptrShards]int32
+	var svcCounts [shards]int
 	for key, s := range services {
-		if snap.services[keyShard(key)][key] == nil {
-			snap.count++
+		svcCounts[keyShard(key)]++
+		s.eachPTR(func(a netip.Addr, _ ptrRef) { ptrCounts[addrShard(a)]++ })
+	}
+	for i, n := range svcCounts {
+		snap.services[i] = make(map[string]*Service, n)
+	}
+	for i, n := range ptrCounts {
+		if n > 0 {
+			*w.shard(i) = make([]ptrEntry, 0, n)
 		}
+	}
+	for key, s := range services {
 		snap.services[keyShard(key)][key] = s
+		snap.count++
 		s.eachPTR(func(a netip.Addr, r ptrRef) {
 			sh := w.shard(addrShard(a))
 			*sh = append(*sh, ptrEntry{a, r})
 		})
 	}
-	for b := range snap.ptr {
-		if w.own[b] {
-			for i := range snap.ptr[b] {
-				sh := &snap.ptr[b][i]
-				*sh = slices.Clone(*sh) // exact size: append left up to twice the room
-				sortPTR(*sh)
-			}
+	for i, n := range ptrCounts {
+		if n > 0 {
+			sortPTR(*w.shard(i))
 		}
 	}
 	return snap

@@ -112,3 +112,13 @@ func TestWithServicesMatchesBuild(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkBuild is the first full build of the index at 10,000 Services
+// (part of the time to first answer).
+func BenchmarkBuild(b *testing.B) {
+	all := benchServices(10000)
+	b.ReportAllocs()
+	for b.Loop() {
+		build(all)
+	}
+}

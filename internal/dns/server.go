@@ -373,7 +373,9 @@ func (s *Server) sync(ctx context.Context) error {
 	s.log.Debug("dns listed everything", "after", time.Since(start))
 	st := &stores{svcs: svcs, slices: slices, nss: nss, pods: pods}
 	live.Store(true)
+	built := time.Now()
 	s.fullBuild(st)
+	s.log.Debug("dns built the index", "took", time.Since(built))
 	// The first list is the one peak of a DNS's life (decoded objects,
 	// the reflectors' staging stores); hand it back now, not over minutes.
 	debug.FreeOSMemory()
