@@ -346,27 +346,14 @@ func TestTwoServersOneEtcdDistinctClusterIPs(t *testing.T) {
 	}
 	// 500 concurrent creates through both, in a /22 (1022 addresses): every
 	// ClusterIP distinct even as random picks collide and retry.
-	var wg sync.WaitGroup
-	errs := make(chan error, 500)
-	for i := 0; i < 500; i++ {
-		wg.Add(1)
-		go func(i int) {
-			defer wg.Done()
-			c := ca
-			if i%2 == 1 {
-				c = cb
-			}
-			_, err := c.CoreV1().Services(ns).Create(context.Background(), newService(fmt.Sprintf("s%d", i), 80), metav1.CreateOptions{})
-			if err != nil {
-				errs <- err
-			}
-		}(i)
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
-	}
+	inParallel(t, 500, 500, func(i int) error {
+		c := ca
+		if i%2 == 1 {
+			c = cb
+		}
+		_, err := c.CoreV1().Services(ns).Create(context.Background(), newService(fmt.Sprintf("s%d", i), 80), metav1.CreateOptions{})
+		return err
+	})
 	list, err := ca.CoreV1().Services(ns).List(ctxT(t), metav1.ListOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -397,24 +384,10 @@ func TestInitialEventsAcrossPages(t *testing.T) {
 	c := s.client(false)
 	ns := testNamespace(t, c)
 	const n = 1100
-	sem := make(chan struct{}, 16)
-	var wg sync.WaitGroup
-	errs := make(chan error, n)
-	for i := 0; i < n; i++ {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func(i int) {
-			defer func() { <-sem; wg.Done() }()
-			if _, err := c.DiscoveryV1().EndpointSlices(ns).Create(ctx, newSlice(fmt.Sprintf("s-%04d", i), i), metav1.CreateOptions{}); err != nil {
-				errs <- err
-			}
-		}(i)
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
-	}
+	inParallel(t, n, 16, func(i int) error {
+		_, err := c.DiscoveryV1().EndpointSlices(ns).Create(ctx, newSlice(fmt.Sprintf("s-%04d", i), i), metav1.CreateOptions{})
+		return err
+	})
 	for i, enc := range []struct {
 		name string
 		json bool
@@ -494,5 +467,29 @@ func TestInitialEventsAcrossPages(t *testing.T) {
 				t.Fatalf("after delete: %s %s rv %s labels %v", typ, sl.Name, sl.ResourceVersion, sl.Labels)
 			}
 		})
+	}
+}
+
+// inParallel runs f(0..n-1), at most width at a time, and fails the test on
+// any error.
+func inParallel(t *testing.T, n, width int, f func(i int) error) {
+	t.Helper()
+	sem := make(chan struct{}, width)
+	errs := make(chan error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			if err := f(i); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
 	}
 }
