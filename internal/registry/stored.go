@@ -49,13 +49,13 @@ func (r *Registry) Object(obj runtime.Object) (runtime.Object, error) {
 	return r.decodeValue(s.Resource, "", s.Value, s.Revision)
 }
 
-// Stored objects reach protobuf clients as etcd
-// holds them: the stored bytes are the object's protobuf encoding without a
-// resourceVersion, and protobuf merges a message that appears twice, so
-// appending `metadata { resourceVersion: rv }` to the object gives the
-// object with its resourceVersion — no decoding, no re-encoding. Every
-// kind's ObjectMeta is its field 1 and resourceVersion is ObjectMeta's
-// field 6; a test holds this for every resource the API serves.
+// Stored objects reach protobuf clients as etcd holds them: the stored
+// bytes are the object's protobuf encoding without a resourceVersion, and
+// protobuf merges a message field that appears twice, so appending
+// `metadata { resourceVersion: rv }` to the object gives the object with
+// its resourceVersion — no decoding, no re-encoding. Every kind's
+// ObjectMeta is its field 1 and resourceVersion is ObjectMeta's field 6; a
+// test holds this for every resource the API serves.
 
 var protoMagic = []byte{0x6b, 0x38, 0x73, 0x00}
 
