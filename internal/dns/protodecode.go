@@ -372,6 +372,29 @@ func str(b []byte) string {
 // malformed input or when f returns false.
 func eachField(b []byte, f func(num protowire.Number, typ protowire.Type, v []byte, x uint64) bool) bool {
 	for len(b) > 0 {
+		// Fast path: a one-byte tag and a one-byte length or value (fields
+		// 1-15 under 128 bytes: most of what DNS reads).
+		if t := b[0]; t < 0x80 && len(b) >= 2 && b[1] < 0x80 && t>>3 != 0 {
+			num, typ := protowire.Number(t>>3), protowire.Type(t&7)
+			switch typ {
+			case protowire.BytesType:
+				l := int(b[1])
+				if len(b) < 2+l {
+					return false
+				}
+				if !f(num, typ, b[2:2+l], 0) {
+					return false
+				}
+				b = b[2+l:]
+				continue
+			case protowire.VarintType:
+				if !f(num, typ, nil, uint64(b[1])) {
+					return false
+				}
+				b = b[2:]
+				continue
+			}
+		}
 		num, typ, n := protowire.ConsumeTag(b)
 		if n < 0 {
 			return false
