@@ -2,6 +2,7 @@ package controller
 
 import (
 	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/client-go/tools/cache"
 )
 
@@ -37,4 +38,15 @@ func ServiceSlices(inf cache.SharedIndexInformer, ns, name, managedBy string) ([
 		}
 	}
 	return out, nil
+}
+
+// StripManagedFields is an informer transform that drops managedFields
+// from cached objects, as kube-controller-manager does: no controller reads
+// them, they are a large part of every object, and an update that carries
+// none keeps the stored ones.
+func StripManagedFields(obj interface{}) (interface{}, error) {
+	if a, err := meta.Accessor(obj); err == nil && a.GetManagedFields() != nil {
+		a.SetManagedFields(nil)
+	}
+	return obj, nil
 }

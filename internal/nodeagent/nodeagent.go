@@ -127,14 +127,14 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.started = a.now()
 	factory := informers.NewSharedInformerFactoryWithOptions(a.client, 0, informers.WithTweakListOptions(func(o *metav1.ListOptions) {
 		o.FieldSelector = fields.OneTermEqualSelector("spec.nodeName", a.cfg.NodeName).String()
-	}))
+	}), informers.WithTransform(controller.StripManagedFields))
 	podInf := factory.Core().V1().Pods()
 	a.pods = podInf.Lister()
 	q := controller.NewQueue("nodeagent")
 	loop := &controller.Loop{Name: "nodeagent", Queue: q, Sync: a.syncPod, Workers: 4, Log: a.log, Synced: []cache.InformerSynced{podInf.Informer().HasSynced}}
 	a.queue.Store(loop)
 	// Services, for the environment of process pods.
-	all := informers.NewSharedInformerFactory(a.client, 0)
+	all := informers.NewSharedInformerFactoryWithOptions(a.client, 0, informers.WithTransform(controller.StripManagedFields))
 	svcInf := all.Core().V1().Services()
 	a.services = svcInf.Lister()
 	loop.Synced = append(loop.Synced, svcInf.Informer().HasSynced)

@@ -631,3 +631,33 @@ func TestDiscoveryAndOpenAPI(t *testing.T) {
 		t.Fatalf("openapi v2 protobuf: %d %s", code, hdr.Get("Content-Type"))
 	}
 }
+
+// An update that carries no managedFields (what controllers whose caches
+// drop them send) keeps the stored ones, as Kubernetes does.
+func TestUpdateWithoutManagedFieldsKeepsThem(t *testing.T) {
+	s := sharedServer(t)
+	c := s.client(false)
+	ctx := ctxT(t)
+	ns := testNamespace(t, c)
+	created, err := c.CoreV1().Services(ns).Create(ctx, newService("kept", 80), metav1.CreateOptions{FieldManager: "creator"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(created.ManagedFields) == 0 {
+		t.Fatal("create recorded no managedFields")
+	}
+	stripped := created.DeepCopy()
+	stripped.ManagedFields = nil
+	stripped.Labels = map[string]string{"touched": "yes"}
+	updated, err := c.CoreV1().Services(ns).Update(ctx, stripped, metav1.UpdateOptions{FieldManager: "controller"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	managers := map[string]bool{}
+	for _, e := range updated.ManagedFields {
+		managers[e.Manager] = true
+	}
+	if !managers["creator"] || !managers["controller"] {
+		t.Fatalf("managers after an update without managedFields: %v", managers)
+	}
+}

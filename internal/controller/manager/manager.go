@@ -82,8 +82,8 @@ func (m *Manager) Run(ctx context.Context) error {
 }
 
 func (m *Manager) lead(ctx context.Context) {
-	factory := informers.NewSharedInformerFactory(m.client, 0)
-	metaFactory := metadatainformer.NewSharedInformerFactory(m.meta, 0)
+	factory := informers.NewSharedInformerFactoryWithOptions(m.client, 0, informers.WithTransform(controller.StripManagedFields))
+	metaFactory := metadatainformer.NewSharedInformerFactoryWithOptions(m.meta, 0, metadatainformer.WithTransform(controller.StripManagedFields))
 	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
 	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: m.client.CoreV1().Events("")})
 	defer broadcaster.Shutdown()
