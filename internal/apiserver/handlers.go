@@ -222,11 +222,16 @@ func (s *Server) serveList(rq *request) error {
 			_, _ = rq.w.Write(b)
 			return nil
 		}
-		for i, obj := range result.Items {
-			if result.Items[i], err = s.reg.Object(obj); err != nil {
-				return apierrors.NewInternalError(err)
+		items := result.Items[:0]
+		for _, obj := range result.Items {
+			o, err := s.reg.Object(obj)
+			if err != nil { // as a list decoded by the registry does
+				s.log.Error("skipping undecodable object", "resource", rq.res.GVR.Resource, "err", err)
+				continue
 			}
+			items = append(items, o)
 		}
+		result.Items = items
 		list := rq.res.NewList()
 		if err := meta.SetList(list, result.Items); err != nil {
 			return apierrors.NewInternalError(err)

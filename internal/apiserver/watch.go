@@ -174,8 +174,9 @@ func (e *watchEncoder) write(ev watch.Event) error {
 			}
 		}
 		var err error
-		if obj, err = e.s.reg.Object(so); err != nil { // not stored as protobuf
-			return err
+		if obj, err = e.s.reg.Object(so); err != nil { // skipped, as the registry skips what it cannot decode
+			e.s.log.Error("watch: undecodable object", "resource", e.rq.res.GVR.Resource, "err", err)
+			return nil
 		}
 	}
 	if st, ok := obj.(*metav1.Status); ok {
