@@ -21,9 +21,10 @@ import (
 // managedFields, label maps, timestamps or per-endpoint condition pointers
 // are allocated only to be dropped. It is the DNS's start-up and relist
 // path (a third of its CPU went to decoding and the garbage it left). Only
-// the fields DNS reads are looked at; anything unexpected (another kind, a
-// known field with the wrong wire type, truncated input) falls back to the
-// generated decoder, so the result is never different, only faster.
+// the fields DNS reads are looked at (the rest is skipped unread); anything
+// unexpected (another kind, a field it reads with the wrong wire type,
+// truncated input) falls back to the generated decoder. FuzzDecodeRecord
+// holds both to the same records wherever both decode.
 
 // protoMagic prefixes every Kubernetes protobuf object.
 var protoMagic = []byte{0x6b, 0x38, 0x73, 0x00}
