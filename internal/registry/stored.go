@@ -101,13 +101,8 @@ func appendVersioned(out []byte, num protowire.Number, raw []byte, rev int64) []
 	return protowire.AppendBytes(out, rv)
 }
 
-// Protobuf is the object as the API sends it in protobuf, with its
-// resourceVersion.
-func (o *StoredObject) Protobuf() ([]byte, error) {
-	return o.AppendProtobuf(make([]byte, 0, len(o.Value)+32))
-}
-
-// AppendProtobuf appends the object as Protobuf gives it.
+// AppendProtobuf appends the object as the API sends it in protobuf, with
+// its resourceVersion.
 func (o *StoredObject) AppendProtobuf(out []byte) ([]byte, error) {
 	typeMeta, raw, err := storedParts(o.Value)
 	if err != nil {

@@ -53,7 +53,7 @@ func TestStoredObjectsServeAsProtobuf(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				b, err := so.Protobuf()
+				b, err := so.AppendProtobuf(nil)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -102,14 +102,14 @@ func TestStoredObjectsServeAsProtobuf(t *testing.T) {
 func TestStoredObjectNotProtobuf(t *testing.T) {
 	res := Resources(Config{Services: &ServiceStrategy{}})[0]
 	so := &StoredObject{Resource: res, Value: []byte(`{"kind":"Pod"}`), Revision: 1}
-	if _, err := so.Protobuf(); err == nil {
+	if _, err := so.AppendProtobuf(nil); err == nil {
 		t.Fatal("JSON spliced as protobuf")
 	}
 	if _, ok := ProtobufList(res, []runtime.Object{so}, metav1.ListMeta{}); ok {
 		t.Fatal("JSON listed as protobuf")
 	}
 	trunc := &StoredObject{Resource: res, Value: []byte{0x6b, 0x38, 0x73, 0x00, 0x12, 0x40}, Revision: 1}
-	if _, err := trunc.Protobuf(); err == nil {
+	if _, err := trunc.AppendProtobuf(nil); err == nil {
 		t.Fatal("truncated object spliced")
 	}
 }

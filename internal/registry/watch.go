@@ -83,6 +83,7 @@ func (r *Registry) Watch(ctx context.Context, res *Resource, ns string, o WatchO
 		cancel()
 		return nil, r.storageError(res, "", err)
 	}
+	stored := o.Stored && o.Selector.Everything()
 	w := &Watcher{ch: make(chan watch.Event, 100), cancel: cancel}
 	go func() {
 		defer close(w.ch)
@@ -141,7 +142,7 @@ func (r *Registry) Watch(ctx context.Context, res *Resource, ns string, o WatchO
 			}
 			var out watch.Event
 			var ok bool
-			if o.Stored && o.Selector.Everything() {
+			if stored {
 				out, ok = storedEvent(res, ev)
 			} else {
 				out, ok = r.translate(res, o.Selector, ev)
