@@ -19,6 +19,7 @@ type Metrics struct {
 	apiUp       prometheus.Gauge
 	services    prometheus.Gauge
 	relists     *prometheus.CounterVec
+	slowRefused prometheus.Counter
 	// counters caches requests' children for the common label values, so
 	// a query does not hash its labels: [tcp][rcode][qtype].
 	counters [2][16][256]atomic.Pointer[prometheus.Counter]
@@ -38,9 +39,11 @@ func newMetrics(reg prometheus.Registerer) *Metrics {
 		services: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "svcnet", Subsystem: "dns", Name: "services", Help: "Services in the answer index."}),
 		relists: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "svcnet", Subsystem: "dns", Name: "relists_total",
 			Help: "Full lists after the first, by kind (a watch the API could not resume, e.g. after compaction)."}, []string{"kind"}),
+		slowRefused: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "svcnet", Subsystem: "dns", Name: "slow_queries_refused_total",
+			Help: "UDP queries answered REFUSED because MaxSlowQueries were already waiting (e.g. on an upstream)."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.requests, m.duration, m.programming, m.synced, m.apiUp, m.services, m.relists)
+		reg.MustRegister(m.requests, m.duration, m.programming, m.synced, m.apiUp, m.services, m.relists, m.slowRefused)
 	}
 	return m
 }

@@ -45,7 +45,17 @@ type Config struct {
 	Metrics prometheus.Registerer
 	// LogQueries logs every query at info level.
 	LogQueries bool
+	// MaxSlowQueries bounds the UDP queries answered off the fast path at
+	// once (forwarded upstream, malformed, unusual); past it a query is
+	// answered REFUSED at once, as CoreDNS's forward answers past its
+	// max_concurrent. 0 takes DefaultMaxSlowQueries.
+	MaxSlowQueries int
 }
+
+// DefaultMaxSlowQueries is the default bound of Config.MaxSlowQueries:
+// each waiting query holds a goroutine and its buffers (~8 KiB), so a
+// flood of queries to a dead upstream costs at most ~8 MiB.
+const DefaultMaxSlowQueries = 1000
 
 // Server answers DNS queries for one cluster.
 type Server struct {
@@ -61,6 +71,9 @@ type Server struct {
 	addr      atomic.Value // string
 	rnd       sync.Pool
 	m         *Metrics
+
+	// slow holds a token per UDP query answered off the fast path.
+	slow chan struct{}
 
 	triggersMu sync.Mutex
 	triggers   map[string]time.Time
@@ -91,7 +104,10 @@ func New(cfg Config, src Source, log *slog.Logger) (*Server, error) {
 	if _, ok := mdns.IsDomainName(zone); !ok {
 		return nil, fmt.Errorf("dns: invalid cluster domain %q", cfg.ClusterDomain)
 	}
-	s := &Server{cfg: cfg, src: src, log: log, ready: make(chan struct{}), listening: make(chan struct{}),
+	if cfg.MaxSlowQueries <= 0 {
+		cfg.MaxSlowQueries = DefaultMaxSlowQueries
+	}
+	s := &Server{cfg: cfg, src: src, log: log, ready: make(chan struct{}), listening: make(chan struct{}), slow: make(chan struct{}, cfg.MaxSlowQueries),
 		opts: Options{Zone: zone, TTL: cfg.TTL, Pods: cfg.Pods, Shuffle: !cfg.Ordered}}
 	s.snap.Store(EmptySnapshot())
 	s.m = newMetrics(cfg.Metrics)

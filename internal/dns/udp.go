@@ -65,7 +65,8 @@ func ServeUDP(ctx context.Context, conn *net.UDPConn, workers int, handle func(w
 }
 
 // handleUDP serves a query from the fast path in the worker; anything else
-// goes to a goroutine of its own (it may wait on an upstream).
+// goes to a goroutine of its own (it may wait on an upstream), at most
+// MaxSlowQueries at once: past that the query is REFUSED at once.
 func (s *Server) handleUDP(w *UDPWorker, b []byte, from netip.AddrPort) []byte {
 	start := time.Now()
 	if snap := s.snap.Load(); snap.Synced {
@@ -75,9 +76,28 @@ func (s *Server) handleUDP(w *UDPWorker, b []byte, from netip.AddrPort) []byte {
 			return out
 		}
 	}
+	select {
+	case s.slow <- struct{}{}:
+	default:
+		s.m.slowRefused.Inc()
+		return refused(b, w.Out[:0])
+	}
 	q := append([]byte(nil), b...)
-	go s.slowUDP(w.Conn, q, from, start)
+	go func() {
+		defer func() { <-s.slow }()
+		s.slowUDP(w.Conn, q, from, start)
+	}()
 	return nil
+}
+
+// refused is a header-only REFUSED reply to query b (nil when b has no
+// header or is itself a response), appended to out.
+func refused(b, out []byte) []byte {
+	if len(b) < 12 || b[2]&0x80 != 0 {
+		return nil
+	}
+	out = append(out, b[0], b[1], 0x80|b[2]&0x79, mdns.RcodeRefused, 0, 0, 0, 0, 0, 0, 0, 0)
+	return out
 }
 
 // slowUDP answers what the fast path does not, as miekg's server would:

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	mdns "github.com/miekg/dns"
+	dto "github.com/prometheus/client_model/go"
 )
 
 // serveUDP runs the server's UDP workers on a loopback socket.
@@ -134,4 +135,57 @@ func FuzzParseQuery(f *testing.F) {
 			t.Fatalf("fast reply does not unpack or lost the id: %v", err)
 		}
 	})
+}
+
+// TestSlowPathIsBounded: queries waiting on an upstream that never answers
+// hold at most MaxSlowQueries goroutines; the rest are REFUSED at once,
+// with their IDs, instead of each starting one more goroutine.
+func TestSlowPathIsBounded(t *testing.T) {
+	dead, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dead.Close()
+	s := testServer(t, fixture())
+	s.cfg.Upstreams = []string{dead.LocalAddr().String()}
+	s.slow = make(chan struct{}, 2)
+	c := serveUDP(t, s)
+	for id := uint16(1); id <= 5; id++ {
+		q := query("example.org.", mdns.TypeA)
+		q.Id = id
+		b, err := q.Pack()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Write(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	refusedIDs := map[uint16]bool{}
+	buf := make([]byte, 512)
+	_ = c.SetReadDeadline(time.Now().Add(time.Second)) // the upstream timeout is 2 s
+	for {
+		n, err := c.Read(buf)
+		if err != nil {
+			break
+		}
+		m := new(mdns.Msg)
+		if err := m.Unpack(buf[:n]); err != nil {
+			t.Fatalf("reply does not parse: %v", err)
+		}
+		if m.Rcode != mdns.RcodeRefused || !m.Response {
+			t.Fatalf("reply before the upstream timeout: %v", m)
+		}
+		refusedIDs[m.Id] = true
+	}
+	if len(refusedIDs) != 3 {
+		t.Fatalf("REFUSED %v; want 3 of the 5 queries (2 wait on the upstream)", refusedIDs)
+	}
+	var got dto.Metric
+	if err := s.m.slowRefused.Write(&got); err != nil {
+		t.Fatal(err)
+	}
+	if got.GetCounter().GetValue() != 3 {
+		t.Fatalf("slow_queries_refused_total = %v, want 3", got.GetCounter().GetValue())
+	}
 }

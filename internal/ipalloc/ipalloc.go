@@ -12,7 +12,33 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
 )
+
+// lockedRand is a seeded generator that concurrent requests may share
+// (*rand.Rand is not safe for concurrent use).
+type lockedRand struct {
+	mu sync.Mutex
+	r  *rand.Rand
+}
+
+func newLockedRand(seed, stream uint64) *lockedRand {
+	return &lockedRand{r: rand.New(rand.NewPCG(seed, stream))}
+}
+
+// Uint64N is a uniform value in [0, n).
+func (l *lockedRand) Uint64N(n uint64) uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.r.Uint64N(n)
+}
+
+// IntN is a uniform value in [0, n).
+func (l *lockedRand) IntN(n int) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.r.IntN(n)
+}
 
 // Claim key prefixes.
 const (
@@ -106,7 +132,7 @@ func (r Range) offset(ip netip.Addr) (uint64, bool) {
 type Allocator struct {
 	ranges []Range // primary family first
 	keys   KeyLister
-	rnd    *rand.Rand
+	rnd    *lockedRand
 }
 
 // New builds an allocator; cidrs is one CIDR, or an IPv4,IPv6 pair in either
@@ -118,7 +144,7 @@ func New(cidrs []netip.Prefix, keys KeyLister, seed uint64) (*Allocator, error) 
 	if len(cidrs) == 2 && cidrs[0].Addr().Is4() == cidrs[1].Addr().Is4() {
 		return nil, fmt.Errorf("dual-stack service CIDRs %s and %s must be one IPv4 and one IPv6", cidrs[0], cidrs[1])
 	}
-	a := &Allocator{keys: keys, rnd: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))}
+	a := &Allocator{keys: keys, rnd: newLockedRand(seed, seed^0x9e3779b97f4a7c15)}
 	for _, c := range cidrs {
 		r, err := NewRange(c)
 		if err != nil {
@@ -209,7 +235,7 @@ func (a *Allocator) Pick(ctx context.Context, family string, attempt int) (netip
 type PortRange struct {
 	Base, Size int
 	keys       KeyLister
-	rnd        *rand.Rand
+	rnd        *lockedRand
 }
 
 // NewPortRange parses "30000-32767".
@@ -220,7 +246,7 @@ func NewPortRange(s string, keys KeyLister, seed uint64) (*PortRange, error) {
 	if !ok || err1 != nil || err2 != nil || a < 1 || b > 65535 || a > b {
 		return nil, fmt.Errorf("invalid port range %q", s)
 	}
-	return &PortRange{Base: a, Size: b - a + 1, keys: keys, rnd: rand.New(rand.NewPCG(seed, 7))}, nil
+	return &PortRange{Base: a, Size: b - a + 1, keys: keys, rnd: newLockedRand(seed, 7)}, nil
 }
 
 // Contains reports whether port is in the range.
@@ -270,7 +296,7 @@ type Subnets struct {
 	Cluster netip.Prefix
 	Bits    int // subnet prefix length, e.g. 24
 	keys    KeyLister
-	rnd     *rand.Rand
+	rnd     *lockedRand
 }
 
 // NewSubnets checks a cluster CIDR and subnet size.
@@ -279,7 +305,7 @@ func NewSubnets(cluster netip.Prefix, bits int, keys KeyLister, seed uint64) (*S
 	if bits <= cluster.Bits() || bits > cluster.Addr().BitLen() || bits-cluster.Bits() > 30 {
 		return nil, fmt.Errorf("cannot cut /%d subnets from %s", bits, cluster)
 	}
-	return &Subnets{Cluster: cluster, Bits: bits, keys: keys, rnd: rand.New(rand.NewPCG(seed, 11))}, nil
+	return &Subnets{Cluster: cluster, Bits: bits, keys: keys, rnd: newLockedRand(seed, 11)}, nil
 }
 
 func (s *Subnets) count() uint64 { return uint64(1) << (s.Bits - s.Cluster.Bits()) }

@@ -128,3 +128,51 @@ func TestSubnets(t *testing.T) {
 		t.Fatal("bigger subnet than cluster accepted")
 	}
 }
+
+// TestPickConcurrently: the API server's handlers share one allocator of
+// each kind; under -race this fails if they share an unlocked generator.
+func TestPickConcurrently(t *testing.T) {
+	ips, err := New([]netip.Prefix{netip.MustParsePrefix("10.96.0.0/12")}, fakeKeys(nil), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ports, err := NewPortRange("30000-32767", fakeKeys(nil), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	subnets, err := NewSubnets(netip.MustParsePrefix("10.244.0.0/16"), 24, fakeKeys(nil), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	errs := make(chan error, 8*3*50)
+	done := make(chan struct{})
+	for g := 0; g < 8; g++ {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for i := 0; i < 50; i++ {
+				ip, err := ips.Pick(ctx, "IPv4", 0)
+				if err == nil && !netip.MustParsePrefix("10.96.0.0/12").Contains(ip) {
+					t.Errorf("picked %s outside the range", ip)
+				}
+				errs <- err
+				port, err := ports.Pick(ctx, "TCP", 0)
+				if err == nil && !ports.Contains(port) {
+					t.Errorf("picked port %d outside the range", port)
+				}
+				errs <- err
+				_, err = subnets.Pick(ctx, 0)
+				errs <- err
+			}
+		}()
+	}
+	for g := 0; g < 8; g++ {
+		<-done
+	}
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}

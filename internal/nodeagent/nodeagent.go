@@ -80,7 +80,10 @@ type Agent struct {
 	log    *slog.Logger
 	now    func() time.Time
 
-	mu       sync.Mutex
+	// gone are pods deleted from the API before the agent stopped them (a
+	// force delete, a namespace deletion), by key, until their processes end.
+	goneMu   sync.Mutex
+	gone     map[string]*corev1.Pod
 	cidrs    []netip.Prefix
 	ips      *IPPool
 	pods     corelisters.PodLister
@@ -111,7 +114,7 @@ func New(cfg Config, client kubernetes.Interface, log *slog.Logger, now func() t
 	if cfg.Runtime == nil {
 		cfg.Runtime, cfg.RuntimeName = simRuntime{readyAfter: cfg.ReadyAfter}, "sim"
 	}
-	return &Agent{cfg: cfg, client: client, log: log.With("node", cfg.NodeName), now: now}, nil
+	return &Agent{cfg: cfg, client: client, log: log.With("node", cfg.NodeName), now: now, gone: map[string]*corev1.Pod{}}, nil
 }
 
 // Run registers the node and manages its pods until ctx ends.
@@ -146,13 +149,11 @@ func (a *Agent) Run(ctx context.Context) error {
 				obj = d.Obj
 			}
 			if p, ok := obj.(*corev1.Pod); ok {
-				// Gone without us: end what still runs, then free the IPs.
-				go func() {
-					for !a.cfg.Runtime.Stop(p, a.now()) {
-						time.Sleep(100 * time.Millisecond)
-					}
-					a.ips.Release(p.UID)
-				}()
+				// Gone without us: the loop ends what still runs, then frees the IPs.
+				a.goneMu.Lock()
+				a.gone[p.Namespace+"/"+p.Name] = p
+				a.goneMu.Unlock()
+				controller.Enqueue(q, p)
 			}
 		},
 	})
@@ -279,6 +280,7 @@ func (a *Agent) heartbeat(ctx context.Context) {
 }
 
 func (a *Agent) syncPod(ctx context.Context, key string) error {
+	a.stopGone(key)
 	ns, name, _ := cache.SplitMetaNamespaceKey(key)
 	pod, err := a.pods.Pods(ns).Get(name)
 	if apierrors.IsNotFound(err) {
@@ -318,6 +320,32 @@ func (a *Agent) syncPod(ctx context.Context, key string) error {
 	upd.Status = status
 	_, err = a.client.CoreV1().Pods(ns).UpdateStatus(ctx, upd, metav1.UpdateOptions{})
 	return err
+}
+
+// goneRecheck is how soon a pod deleted from under the agent is looked at
+// again while its processes end (the runtime also asks for a sync when
+// they do).
+const goneRecheck = time.Second
+
+// stopGone ends the containers of a pod deleted from the API under key,
+// and frees its addresses once none runs.
+func (a *Agent) stopGone(key string) {
+	a.goneMu.Lock()
+	p := a.gone[key]
+	a.goneMu.Unlock()
+	if p == nil {
+		return
+	}
+	if !a.cfg.Runtime.Stop(p, a.now()) {
+		a.queue.Load().Queue.AddAfter(key, goneRecheck)
+		return
+	}
+	a.ips.Release(p.UID)
+	a.goneMu.Lock()
+	if a.gone[key] == p {
+		delete(a.gone, key)
+	}
+	a.goneMu.Unlock()
 }
 
 // SimStatus is the status a simulated pod has: Running with its IPs, its
