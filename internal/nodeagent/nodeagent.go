@@ -31,7 +31,7 @@ import (
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 
-	"github.com/svcnet/svcnet/internal/controller"
+	"github.com/svcnet/svcnet/internal/kube"
 )
 
 // Config of one node.
@@ -88,7 +88,7 @@ type Agent struct {
 	ips      *IPPool
 	pods     corelisters.PodLister
 	services corelisters.ServiceLister
-	queue    atomic.Pointer[controller.Loop]
+	queue    atomic.Pointer[kube.Loop[string]]
 	started  time.Time
 }
 
@@ -130,20 +130,20 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.started = a.now()
 	factory := informers.NewSharedInformerFactoryWithOptions(a.client, 0, informers.WithTweakListOptions(func(o *metav1.ListOptions) {
 		o.FieldSelector = fields.OneTermEqualSelector("spec.nodeName", a.cfg.NodeName).String()
-	}), informers.WithTransform(controller.StripManagedFields))
+	}), informers.WithTransform(kube.StripManagedFields))
 	podInf := factory.Core().V1().Pods()
 	a.pods = podInf.Lister()
-	q := controller.NewQueue("nodeagent")
-	loop := &controller.Loop{Name: "nodeagent", Queue: q, Sync: a.syncPod, Workers: 4, Log: a.log, Synced: []cache.InformerSynced{podInf.Informer().HasSynced}}
+	q := kube.NewQueue[string]("nodeagent")
+	loop := &kube.Loop[string]{Name: "nodeagent", Queue: q, Sync: a.syncPod, Workers: 4, Log: a.log, Synced: []cache.InformerSynced{podInf.Informer().HasSynced}}
 	a.queue.Store(loop)
 	// Services, for the environment of process pods.
-	all := informers.NewSharedInformerFactoryWithOptions(a.client, 0, informers.WithTransform(controller.StripManagedFields))
+	all := informers.NewSharedInformerFactoryWithOptions(a.client, 0, informers.WithTransform(kube.StripManagedFields))
 	svcInf := all.Core().V1().Services()
 	a.services = svcInf.Lister()
 	loop.Synced = append(loop.Synced, svcInf.Informer().HasSynced)
 	_, _ = podInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(obj interface{}) { controller.Enqueue(q, obj) },
-		UpdateFunc: func(_, obj interface{}) { controller.Enqueue(q, obj) },
+		AddFunc:    func(obj interface{}) { kube.Enqueue(q, obj) },
+		UpdateFunc: func(_, obj interface{}) { kube.Enqueue(q, obj) },
 		DeleteFunc: func(obj interface{}) {
 			if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 				obj = d.Obj
@@ -153,7 +153,7 @@ func (a *Agent) Run(ctx context.Context) error {
 				a.goneMu.Lock()
 				a.gone[p.Namespace+"/"+p.Name] = p
 				a.goneMu.Unlock()
-				controller.Enqueue(q, p)
+				kube.Enqueue(q, p)
 			}
 		},
 	})

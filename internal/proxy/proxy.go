@@ -27,13 +27,13 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	corelisters "k8s.io/client-go/listers/core/v1"
-	discoverylisters "k8s.io/client-go/listers/discovery/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
+
+	"github.com/svcnet/svcnet/internal/kube"
 )
 
 // Config of the proxy.
@@ -54,7 +54,7 @@ type Proxy struct {
 	m      *metrics
 
 	svcs   corelisters.ServiceLister
-	slices discoverylisters.EndpointSliceLister
+	slices cache.SharedIndexInformer // indexed by kube.IndexSlicesByService
 
 	mu    sync.Mutex
 	ports map[string]*servicePort // by "ip|port|proto"
@@ -80,10 +80,11 @@ func (p *Proxy) Ready() <-chan struct{} { return p.ready }
 // Run programs Services as they change until ctx ends, then closes every
 // listener (established connections end with the process).
 func (p *Proxy) Run(ctx context.Context) error {
-	factory := informers.NewSharedInformerFactory(p.client, 0)
+	factory := informers.NewSharedInformerFactoryWithOptions(p.client, 0, informers.WithTransform(kube.StripManagedFields))
 	svcInf := factory.Core().V1().Services()
 	sliceInf := factory.Discovery().V1().EndpointSlices()
-	p.svcs, p.slices = svcInf.Lister(), sliceInf.Lister()
+	kube.IndexSlicesByService(sliceInf.Informer())
+	p.svcs, p.slices = svcInf.Lister(), sliceInf.Informer()
 	q := workqueue.NewTypedWithConfig[string](workqueue.TypedQueueConfig[string]{Name: "proxy"})
 	defer q.ShutDown()
 	h := func(key func(any) string) cache.ResourceEventHandlerFuncs {
@@ -151,7 +152,7 @@ func (p *Proxy) sync(key string) {
 	}
 	want := map[string]wanted{}
 	if err == nil && svc.Spec.Type != corev1.ServiceTypeExternalName {
-		slices, _ := p.slices.EndpointSlices(ns).List(labels.SelectorFromSet(labels.Set{discoveryv1.LabelServiceName: name}))
+		slices, _ := kube.ServiceSlices(p.slices, ns, name, "")
 		for _, ipStr := range clusterIPs(svc) {
 			ip, err := netip.ParseAddr(ipStr)
 			if err != nil {

@@ -20,8 +20,8 @@ import (
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 
-	"github.com/svcnet/svcnet/internal/controller"
 	"github.com/svcnet/svcnet/internal/controller/podutil"
+	"github.com/svcnet/svcnet/internal/kube"
 )
 
 // Pick chooses a node for pod: among Ready, schedulable nodes that match the
@@ -67,7 +67,7 @@ type Scheduler struct {
 	client kubernetes.Interface
 	pods   corelisters.PodLister
 	nodes  corelisters.NodeLister
-	loop   *controller.Loop
+	loop   *kube.Loop[string]
 	log    *slog.Logger
 	mu     sync.Mutex
 	// load counts the active pods bound to each node, kept from pod events.
@@ -79,13 +79,13 @@ type Scheduler struct {
 // New wires the scheduler; it starts nothing.
 func New(client kubernetes.Interface, podInf coreinformers.PodInformer, nodeInf coreinformers.NodeInformer, log *slog.Logger) *Scheduler {
 	s := &Scheduler{client: client, pods: podInf.Lister(), nodes: nodeInf.Lister(), log: log, load: map[string]int{}, bound: map[types.UID]string{}}
-	q := controller.NewQueue("scheduler")
-	s.loop = &controller.Loop{Name: "scheduler", Queue: q, Sync: s.sync, Workers: 4, Log: log,
+	q := kube.NewQueue[string]("scheduler")
+	s.loop = &kube.Loop[string]{Name: "scheduler", Queue: q, Sync: s.sync, Workers: 4, Log: log,
 		Synced: []cache.InformerSynced{podInf.Informer().HasSynced, nodeInf.Informer().HasSynced}}
 	pending := func(obj interface{}) {
 		if p, ok := obj.(*corev1.Pod); ok && p.Spec.NodeName == "" && p.DeletionTimestamp == nil &&
 			(p.Spec.SchedulerName == "" || p.Spec.SchedulerName == corev1.DefaultSchedulerName) {
-			controller.Enqueue(q, p)
+			kube.Enqueue(q, p)
 		}
 	}
 	_, _ = podInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{

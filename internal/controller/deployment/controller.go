@@ -18,8 +18,8 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 
-	"github.com/svcnet/svcnet/internal/controller"
 	"github.com/svcnet/svcnet/internal/controller/podutil"
+	"github.com/svcnet/svcnet/internal/kube"
 )
 
 // Controller reconciles Deployments.
@@ -28,18 +28,18 @@ type Controller struct {
 	deploys  appslisters.DeploymentLister
 	rs       appslisters.ReplicaSetLister
 	recorder record.EventRecorder
-	loop     *controller.Loop
+	loop     *kube.Loop[string]
 	now      func() time.Time
 }
 
 // New wires the controller; it starts nothing.
 func New(client kubernetes.Interface, dInf appsinformers.DeploymentInformer, rsInf appsinformers.ReplicaSetInformer, recorder record.EventRecorder, log *slog.Logger, now func() time.Time) *Controller {
 	c := &Controller{client: client, deploys: dInf.Lister(), rs: rsInf.Lister(), recorder: recorder, now: now}
-	q := controller.NewQueue("deployment")
-	c.loop = &controller.Loop{Name: "deployment", Queue: q, Sync: c.sync, Workers: 4, Log: log,
+	q := kube.NewQueue[string]("deployment")
+	c.loop = &kube.Loop[string]{Name: "deployment", Queue: q, Sync: c.sync, Workers: 4, Log: log,
 		Synced: []cache.InformerSynced{dInf.Informer().HasSynced, rsInf.Informer().HasSynced}}
-	_, _ = dInf.Informer().AddEventHandler(controller.EnqueueHandler(q))
-	_, _ = rsInf.Informer().AddEventHandler(controller.OwnerHandler(q, "Deployment"))
+	_, _ = dInf.Informer().AddEventHandler(kube.EnqueueHandler(q))
+	_, _ = rsInf.Informer().AddEventHandler(kube.OwnerHandler(q, "Deployment"))
 	return c
 }
 

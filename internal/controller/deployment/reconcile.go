@@ -2,20 +2,18 @@ package deployment
 
 import (
 	"fmt"
-	"hash/fnv"
 	"sort"
 	"strconv"
 	"time"
 
-	"github.com/davecgh/go-spew/spew"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
-	"k8s.io/apimachinery/pkg/util/rand"
 
 	"github.com/svcnet/svcnet/internal/controller/podutil"
+	"github.com/svcnet/svcnet/internal/kube"
 )
 
 // Annotation and label keys Kubernetes uses.
@@ -25,21 +23,6 @@ const (
 	MaxReplicasAnnotation     = "deployment.kubernetes.io/max-replicas"
 	HashLabel                 = appsv1.DefaultDeploymentUniqueLabelKey // pod-template-hash
 )
-
-// ComputeHash is Kubernetes' pod-template-hash: FNV-32a over a deep print of
-// the template (and the collision count), safely encoded.
-func ComputeHash(t *corev1.PodTemplateSpec, collisionCount *int32) string {
-	h := fnv.New32a()
-	printer := spew.ConfigState{Indent: " ", SortKeys: true, DisableMethods: true, SpewKeys: true}
-	printer.Fprintf(h, "%#v", *t)
-	if collisionCount != nil {
-		b := make([]byte, 4)
-		v := uint32(*collisionCount)
-		b[0], b[1], b[2], b[3] = byte(v), byte(v>>8), byte(v>>16), byte(v>>24)
-		h.Write(b)
-	}
-	return rand.SafeEncodeString(fmt.Sprint(h.Sum32()))
-}
 
 // Change is a ReplicaSet write: its desired state.
 type Change struct {
@@ -103,7 +86,7 @@ func Surge(d *appsv1.Deployment) (surge, unavailable int32) {
 // controls.
 func Reconcile(d *appsv1.Deployment, owned []*appsv1.ReplicaSet, now time.Time) Plan {
 	want := *d.Spec.Replicas
-	hash := ComputeHash(&d.Spec.Template, d.Status.CollisionCount)
+	hash := kube.ComputeHash(&d.Spec.Template, d.Status.CollisionCount)
 	var newRS *appsv1.ReplicaSet
 	var old []*appsv1.ReplicaSet
 	for _, rs := range owned {

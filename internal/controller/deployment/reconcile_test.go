@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/svcnet/svcnet/internal/controller/podutil"
+	"github.com/svcnet/svcnet/internal/kube"
 )
 
 func deploy(replicas int32, image string) *appsv1.Deployment {
@@ -33,7 +34,7 @@ func deploy(replicas int32, image string) *appsv1.Deployment {
 // rsOf makes the ReplicaSet the controller would have made for d, with
 // spec replicas and available (= ready = current) pods.
 func rsOf(d *appsv1.Deployment, replicas, available int32, revision string, age time.Duration) *appsv1.ReplicaSet {
-	hash := ComputeHash(&d.Spec.Template, nil)
+	hash := kube.ComputeHash(&d.Spec.Template, nil)
 	rs := &appsv1.ReplicaSet{
 		ObjectMeta: metav1.ObjectMeta{Name: d.Name + "-" + hash, Namespace: d.Namespace, UID: types.UID("rs-" + hash),
 			CreationTimestamp: metav1.NewTime(time.Unix(1e9, 0).Add(-age)),
@@ -46,28 +47,13 @@ func rsOf(d *appsv1.Deployment, replicas, available int32, revision string, age 
 	return rs
 }
 
-func TestComputeHashIsStable(t *testing.T) {
-	a, b := deploy(1, "api:1"), deploy(1, "api:1")
-	if ComputeHash(&a.Spec.Template, nil) != ComputeHash(&b.Spec.Template, nil) {
-		t.Fatal("equal templates hash differently")
-	}
-	c := deploy(1, "api:2")
-	if ComputeHash(&a.Spec.Template, nil) == ComputeHash(&c.Spec.Template, nil) {
-		t.Fatal("different templates hash alike")
-	}
-	one := int32(1)
-	if ComputeHash(&a.Spec.Template, nil) == ComputeHash(&a.Spec.Template, &one) {
-		t.Fatal("collision count ignored")
-	}
-}
-
 func TestReconcileNewDeploymentCreatesReplicaSet(t *testing.T) {
 	d := deploy(5, "api:1")
 	p := Reconcile(d, nil, time.Unix(1e9, 0))
 	if p.Create == nil || *p.Create.Spec.Replicas != 5 || p.Revision != "1" {
 		t.Fatalf("plan: %+v", p)
 	}
-	hash := ComputeHash(&d.Spec.Template, nil)
+	hash := kube.ComputeHash(&d.Spec.Template, nil)
 	if p.Create.Name != "api-"+hash || p.Create.Spec.Selector.MatchLabels[HashLabel] != hash || p.Create.Spec.Template.Labels[HashLabel] != hash {
 		t.Fatalf("new ReplicaSet naming and labels: %+v", p.Create.ObjectMeta)
 	}
@@ -113,7 +99,7 @@ func TestRollingUpdateSteps(t *testing.T) {
 			for _, ch := range p.Update {
 				got[ch.RS.Name] = *ch.RS.Spec.Replicas
 			}
-			newName := "api-" + ComputeHash(&d.Spec.Template, nil)
+			newName := "api-" + kube.ComputeHash(&d.Spec.Template, nil)
 			if got[old.Name] != tc.wantOld || got[newName] != tc.wantNew {
 				t.Fatalf("old %d new %d, want old %d new %d", got[old.Name], got[newName], tc.wantOld, tc.wantNew)
 			}

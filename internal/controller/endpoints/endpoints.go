@@ -19,9 +19,9 @@ import (
 	endpointslicerec "k8s.io/endpointslice"
 	esutil "k8s.io/endpointslice/util"
 
-	"github.com/svcnet/svcnet/internal/controller"
 	"github.com/svcnet/svcnet/internal/controller/podservices"
 	"github.com/svcnet/svcnet/internal/controller/podutil"
+	"github.com/svcnet/svcnet/internal/kube"
 )
 
 // MaxAddresses caps an Endpoints object.
@@ -107,16 +107,16 @@ type Controller struct {
 	services corelisters.ServiceLister
 	pods     cache.SharedIndexInformer
 	eps      corelisters.EndpointsLister
-	loop     *controller.Loop
+	loop     *kube.Loop[string]
 }
 
 // New wires the controller.
 func New(client kubernetes.Interface, svcInf coreinformers.ServiceInformer, podInf coreinformers.PodInformer, epInf coreinformers.EndpointsInformer, log *slog.Logger) *Controller {
 	c := &Controller{client: client, services: svcInf.Lister(), pods: podInf.Informer(), eps: epInf.Lister()}
-	q := controller.NewQueue("endpoints")
-	c.loop = &controller.Loop{Name: "endpoints", Queue: q, Sync: c.sync, Workers: 2, Log: log,
+	q := kube.NewQueue[string]("endpoints")
+	c.loop = &kube.Loop[string]{Name: "endpoints", Queue: q, Sync: c.sync, Workers: 2, Log: log,
 		Synced: []cache.InformerSynced{svcInf.Informer().HasSynced, podInf.Informer().HasSynced, epInf.Informer().HasSynced}}
-	_, _ = svcInf.Informer().AddEventHandler(controller.EnqueueHandler(q))
+	_, _ = svcInf.Informer().AddEventHandler(kube.EnqueueHandler(q))
 	podservices.Index(podInf.Informer(), svcInf.Informer())
 	_, _ = podInf.Informer().AddEventHandler(podservices.Handler(svcInf.Informer(), q.Add))
 	return c

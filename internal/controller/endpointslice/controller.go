@@ -26,8 +26,8 @@ import (
 	endpointslicerec "k8s.io/endpointslice"
 	esutil "k8s.io/endpointslice/util"
 
-	"github.com/svcnet/svcnet/internal/controller"
 	"github.com/svcnet/svcnet/internal/controller/podservices"
+	"github.com/svcnet/svcnet/internal/kube"
 )
 
 // ControllerName is the managed-by label value, as in Kubernetes.
@@ -41,7 +41,7 @@ type Controller struct {
 	reconciler *endpointslicerec.Reconciler
 	tracker    *esutil.EndpointSliceTracker
 	triggers   *esutil.TriggerTimeTracker
-	loop       *controller.Loop
+	loop       *kube.Loop[string]
 	logger     logr.Logger
 }
 
@@ -54,13 +54,13 @@ func New(client kubernetes.Interface, svcInf coreinformers.ServiceInformer, podI
 		tracker: esutil.NewEndpointSliceTracker(), triggers: esutil.NewTriggerTimeTracker(),
 		logger: logr.FromSlogHandler(log.Handler()),
 	}
-	controller.IndexSlicesByService(c.sliceInf)
+	kube.IndexSlicesByService(c.sliceInf)
 	podservices.Index(c.podInf, svcInf.Informer())
 	c.reconciler = endpointslicerec.NewReconciler(client, nodeInf.Lister(), maxPerSlice, c.tracker, nil, recorder, ControllerName)
-	q := controller.NewQueue("endpointslice")
-	c.loop = &controller.Loop{Name: "endpointslice", Queue: q, Sync: c.sync, Workers: 4, Log: log,
+	q := kube.NewQueue[string]("endpointslice")
+	c.loop = &kube.Loop[string]{Name: "endpointslice", Queue: q, Sync: c.sync, Workers: 4, Log: log,
 		Synced: []cache.InformerSynced{svcInf.Informer().HasSynced, podInf.Informer().HasSynced, sliceInf.Informer().HasSynced, nodeInf.Informer().HasSynced}}
-	_, _ = svcInf.Informer().AddEventHandler(controller.EnqueueHandler(q))
+	_, _ = svcInf.Informer().AddEventHandler(kube.EnqueueHandler(q))
 	_, _ = podInf.Informer().AddEventHandler(podservices.Handler(svcInf.Informer(), q.Add))
 	sliceOwner := func(obj interface{}, deleted bool) {
 		if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
@@ -125,7 +125,7 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 	if err != nil {
 		return err
 	}
-	all, err := controller.ServiceSlices(c.sliceInf, ns, name, ControllerName)
+	all, err := kube.ServiceSlices(c.sliceInf, ns, name, ControllerName)
 	if err != nil {
 		return err
 	}
@@ -136,7 +136,7 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 		}
 	}
 	if c.tracker.StaleSlices(svc, slices) {
-		return fmt.Errorf("EndpointSlices of %s: %w", key, controller.ErrStaleCache)
+		return fmt.Errorf("EndpointSlices of %s: %w", key, kube.ErrStaleCache)
 	}
 	trigger := c.triggers.ComputeEndpointLastChangeTriggerTime(ns, svc, pods)
 	return c.reconciler.Reconcile(c.logger, svc, pods, slices, trigger)

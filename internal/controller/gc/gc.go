@@ -9,7 +9,6 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
-	"strings"
 	"sync"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -20,7 +19,7 @@ import (
 	"k8s.io/client-go/metadata/metadatainformer"
 	"k8s.io/client-go/tools/cache"
 
-	"github.com/svcnet/svcnet/internal/controller"
+	"github.com/svcnet/svcnet/internal/kube"
 )
 
 // Resource is one resource the collector watches.
@@ -37,15 +36,15 @@ type Collector struct {
 	byKind    map[schema.GroupKind]schema.GroupVersionResource
 	mu        sync.Mutex
 	// dependents: owner UID -> dependent item keys.
-	dependents map[types.UID]map[string]bool
-	loop       *controller.Loop
+	dependents map[types.UID]map[item]bool
+	loop       *kube.Loop[item]
 }
 
 // New wires the collector over the resources.
 func New(client metadata.Interface, factory metadatainformer.SharedInformerFactory, resources []Resource, log *slog.Logger) *Collector {
 	c := &Collector{client: client, resources: resources, informers: map[schema.GroupVersionResource]cache.SharedIndexInformer{},
-		byKind: map[schema.GroupKind]schema.GroupVersionResource{}, dependents: map[types.UID]map[string]bool{}}
-	q := controller.NewQueue("garbagecollector")
+		byKind: map[schema.GroupKind]schema.GroupVersionResource{}, dependents: map[types.UID]map[item]bool{}}
+	q := kube.NewQueue[item]("garbagecollector")
 	var synced []cache.InformerSynced
 	for _, r := range resources {
 		r := r
@@ -59,23 +58,22 @@ func New(client metadata.Interface, factory metadatainformer.SharedInformerFacto
 			DeleteFunc: func(obj interface{}) { c.gone(q, r.GVR, obj) },
 		})
 	}
-	c.loop = &controller.Loop{Name: "garbagecollector", Queue: q, Sync: c.sync, Workers: 4, Log: log, Synced: synced}
+	c.loop = &kube.Loop[item]{Name: "garbagecollector", Queue: q, Sync: c.sync, Workers: 4, Log: log, Synced: synced}
 	return c
 }
 
 // Run works until ctx ends.
 func (c *Collector) Run(ctx context.Context) error { return c.loop.Run(ctx) }
 
-func itemKey(gvr schema.GroupVersionResource, ns, name string) string {
-	return gvr.Group + "|" + gvr.Version + "|" + gvr.Resource + "|" + ns + "|" + name
+// item is the collector's work-queue key: one object of one resource.
+type item struct {
+	gvr       schema.GroupVersionResource
+	namespace string
+	name      string
 }
 
-func splitKey(key string) (schema.GroupVersionResource, string, string) {
-	p := strings.SplitN(key, "|", 5)
-	if len(p) != 5 {
-		return schema.GroupVersionResource{}, "", ""
-	}
-	return schema.GroupVersionResource{Group: p[0], Version: p[1], Resource: p[2]}, p[3], p[4]
+func itemKey(gvr schema.GroupVersionResource, ns, name string) item {
+	return item{gvr: gvr, namespace: ns, name: name}
 }
 
 func meta(obj interface{}) *metav1.PartialObjectMetadata {
@@ -86,7 +84,7 @@ func meta(obj interface{}) *metav1.PartialObjectMetadata {
 	return m
 }
 
-func (c *Collector) observe(q interface{ Add(string) }, gvr schema.GroupVersionResource, old, obj interface{}) {
+func (c *Collector) observe(q interface{ Add(item) }, gvr schema.GroupVersionResource, old, obj interface{}) {
 	m := meta(obj)
 	if m == nil {
 		return
@@ -108,7 +106,7 @@ func (c *Collector) observe(q interface{ Add(string) }, gvr schema.GroupVersionR
 	}
 	for _, ref := range m.OwnerReferences {
 		if c.dependents[ref.UID] == nil {
-			c.dependents[ref.UID] = map[string]bool{}
+			c.dependents[ref.UID] = map[item]bool{}
 		}
 		c.dependents[ref.UID][key] = true
 	}
@@ -131,7 +129,7 @@ func (c *Collector) observe(q interface{ Add(string) }, gvr schema.GroupVersionR
 	}
 }
 
-func (c *Collector) gone(q interface{ Add(string) }, gvr schema.GroupVersionResource, obj interface{}) {
+func (c *Collector) gone(q interface{ Add(item) }, gvr schema.GroupVersionResource, obj interface{}) {
 	m := meta(obj)
 	if m == nil {
 		return
@@ -151,9 +149,9 @@ func (c *Collector) gone(q interface{ Add(string) }, gvr schema.GroupVersionReso
 	}
 }
 
-func (c *Collector) enqueueDependents(q interface{ Add(string) }, uid types.UID) {
+func (c *Collector) enqueueDependents(q interface{ Add(item) }, uid types.UID) {
 	c.mu.Lock()
-	var keys []string
+	var keys []item
 	for k := range c.dependents[uid] {
 		keys = append(keys, k)
 	}
@@ -250,8 +248,8 @@ func Decide(states []ownerState) (del bool, policy metav1.DeletionPropagation, o
 	return true, metav1.DeletePropagationBackground, nil
 }
 
-func (c *Collector) sync(ctx context.Context, key string) error {
-	gvr, ns, name := splitKey(key)
+func (c *Collector) sync(ctx context.Context, key item) error {
+	gvr, ns, name := key.gvr, key.namespace, key.name
 	inf, ok := c.informers[gvr]
 	if !ok {
 		return nil

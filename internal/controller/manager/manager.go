@@ -22,7 +22,6 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/record"
 
-	"github.com/svcnet/svcnet/internal/controller"
 	"github.com/svcnet/svcnet/internal/controller/deployment"
 	"github.com/svcnet/svcnet/internal/controller/endpoints"
 	"github.com/svcnet/svcnet/internal/controller/endpointslice"
@@ -31,6 +30,7 @@ import (
 	"github.com/svcnet/svcnet/internal/controller/namespace"
 	"github.com/svcnet/svcnet/internal/controller/replicaset"
 	"github.com/svcnet/svcnet/internal/controller/statefulset"
+	"github.com/svcnet/svcnet/internal/kube"
 	"github.com/svcnet/svcnet/internal/scheduler"
 )
 
@@ -74,7 +74,7 @@ func New(cfg Config, log *slog.Logger) (*Manager, error) {
 // Run takes part in the election until ctx ends; while leading, it runs the
 // controllers.
 func (m *Manager) Run(ctx context.Context) error {
-	controller.RunLeading(ctx, controller.LeaderConfig{
+	kube.RunLeading(ctx, kube.LeaderConfig{
 		Client: m.client, Namespace: "kube-system", Name: "svcnet-controller-manager", Identity: m.cfg.Identity, Log: m.log,
 		LeaseDuration: m.cfg.LeaseDuration, RenewDeadline: m.cfg.RenewDeadline, RetryPeriod: m.cfg.RetryPeriod,
 	}, m.lead)
@@ -82,8 +82,8 @@ func (m *Manager) Run(ctx context.Context) error {
 }
 
 func (m *Manager) lead(ctx context.Context) {
-	factory := informers.NewSharedInformerFactoryWithOptions(m.client, 0, informers.WithTransform(controller.StripManagedFields))
-	metaFactory := metadatainformer.NewSharedInformerFactoryWithOptions(m.meta, 0, metadatainformer.WithTransform(controller.StripManagedFields))
+	factory := informers.NewSharedInformerFactoryWithOptions(m.client, 0, informers.WithTransform(kube.StripManagedFields))
+	metaFactory := metadatainformer.NewSharedInformerFactoryWithOptions(m.meta, 0, metadatainformer.WithTransform(kube.StripManagedFields))
 	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
 	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: m.client.CoreV1().Events("")})
 	defer broadcaster.Shutdown()

@@ -23,8 +23,8 @@ import (
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 
-	"github.com/svcnet/svcnet/internal/controller"
 	"github.com/svcnet/svcnet/internal/controller/podutil"
+	"github.com/svcnet/svcnet/internal/kube"
 )
 
 // ControllerName is the managed-by value of mirrored slices.
@@ -99,17 +99,17 @@ type Controller struct {
 	services corelisters.ServiceLister
 	eps      corelisters.EndpointsLister
 	slices   cache.SharedIndexInformer
-	loop     *controller.Loop
+	loop     *kube.Loop[string]
 }
 
 // New wires the controller.
 func New(client kubernetes.Interface, svcInf coreinformers.ServiceInformer, epInf coreinformers.EndpointsInformer, sliceInf discoveryinformers.EndpointSliceInformer, log *slog.Logger) *Controller {
 	c := &Controller{client: client, services: svcInf.Lister(), eps: epInf.Lister(), slices: sliceInf.Informer()}
-	controller.IndexSlicesByService(c.slices)
-	q := controller.NewQueue("endpointslicemirroring")
-	c.loop = &controller.Loop{Name: "endpointslicemirroring", Queue: q, Sync: c.sync, Workers: 2, Log: log,
+	kube.IndexSlicesByService(c.slices)
+	q := kube.NewQueue[string]("endpointslicemirroring")
+	c.loop = &kube.Loop[string]{Name: "endpointslicemirroring", Queue: q, Sync: c.sync, Workers: 2, Log: log,
 		Synced: []cache.InformerSynced{svcInf.Informer().HasSynced, epInf.Informer().HasSynced, sliceInf.Informer().HasSynced}}
-	h := controller.EnqueueHandler(q)
+	h := kube.EnqueueHandler(q)
 	_, _ = svcInf.Informer().AddEventHandler(h)
 	_, _ = epInf.Informer().AddEventHandler(h)
 	_, _ = sliceInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
@@ -130,7 +130,7 @@ func (c *Controller) Run(ctx context.Context) error { return c.loop.Run(ctx) }
 
 func (c *Controller) sync(ctx context.Context, key string) error {
 	ns, name, _ := cache.SplitMetaNamespaceKey(key)
-	existing, err := controller.ServiceSlices(c.slices, ns, name, ControllerName)
+	existing, err := kube.ServiceSlices(c.slices, ns, name, ControllerName)
 	if err != nil {
 		return err
 	}

@@ -19,7 +19,7 @@ import (
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/tools/cache"
 
-	"github.com/svcnet/svcnet/internal/controller"
+	"github.com/svcnet/svcnet/internal/kube"
 )
 
 // Controller deletes the contents of terminating namespaces.
@@ -28,17 +28,17 @@ type Controller struct {
 	meta       metadata.Interface
 	namespaced []schema.GroupVersionResource
 	namespaces corelisters.NamespaceLister
-	loop       *controller.Loop
+	loop       *kube.Loop[string]
 }
 
 // New wires the controller; namespaced lists every namespaced resource.
 func New(client kubernetes.Interface, meta metadata.Interface, namespaced []schema.GroupVersionResource, nsInf coreinformers.NamespaceInformer, log *slog.Logger) *Controller {
 	c := &Controller{client: client, meta: meta, namespaced: namespaced, namespaces: nsInf.Lister()}
-	q := controller.NewQueue("namespace")
-	c.loop = &controller.Loop{Name: "namespace", Queue: q, Sync: c.sync, Workers: 2, Log: log, Synced: []cache.InformerSynced{nsInf.Informer().HasSynced}}
+	q := kube.NewQueue[string]("namespace")
+	c.loop = &kube.Loop[string]{Name: "namespace", Queue: q, Sync: c.sync, Workers: 2, Log: log, Synced: []cache.InformerSynced{nsInf.Informer().HasSynced}}
 	enqueue := func(obj interface{}) {
 		if ns, ok := obj.(*corev1.Namespace); ok && ns.DeletionTimestamp != nil {
-			controller.Enqueue(q, ns)
+			kube.Enqueue(q, ns)
 		}
 	}
 	_, _ = nsInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{AddFunc: enqueue, UpdateFunc: func(_, obj interface{}) { enqueue(obj) }})

@@ -20,8 +20,8 @@ import (
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 
-	"github.com/svcnet/svcnet/internal/controller"
 	"github.com/svcnet/svcnet/internal/controller/podutil"
+	"github.com/svcnet/svcnet/internal/kube"
 )
 
 var rsKind = appsv1.SchemeGroupVersion.WithKind("ReplicaSet")
@@ -33,19 +33,19 @@ type Controller struct {
 	pods   corelisters.PodLister
 	// podIndex finds pods by controller UID.
 	podIndex cache.SharedIndexInformer
-	exp      *controller.Expectations
-	loop     *controller.Loop
+	exp      *kube.Expectations
+	loop     *kube.Loop[string]
 	now      func() time.Time
 }
 
 // New wires the controller to its informers; it starts nothing.
 func New(client kubernetes.Interface, rsInf appsinformers.ReplicaSetInformer, podInf coreinformers.PodInformer, log *slog.Logger, now func() time.Time) *Controller {
-	c := &Controller{client: client, rs: rsInf.Lister(), pods: podInf.Lister(), podIndex: podInf.Informer(), exp: controller.NewExpectations(time.Minute, now), now: now}
+	c := &Controller{client: client, rs: rsInf.Lister(), pods: podInf.Lister(), podIndex: podInf.Informer(), exp: kube.NewExpectations(time.Minute, now), now: now}
 	podutil.IndexByController(podInf.Informer())
-	q := controller.NewQueue("replicaset")
-	c.loop = &controller.Loop{Name: "replicaset", Queue: q, Sync: c.sync, Workers: 4, Log: log,
+	q := kube.NewQueue[string]("replicaset")
+	c.loop = &kube.Loop[string]{Name: "replicaset", Queue: q, Sync: c.sync, Workers: 4, Log: log,
 		Synced: []cache.InformerSynced{rsInf.Informer().HasSynced, podInf.Informer().HasSynced}}
-	_, _ = rsInf.Informer().AddEventHandler(controller.EnqueueHandler(q))
+	_, _ = rsInf.Informer().AddEventHandler(kube.EnqueueHandler(q))
 	owner := func(obj interface{}) (string, bool) {
 		if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 			obj = d.Obj

@@ -21,8 +21,8 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 
-	"github.com/svcnet/svcnet/internal/controller"
 	"github.com/svcnet/svcnet/internal/controller/podutil"
+	"github.com/svcnet/svcnet/internal/kube"
 )
 
 // Controller reconciles StatefulSets.
@@ -32,18 +32,18 @@ type Controller struct {
 	pods     corelisters.PodLister
 	podIndex cache.SharedIndexInformer
 	recorder record.EventRecorder
-	loop     *controller.Loop
+	loop     *kube.Loop[string]
 }
 
 // New wires the controller.
 func New(client kubernetes.Interface, setInf appsinformers.StatefulSetInformer, podInf coreinformers.PodInformer, recorder record.EventRecorder, log *slog.Logger) *Controller {
 	c := &Controller{client: client, sets: setInf.Lister(), pods: podInf.Lister(), podIndex: podInf.Informer(), recorder: recorder}
 	podutil.IndexByController(podInf.Informer())
-	q := controller.NewQueue("statefulset")
-	c.loop = &controller.Loop{Name: "statefulset", Queue: q, Sync: c.sync, Workers: 2, Log: log,
+	q := kube.NewQueue[string]("statefulset")
+	c.loop = &kube.Loop[string]{Name: "statefulset", Queue: q, Sync: c.sync, Workers: 2, Log: log,
 		Synced: []cache.InformerSynced{setInf.Informer().HasSynced, podInf.Informer().HasSynced}}
-	_, _ = setInf.Informer().AddEventHandler(controller.EnqueueHandler(q))
-	_, _ = podInf.Informer().AddEventHandler(controller.OwnerHandler(q, "StatefulSet"))
+	_, _ = setInf.Informer().AddEventHandler(kube.EnqueueHandler(q))
+	_, _ = podInf.Informer().AddEventHandler(kube.OwnerHandler(q, "StatefulSet"))
 	return c
 }
 

@@ -9,8 +9,8 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 
-	"github.com/svcnet/svcnet/internal/controller/deployment"
 	"github.com/svcnet/svcnet/internal/controller/podutil"
+	"github.com/svcnet/svcnet/internal/kube"
 )
 
 // Labels StatefulSet pods carry.
@@ -35,7 +35,7 @@ func Ordinal(set *appsv1.StatefulSet, pod *corev1.Pod) int {
 
 // Revision names the set's current template.
 func Revision(set *appsv1.StatefulSet) string {
-	return set.Name + "-" + deployment.ComputeHash(&set.Spec.Template, set.Status.CollisionCount)
+	return set.Name + "-" + kube.ComputeHash(&set.Spec.Template, set.Status.CollisionCount)
 }
 
 // Plan is what a StatefulSet needs this round.

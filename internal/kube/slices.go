@@ -1,4 +1,4 @@
-package controller
+package kube
 
 import (
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -25,7 +25,8 @@ func IndexSlicesByService(inf cache.SharedIndexInformer) {
 }
 
 // ServiceSlices returns the slices of Service ns/name that managedBy
-// manages, from an informer indexed by IndexSlicesByService.
+// manages ("": whoever manages them), from an informer indexed by
+// IndexSlicesByService.
 func ServiceSlices(inf cache.SharedIndexInformer, ns, name, managedBy string) ([]*discoveryv1.EndpointSlice, error) {
 	objs, err := inf.GetIndexer().ByIndex(ServiceSlicesIndex, ns+"/"+name)
 	if err != nil {
@@ -33,7 +34,7 @@ func ServiceSlices(inf cache.SharedIndexInformer, ns, name, managedBy string) ([
 	}
 	out := make([]*discoveryv1.EndpointSlice, 0, len(objs))
 	for _, o := range objs {
-		if s, ok := o.(*discoveryv1.EndpointSlice); ok && s.Labels[discoveryv1.LabelManagedBy] == managedBy {
+		if s, ok := o.(*discoveryv1.EndpointSlice); ok && (managedBy == "" || s.Labels[discoveryv1.LabelManagedBy] == managedBy) {
 			out = append(out, s)
 		}
 	}
