@@ -3,9 +3,11 @@ package registry
 import (
 	"context"
 	"net/netip"
+	"strconv"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -86,4 +88,19 @@ func (s *NodeStrategy) ValidateUpdate(obj, old runtime.Object) field.ErrorList {
 		errs = append(errs, field.Forbidden(field.NewPath("spec", "podCIDRs"), "node updates may not change podCIDR except from \"\" to valid"))
 	}
 	return errs
+}
+
+// nodeResource is nodes: its kind, names, strategy (defaults, validation,
+// selectable fields) and table.
+func nodeResource(nodes *NodeStrategy) *Resource {
+	return &Resource{
+		GVR: gvr("", "v1", "nodes"), Kind: "Node", ListKind: "NodeList", Singular: "node",
+		ShortNames: []string{"no"}, Subresources: []string{"status"},
+		New: func() runtime.Object { return &corev1.Node{} }, NewList: func() runtime.Object { return &corev1.NodeList{} },
+		Claims: nodes, Validate: nodes.Validate, ValidateUpdate: nodes.ValidateUpdate,
+		Fields: func(obj runtime.Object) fields.Set {
+			return fields.Set{"spec.unschedulable": strconv.FormatBool(obj.(*corev1.Node).Spec.Unschedulable)}
+		},
+		Table: nodeTable,
+	}
 }

@@ -460,7 +460,7 @@ func (r *Registry) Create(ctx context.Context, res *Resource, obj runtime.Object
 	if res.Claims != nil {
 		requested = stringSet(res.Claims.Held(obj))
 	}
-	for attempt := 0; attempt < 10; attempt++ {
+	for attempt := 0; attempt < claimAttempts; attempt++ {
 		cand := obj.DeepCopyObject()
 		cm, _ := meta.Accessor(cand)
 		var take []string
@@ -489,15 +489,27 @@ func (r *Registry) Create(ctx context.Context, res *Resource, obj runtime.Object
 				return nil, res.Claims.Taken(cand, claimErr.Key)
 			}
 			continue
-		case errors.Is(err, storage.ErrAlreadyExists) && generated && attempt < 5:
+		case errors.Is(err, storage.ErrAlreadyExists) && generated && attempt < generateNameAttempts:
 			m.SetName(m.GetGenerateName() + rand.String(5))
 			continue
 		default:
 			return nil, r.storageError(res, cm.GetName(), err)
 		}
 	}
-	return nil, apierrors.NewInternalError(errors.New("could not allocate unique values after 10 attempts"))
+	return nil, apierrors.NewInternalError(fmt.Errorf("could not allocate unique values after %d attempts", claimAttempts))
 }
+
+// How often a write is tried again, each after a loss it can recover from.
+const (
+	// claimAttempts: a server-chosen ClusterIP or NodePort another writer
+	// took in the meantime; the allocator picks again.
+	claimAttempts = 10
+	// generateNameAttempts: a generated name (generateName) that exists.
+	generateNameAttempts = 5
+	// conflictAttempts: a patch or a delete that lost a race with another
+	// writer re-reads the object and applies itself again.
+	conflictAttempts = 100
+)
 
 // UpdateFunc turns the current object into the desired one. It gets a copy it
 // may change. Returning an error aborts the update.
@@ -540,14 +552,14 @@ func (r *Registry) Update(ctx context.Context, res *Resource, ns, name string, f
 			}
 			return r.afterWrite(ctx, res, out, rev)
 		}
-		if errors.Is(err, storage.ErrConflict) && o.Retry && o.ExpectedRV == "" && attempt < 100 {
+		if errors.Is(err, storage.ErrConflict) && o.Retry && o.ExpectedRV == "" && attempt < conflictAttempts {
 			continue
 		}
 		var claimErr *storage.ClaimTakenError
 		if errors.As(err, &claimErr) {
-			// A value the server chose may be free next time; after ten
-			// tries the claim is reported as the client's error.
-			if attempt < 10 {
+			// A value the server chose may be free next time; after
+			// claimAttempts the claim is reported as the client's error.
+			if attempt < claimAttempts {
 				continue
 			}
 			return nil, res.Claims.Taken(desired, claimErr.Key)
@@ -693,7 +705,7 @@ type DeleteOptions struct {
 // whether it is gone.
 func (r *Registry) Delete(ctx context.Context, res *Resource, ns, name string, o DeleteOptions) (runtime.Object, bool, error) {
 	key := r.Key(res, ns, name)
-	for attempt := 0; attempt < 100; attempt++ {
+	for attempt := 0; attempt < conflictAttempts; attempt++ {
 		kv, err := r.store.Get(ctx, key)
 		if err != nil {
 			return nil, false, r.storageError(res, name, err)

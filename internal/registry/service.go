@@ -7,9 +7,12 @@ import (
 	"strconv"
 	"strings"
 
+	apivalidation "k8s.io/apimachinery/pkg/api/validation"
+
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1validation "k8s.io/apimachinery/pkg/apis/meta/v1/validation"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -397,4 +400,25 @@ func (s *ServiceStrategy) Taken(obj runtime.Object, key string) error {
 		}
 	}
 	return apierrors.NewInternalError(fmt.Errorf("claim %s is held by another object", key))
+}
+
+// serviceResource is services: its kind, names, strategy (defaults, validation,
+// selectable fields) and table.
+func serviceResource(services *ServiceStrategy) *Resource {
+	return &Resource{
+		GVR: gvr("", "v1", "services"), Kind: "Service", ListKind: "ServiceList", Singular: "service", Namespaced: true,
+		ShortNames: []string{"svc"}, Categories: []string{"all"}, Subresources: []string{"status"},
+		NameFunc: apivalidation.NameIsDNS1035Label,
+		New:      func() runtime.Object { return &corev1.Service{} }, NewList: func() runtime.Object { return &corev1.ServiceList{} },
+		PrepareForCreate: func(obj runtime.Object) { obj.(*corev1.Service).Status = corev1.ServiceStatus{} },
+		Default:          services.Default,
+		Validate:         services.Validate,
+		ValidateUpdate:   services.ValidateUpdate,
+		Fields: func(obj runtime.Object) fields.Set {
+			s := obj.(*corev1.Service)
+			return fields.Set{"spec.clusterIP": s.Spec.ClusterIP, "spec.type": string(s.Spec.Type)}
+		},
+		Claims: services,
+		Table:  serviceTable,
+	}
 }
