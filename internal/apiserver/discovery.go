@@ -10,7 +10,6 @@ import (
 
 	apidiscoveryv2 "k8s.io/api/apidiscovery/v2"
 	apidiscoveryv2beta1 "k8s.io/api/apidiscovery/v2beta1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/svcnet/svcnet/internal/registry"
@@ -213,57 +212,4 @@ func (s *Server) serveVersion(w http.ResponseWriter) {
 	v.GitTreeState = "clean"
 	v.BuildDate = "2026-11-26T00:00:00Z"
 	writeJSON(w, mediaJSON, &v)
-}
-
-// route dispatches every request.
-func (s *Server) route(w http.ResponseWriter, r *http.Request) {
-	p := r.URL.Path
-	switch {
-	case p == "/version" || p == "/version/":
-		s.serveVersion(w)
-		return
-	case p == "/healthz" || p == "/livez":
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		_, _ = w.Write([]byte("ok"))
-		return
-	case p == "/readyz":
-		if s.cfg.Ready != nil {
-			if err := s.cfg.Ready(); err != nil {
-				http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
-				return
-			}
-		}
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		_, _ = w.Write([]byte("ok"))
-		return
-	case p == "/api" || p == "/api/":
-		s.serveDiscoveryRoot(w, r, true)
-		return
-	case p == "/apis" || p == "/apis/":
-		s.serveDiscoveryRoot(w, r, false)
-		return
-	case p == "/openapi/v2" || p == "/swagger-2.0.0.pb-v1":
-		s.serveOpenAPIv2(w, r)
-		return
-	case p == "/openapi/v3" || strings.HasPrefix(p, "/openapi/v3/"):
-		s.serveOpenAPIv3(w, r)
-		return
-	}
-	if s.serveDiscoveryPath(w, r) {
-		return
-	}
-	info, err := ParseRequestInfo(r.Method, p, r.URL.Query().Get("watch") == "true" || r.URL.Query().Get("watch") == "1")
-	if err != nil {
-		s.codecs.writeError(w, apierrors.NewBadRequest(err.Error()))
-		return
-	}
-	if !info.IsResource {
-		s.codecs.writeError(w, apierrors.NewNotFound(schemaGR(""), ""))
-		return
-	}
-	if err := authorize(userFrom(r.Context()), info); err != nil {
-		s.codecs.writeError(w, err)
-		return
-	}
-	s.serveResource(w, r, info)
 }

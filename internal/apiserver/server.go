@@ -10,6 +10,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -17,17 +18,20 @@ import (
 	"sync"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/managedfields"
 
 	"github.com/svcnet/svcnet/internal/openapi"
 	"github.com/svcnet/svcnet/internal/registry"
+
+	"github.com/svcnet/svcnet/internal/version"
 )
 
 // Version is what /version reports. The kubectl dispatcher picks the kubectl
 // whose minor version matches, so it must stay within what is installed.
-var Version = VersionInfo{Major: "1", Minor: "33", GitVersion: "v1.33.0-svcnet"}
+var Version = VersionInfo{Major: version.Major, Minor: version.Minor, GitVersion: version.Svcnet}
 
 // VersionInfo is the /version document.
 type VersionInfo struct {
@@ -64,29 +68,24 @@ type TokenUser struct {
 	User  User
 }
 
-// LogSource streams a container's log (the node agent provides it).
+// LogSource streams the log of container opts.Container of a pod
+// (internal/podlogs provides it).
 type LogSource interface {
-	Logs(ctx context.Context, namespace, pod, container string, opts LogOptions, w LogWriter) error
+	Logs(ctx context.Context, namespace, pod string, opts *corev1.PodLogOptions, w LogWriter) error
 }
 
 // LogWriter receives log bytes; Flush pushes them to the client.
-type LogWriter interface {
-	Write(p []byte) (int, error)
+type LogWriter = interface {
+	io.Writer
 	Flush()
-}
-
-// LogOptions of a log request.
-type LogOptions struct {
-	Follow     bool
-	Previous   bool
-	TailLines  *int64
-	Timestamps bool
-	LimitBytes *int64
 }
 
 // Config of the API server.
 type Config struct {
-	Addr      string
+	// Listener is the bound TCP socket the API serves TLS on; binding it
+	// before the server is built lets everything that needs the API's
+	// address be built before it serves.
+	Listener  net.Listener
 	TLSCert   tls.Certificate
 	ClientCAs *x509.CertPool
 	Tokens    []TokenUser
@@ -118,13 +117,13 @@ type fmKey struct {
 
 // New checks the configuration and builds the handler; it listens on nothing.
 func New(cfg Config, reg *registry.Registry, log *slog.Logger) (*Server, error) {
-	if cfg.Addr == "" {
-		return nil, errors.New("apiserver: empty address")
+	if cfg.Listener == nil {
+		return nil, errors.New("apiserver: no listener")
 	}
 	if len(cfg.TLSCert.Certificate) == 0 {
 		return nil, errors.New("apiserver: no serving certificate")
 	}
-	s := &Server{cfg: cfg, reg: reg, log: log, codecs: newCodecs(), fms: map[fmKey]*managedfields.FieldManager{}, ready: make(chan struct{})}
+	s := &Server{cfg: cfg, reg: reg, log: log, codecs: newCodecs(), fms: map[fmKey]*managedfields.FieldManager{}, ready: make(chan struct{}), listener: cfg.Listener}
 	docs, err := openapi.Build(reg.Resources())
 	if err != nil {
 		return nil, fmt.Errorf("openapi: %w", err)
@@ -137,19 +136,15 @@ func New(cfg Config, reg *registry.Registry, log *slog.Logger) (*Server, error) 
 // Handler is the full HTTP handler (for tests that bring their own listener).
 func (s *Server) Handler() http.Handler { return s.handler }
 
-// Ready is closed once the server listens.
+// Ready is closed once the server serves.
 func (s *Server) Ready() <-chan struct{} { return s.ready }
 
-// Addr is the listening address, valid after Ready.
+// Addr is the listening address.
 func (s *Server) Addr() string { return s.listener.Addr().String() }
 
 // Run listens and serves until ctx ends, then shuts down.
 func (s *Server) Run(ctx context.Context) error {
-	ln, err := net.Listen("tcp", s.cfg.Addr)
-	if err != nil {
-		return fmt.Errorf("listen %s: %w", s.cfg.Addr, err)
-	}
-	s.listener = ln
+	ln := s.listener
 	tlsCfg := &tls.Config{
 		Certificates: []tls.Certificate{s.cfg.TLSCert},
 		ClientAuth:   tls.VerifyClientCertIfGiven,

@@ -13,7 +13,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/apimachinery/pkg/watch"
@@ -221,12 +220,6 @@ func (e *watchEncoder) write(ev watch.Event) error {
 	e.out = append(e.out, bytes.TrimRight(raw, "\n")...)
 	e.out = append(e.out, "}\n"...)
 	return nil
-}
-
-func registryTable(s *Server, rq *request, obj runtime.Object, headers bool) *metav1.Table {
-	t := registry.ToTable(rq.res.Table, []runtime.Object{obj}, s.reg.Now(), headers)
-	encodeRowObjects(t)
-	return t
 }
 
 // appendProtobufEvent queues one event of an object in protobuf: a

@@ -79,34 +79,42 @@ type Server struct {
 	triggers   map[string]time.Time
 }
 
-// New checks the config; it starts nothing.
-func New(cfg Config, src Source, log *slog.Logger) (*Server, error) {
-	if cfg.Addr == "" {
-		return nil, errors.New("dns: empty address")
+// Validate fills the defaults of c and checks it, as New does.
+func (c *Config) Validate() error {
+	if c.Addr == "" {
+		return errors.New("dns: empty address")
 	}
-	if cfg.ClusterDomain == "" {
-		cfg.ClusterDomain = "cluster.local"
+	if c.ClusterDomain == "" {
+		c.ClusterDomain = "cluster.local"
 	}
-	if cfg.TTL == 0 {
-		cfg.TTL = 5
+	if c.TTL == 0 {
+		c.TTL = 5
 	}
-	if cfg.TTL > 3600 {
-		return nil, fmt.Errorf("dns: ttl %d is over 3600", cfg.TTL)
+	if c.TTL > 3600 {
+		return fmt.Errorf("dns: ttl %d is over 3600", c.TTL)
 	}
-	switch cfg.Pods {
+	switch c.Pods {
 	case "":
-		cfg.Pods = PodsInsecure
+		c.Pods = PodsInsecure
 	case PodsInsecure, PodsVerified, PodsDisabled:
 	default:
-		return nil, fmt.Errorf("dns: --pods must be insecure, verified or disabled, not %q", cfg.Pods)
+		return fmt.Errorf("dns: --pods must be insecure, verified or disabled, not %q", c.Pods)
+	}
+	if _, ok := mdns.IsDomainName(mdns.Fqdn(c.ClusterDomain)); !ok {
+		return fmt.Errorf("dns: invalid cluster domain %q", c.ClusterDomain)
+	}
+	if c.MaxSlowQueries <= 0 {
+		c.MaxSlowQueries = DefaultMaxSlowQueries
+	}
+	return nil
+}
+
+// New checks the config; it starts nothing.
+func New(cfg Config, src Source, log *slog.Logger) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
 	}
 	zone := strings.ToLower(mdns.Fqdn(cfg.ClusterDomain))
-	if _, ok := mdns.IsDomainName(zone); !ok {
-		return nil, fmt.Errorf("dns: invalid cluster domain %q", cfg.ClusterDomain)
-	}
-	if cfg.MaxSlowQueries <= 0 {
-		cfg.MaxSlowQueries = DefaultMaxSlowQueries
-	}
 	s := &Server{cfg: cfg, src: src, log: log, ready: make(chan struct{}), listening: make(chan struct{}), slow: make(chan struct{}, cfg.MaxSlowQueries),
 		opts: Options{Zone: zone, TTL: cfg.TTL, Pods: cfg.Pods, Shuffle: !cfg.Ordered}}
 	s.snap.Store(EmptySnapshot())

@@ -5,11 +5,13 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net/url"
 	"sync"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -109,5 +111,39 @@ func TestExpectations(t *testing.T) {
 	e.Forget("rs")
 	if !e.Satisfied("rs") {
 		t.Fatal("a forgotten expectation still holds")
+	}
+}
+
+func TestQueryOptions(t *testing.T) {
+	three, ten, since := int64(3), int64(10), int64(60)
+	at := metav1.NewTime(time.Date(2026, 11, 29, 8, 0, 0, 0, time.UTC))
+	stream := "Stdout"
+	for _, o := range []*corev1.PodLogOptions{{}, {Container: "c", Follow: true, Previous: true, Timestamps: true, TailLines: &three,
+		LimitBytes: &ten, SinceSeconds: &since}, {SinceTime: &at, Stream: &stream}} {
+		q, err := EncodeQuery(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := &corev1.PodLogOptions{}
+		if err := DecodeQuery(q, got); err != nil {
+			t.Fatalf("%v: %v", q, err)
+		}
+		got.TypeMeta = o.TypeMeta
+		if !apiequality.Semantic.DeepEqual(got, o) {
+			t.Fatalf("round trip of %+v through %v gave %+v", o, q, got)
+		}
+	}
+	for _, q := range []url.Values{{"tailLines": {"x"}}, {"follow": {"perhaps"}}, {"sinceTime": {"yesterday"}}} {
+		if err := DecodeQuery(q, &corev1.PodLogOptions{}); err == nil {
+			t.Errorf("%v decoded without an error", q)
+		}
+	}
+	// The write verbs' options, as kube-apiserver decodes them.
+	var po metav1.PatchOptions
+	if err := DecodeQuery(url.Values{"dryRun": {"All"}, "fieldManager": {"kubectl"}, "force": {"true"}, "fieldValidation": {"Strict"}}, &po); err != nil {
+		t.Fatal(err)
+	}
+	if len(po.DryRun) != 1 || po.DryRun[0] != "All" || po.FieldManager != "kubectl" || po.Force == nil || !*po.Force || po.FieldValidation != "Strict" {
+		t.Fatalf("PatchOptions: %+v", po)
 	}
 }

@@ -32,6 +32,8 @@ import (
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/svcnet/svcnet/internal/kube"
+
+	"github.com/svcnet/svcnet/internal/version"
 )
 
 // Config of one node.
@@ -236,7 +238,7 @@ func (a *Agent) updateNodeStatus(ctx context.Context) error {
 	node.Status.Conditions = []corev1.NodeCondition{ready}
 	node.Status.Addresses = []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: a.cfg.InternalIP}, {Type: corev1.NodeHostName, Address: a.cfg.NodeName}}
 	node.Status.DaemonEndpoints.KubeletEndpoint.Port = a.cfg.LogPort
-	node.Status.NodeInfo = corev1.NodeSystemInfo{KubeletVersion: "v1.33.0-svcnet", ContainerRuntimeVersion: "svcnet://" + a.cfg.RuntimeName, OperatingSystem: "linux", Architecture: "amd64", OSImage: "svcnet"}
+	node.Status.NodeInfo = corev1.NodeSystemInfo{KubeletVersion: version.Svcnet, ContainerRuntimeVersion: "svcnet://" + a.cfg.RuntimeName, OperatingSystem: "linux", Architecture: "amd64", OSImage: "svcnet"}
 	node.Status.Capacity = corev1.ResourceList{corev1.ResourcePods: resourceQuantity(PodCapacity(a.cidrs))}
 	node.Status.Allocatable = node.Status.Capacity
 	_, err = nodes.UpdateStatus(ctx, node, metav1.UpdateOptions{})

@@ -21,6 +21,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/svcnet/svcnet/internal/registry"
+
+	"github.com/svcnet/svcnet/internal/version"
 )
 
 // Documents are the built documents.
@@ -308,7 +310,7 @@ func Build(resources []*registry.Resource) (*Documents, error) {
 		g.define(reflect.TypeOf(metav1.Status{}))
 		doc := map[string]any{
 			"openapi":    "3.0.0",
-			"info":       map[string]any{"title": "Kubernetes", "version": "v1.33.0"},
+			"info":       map[string]any{"title": "Kubernetes", "version": version.Kubernetes},
 			"paths":      paths,
 			"components": map[string]any{"schemas": g.schemas},
 		}
@@ -339,7 +341,7 @@ func Build(resources []*registry.Resource) (*Documents, error) {
 	g.define(reflect.TypeOf(metav1.Status{}))
 	v2 := map[string]any{
 		"swagger":     "2.0",
-		"info":        map[string]any{"title": "Kubernetes", "version": "v1.33.0"},
+		"info":        map[string]any{"title": "Kubernetes", "version": version.Kubernetes},
 		"paths":       paths,
 		"definitions": g.schemas,
 	}

@@ -55,9 +55,6 @@ func startServer(t testing.TB, o serverOpts) *server {
 }
 
 func launch(o serverOpts) (*server, error) {
-	if o.serviceCIDR == "" {
-		o.serviceCIDR = "10.96.0.0/12"
-	}
 	if o.apiAddr == "" {
 		o.apiAddr = "127.0.0.1:0"
 	}
@@ -68,14 +65,11 @@ func launch(o serverOpts) (*server, error) {
 	if o.logTo != nil {
 		logw, level = o.logTo, "debug"
 	}
-	go func() {
-		s.done <- app.RunServer(ctx, app.ServerOptions{
-			DataDir: o.dataDir, APIAddr: o.apiAddr, EtcdServers: o.etcdServers,
-			ServiceCIDR: o.serviceCIDR, NodePortRange: "30000-32767", LogLevel: level,
-			ClusterCIDR: "10.244.0.0/16", Controllers: o.controllers, NodeName: o.nodeName, MaxEndpointsPerSlice: 100,
-			LeaseDuration: 4 * time.Second,
-		}, io.Discard, logw, func(st app.Started) { ready <- st })
-	}()
+	so := app.DefaultServerOptions()
+	so.DataDir, so.APIAddr, so.EtcdServers, so.ServiceCIDR, so.LogLevel = o.dataDir, o.apiAddr, o.etcdServers, o.serviceCIDR, level
+	so.Controllers, so.NodeName, so.LeaseDuration = o.controllers, o.nodeName, 4*time.Second
+	so.DNS.Addr, so.MetricsAddr = "", "" // the e2e tier tests them
+	go func() { s.done <- app.RunServer(ctx, so, io.Discard, logw, func(st app.Started) { ready <- st }) }()
 	select {
 	case s.started = <-ready:
 		return s, nil

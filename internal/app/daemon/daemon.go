@@ -11,6 +11,8 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+
+	"k8s.io/klog/v2"
 )
 
 // NewLogger makes a text logger at a --log-level (debug, info, warn, error).
@@ -20,6 +22,15 @@ func NewLogger(level string, w io.Writer) (*slog.Logger, error) {
 		return nil, fmt.Errorf("invalid --log-level %q", level)
 	}
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})), nil
+}
+
+var klogOnce sync.Once
+
+// RouteKlog sends client-go's klog output to log. klog is process-wide, so
+// the first caller's logger stays (tests run several servers in one
+// process; replacing it under running clients is a data race).
+func RouteKlog(log *slog.Logger) {
+	klogOnce.Do(func() { klog.SetSlogLogger(log) })
 }
 
 // Group runs components; the first error (or its context's end) stops them

@@ -60,18 +60,22 @@ func (m *MetricsServer) Run(ctx context.Context) error {
 	return nil
 }
 
-// StartMetrics runs a metrics server on addr in g and returns it with its
-// bound address once it listens; addr "" runs none (nil, "").
-func StartMetrics(g *Group, addr string, log *slog.Logger) (*MetricsServer, string, error) {
-	if addr == "" {
-		return nil, "", nil
+// Registerer is where components register their metrics; nil (metrics
+// off) for a nil server.
+func (m *MetricsServer) Registerer() prometheus.Registerer {
+	if m == nil {
+		return nil
 	}
-	m := NewMetricsServer(addr, log)
+	return m.Reg
+}
+
+// Start runs m in g and returns its bound address once it listens.
+func Start(g *Group, m *MetricsServer) (string, error) {
 	g.Go(m.Run)
 	select {
 	case bound := <-m.Bound:
-		return m, bound, nil
+		return bound, nil
 	case <-g.Ctx.Done():
-		return nil, "", g.Wait()
+		return "", g.Wait()
 	}
 }

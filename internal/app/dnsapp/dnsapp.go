@@ -13,16 +13,17 @@ import (
 	"os"
 	"runtime/debug"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
-	"k8s.io/klog/v2"
 
 	"github.com/svcnet/svcnet/internal/app/daemon"
 	"github.com/svcnet/svcnet/internal/dns"
 )
 
 // Options are the DNS flags of `svcnet server` and `svcnet dns`.
+// DefaultOptions holds their defaults; Validate checks them.
 type Options struct {
 	Addr          string
 	ClusterDomain string
@@ -30,21 +31,39 @@ type Options struct {
 	Pods          string
 	Ordered       bool
 	Upstream      string
-	MetricsAddr   string
 	LogQueries    bool
 }
 
-// AddFlags adds the DNS flags to a command.
+// DefaultOptions are the DNS defaults.
+func DefaultOptions() Options {
+	return Options{Addr: "127.0.0.1:1053", ClusterDomain: "cluster.local", TTL: 5, Pods: string(dns.PodsInsecure)}
+}
+
+// Validate checks the options dns.New would refuse, before anything starts.
+func (o Options) Validate() error {
+	if o.Addr == "" {
+		return nil // no DNS
+	}
+	cfg := o.config(nil)
+	return cfg.Validate()
+}
+
+// config is the dns.Config of the options (metrics registered on reg).
+func (o Options) config(reg prometheus.Registerer) dns.Config {
+	return dns.Config{Addr: o.Addr, ClusterDomain: o.ClusterDomain, TTL: o.TTL, Pods: dns.PodsMode(o.Pods), Ordered: o.Ordered,
+		Upstreams: upstreams(o.Upstream, o.Addr), LogQueries: o.LogQueries, Metrics: reg}
+}
+
+// AddFlags adds the DNS flags to a command, with o's values as defaults.
 func AddFlags(cmd *cobra.Command, o *Options) {
 	f := cmd.Flags()
-	f.StringVar(&o.Addr, "dns-addr", "127.0.0.1:1053", "UDP and TCP address of the cluster DNS; empty runs none")
-	f.StringVar(&o.ClusterDomain, "cluster-domain", "cluster.local", "the cluster's DNS zone")
-	f.Uint32Var(&o.TTL, "ttl", 5, "TTL of cluster records, seconds (0-3600)")
-	f.StringVar(&o.Pods, "pods", "insecure", "a-b-c-d.<ns>.pod.<zone> records: insecure, verified or disabled")
-	f.BoolVar(&o.Ordered, "ordered", false, "keep headless and SRV answers in order instead of shuffling them per query")
-	f.StringVar(&o.MetricsAddr, "metrics-addr", "127.0.0.1:9153", "address of /metrics, /health and /ready; empty serves none")
-	f.BoolVar(&o.LogQueries, "log-queries", false, "log every DNS query")
-	f.StringVar(&o.Upstream, "upstream", "", "servers for names outside the cluster zone (host[:port],...); empty: /etc/resolv.conf's; none: answer REFUSED")
+	f.StringVar(&o.Addr, "dns-addr", o.Addr, "UDP and TCP address of the cluster DNS; empty runs none")
+	f.StringVar(&o.ClusterDomain, "cluster-domain", o.ClusterDomain, "the cluster's DNS zone")
+	f.Uint32Var(&o.TTL, "ttl", o.TTL, "TTL of cluster records, seconds (0-3600)")
+	f.StringVar(&o.Pods, "pods", o.Pods, "a-b-c-d.<ns>.pod.<zone> records: insecure, verified or disabled")
+	f.BoolVar(&o.Ordered, "ordered", o.Ordered, "keep headless and SRV answers in order instead of shuffling them per query")
+	f.BoolVar(&o.LogQueries, "log-queries", o.LogQueries, "log every DNS query")
+	f.StringVar(&o.Upstream, "upstream", o.Upstream, "servers for names outside the cluster zone (host[:port],...); empty: /etc/resolv.conf's; none: answer REFUSED")
 }
 
 // Start builds the DNS server on the API of cfg and starts it in g,
@@ -55,12 +74,7 @@ func Start(g *daemon.Group, o Options, cfg *rest.Config, ms *daemon.MetricsServe
 	if err != nil {
 		return nil, err
 	}
-	dcfg := dns.Config{Addr: o.Addr, ClusterDomain: o.ClusterDomain, TTL: o.TTL, Pods: dns.PodsMode(o.Pods), Ordered: o.Ordered,
-		Upstreams: upstreams(o.Upstream, o.Addr), LogQueries: o.LogQueries}
-	if ms != nil {
-		dcfg.Metrics = ms.Reg
-	}
-	srv, err := dns.New(dcfg, src, log)
+	srv, err := dns.New(o.config(ms.Registerer()), src, log)
 	if err != nil {
 		return nil, err
 	}
@@ -77,54 +91,84 @@ func Start(g *daemon.Group, o Options, cfg *rest.Config, ms *daemon.MetricsServe
 	return srv, nil
 }
 
+// RunOptions are the flags of the `dns` command: the DNS's, and how it
+// reaches the API and serves its metrics.
+type RunOptions struct {
+	DNS         Options
+	Kubeconfig  string
+	LogLevel    string
+	ContentType string
+	MetricsAddr string
+}
+
+// DefaultRunOptions are the defaults of the `dns` command (metrics on
+// 9153, as CoreDNS's).
+func DefaultRunOptions() RunOptions {
+	return RunOptions{DNS: DefaultOptions(), LogLevel: "info", ContentType: "protobuf", MetricsAddr: "127.0.0.1:9153"}
+}
+
+// Validate checks every option, reporting all problems at once.
+func (o RunOptions) Validate() error {
+	errs := []error{o.DNS.Validate()}
+	if o.Kubeconfig == "" {
+		errs = append(errs, errors.New("--kubeconfig is required"))
+	}
+	if o.ContentType != "protobuf" && o.ContentType != "json" {
+		errs = append(errs, fmt.Errorf("--api-content-type must be protobuf or json, not %q", o.ContentType))
+	}
+	if o.DNS.Addr == "" {
+		errs = append(errs, errors.New("--dns-addr is required"))
+	}
+	return errors.Join(errs...)
+}
+
 // Command is `dns`: the cluster DNS alone against any Kubernetes API.
 func Command(use string, stdout, stderr io.Writer) *cobra.Command {
-	o := Options{}
-	var kubeconfig, level, contentType string
+	o := DefaultRunOptions()
 	cmd := &cobra.Command{
 		Use:   use,
 		Short: "Run the cluster DNS alone against any Kubernetes API (svcnet's or a real cluster's)",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return Run(cmd.Context(), kubeconfig, level, contentType, o, stdout, stderr)
-		},
+		RunE:  func(cmd *cobra.Command, _ []string) error { return Run(cmd.Context(), o, stdout, stderr) },
 	}
-	cmd.Flags().StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig of the API (required)")
-	cmd.Flags().StringVar(&level, "log-level", "info", "debug, info, warn or error")
-	cmd.Flags().StringVar(&contentType, "api-content-type", "protobuf", "encoding of API requests: protobuf or json")
-	AddFlags(cmd, &o)
+	f := cmd.Flags()
+	f.StringVar(&o.Kubeconfig, "kubeconfig", o.Kubeconfig, "kubeconfig of the API (required)")
+	f.StringVar(&o.LogLevel, "log-level", o.LogLevel, "debug, info, warn or error")
+	f.StringVar(&o.ContentType, "api-content-type", o.ContentType, "encoding of API requests: protobuf or json")
+	f.StringVar(&o.MetricsAddr, "metrics-addr", o.MetricsAddr, "address of /metrics, /health and /ready; empty serves none")
+	AddFlags(cmd, &o.DNS)
 	return cmd
 }
 
 // Run serves cluster DNS from the API the kubeconfig names until ctx ends.
-func Run(ctx context.Context, kubeconfig, level, contentType string, o Options, stdout, stderr io.Writer) error {
-	log, err := daemon.NewLogger(level, stderr)
+func Run(ctx context.Context, o RunOptions, stdout, stderr io.Writer) error {
+	log, err := daemon.NewLogger(o.LogLevel, stderr)
 	if err != nil {
 		return err
 	}
-	klog.SetSlogLogger(log)
-	if kubeconfig == "" {
-		return errors.New("--kubeconfig is required")
+	if err := o.Validate(); err != nil {
+		return err
 	}
-	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	daemon.RouteKlog(log)
+	cfg, err := clientcmd.BuildConfigFromFlags("", o.Kubeconfig)
 	if err != nil {
 		return fmt.Errorf("kubeconfig: %w", err)
 	}
 	cfg.UserAgent = "svcnet-dns"
-	switch contentType {
-	case "json":
+	if o.ContentType == "json" {
 		cfg.ContentType, cfg.AcceptContentTypes = "application/json", "application/json"
-	case "protobuf", "":
-	default:
-		return fmt.Errorf("--api-content-type must be protobuf or json, not %q", contentType)
 	}
 	g := daemon.NewGroup(ctx)
 	defer g.Cancel()
-	ms, metricsAddr, err := daemon.StartMetrics(g, o.MetricsAddr, log)
-	if err != nil {
-		return err
+	var ms *daemon.MetricsServer
+	metricsAddr := ""
+	if o.MetricsAddr != "" {
+		ms = daemon.NewMetricsServer(o.MetricsAddr, log)
+		if metricsAddr, err = daemon.Start(g, ms); err != nil {
+			return err
+		}
 	}
-	srv, err := Start(g, o, cfg, ms, log)
+	srv, err := Start(g, o.DNS, cfg, ms, log)
 	if err != nil {
 		return err
 	}
@@ -137,7 +181,7 @@ func Run(ctx context.Context, kubeconfig, level, contentType string, o Options, 
 			// first sync, mostly garbage, ran at the default.) GOGC overrides.
 			debug.SetGCPercent(50)
 		}
-		fmt.Fprintf(stdout, "dns: %s (zone %s), synced with %s\n", srv.Addr(), o.ClusterDomain, cfg.Host)
+		fmt.Fprintf(stdout, "dns: %s (zone %s), synced with %s\n", srv.Addr(), o.DNS.ClusterDomain, cfg.Host)
 		if metricsAddr != "" {
 			fmt.Fprintf(stdout, "metrics: http://%s/metrics\n", metricsAddr)
 		}

@@ -10,30 +10,24 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	corev1 "k8s.io/api/core/v1"
 )
 
-// LogOptions of a log request (the pods/log subresource's).
-type LogOptions struct {
-	Follow     bool
-	Previous   bool
-	TailLines  *int64
-	Timestamps bool
-	LimitBytes *int64
-}
-
 // LogWriter receives log bytes; Flush pushes them to the client.
-type LogWriter interface {
-	Write(p []byte) (int, error)
+type LogWriter = interface {
+	io.Writer
 	Flush()
 }
 
 // ErrNoPod says the runtime does not run that pod or container.
 var ErrNoPod = errors.New("not running here")
 
-// Logs writes a container's output: the current process's, or with
-// Previous the one before; TailLines, LimitBytes, Timestamps as kubectl
-// asks; Follow keeps writing until the process exits or ctx ends.
-func (r *Runtime) Logs(ctx context.Context, ns, name, ctr string, o LogOptions, w LogWriter) error {
+// Logs writes the output of container o.Container: the current process's,
+// or with Previous the one before; TailLines, LimitBytes, Timestamps as
+// kubectl asks; Follow keeps writing until the process exits or ctx ends.
+func (r *Runtime) Logs(ctx context.Context, ns, name string, o *corev1.PodLogOptions, w LogWriter) error {
+	ctr := o.Container
 	r.mu.Lock()
 	var ps *pod
 	for _, p := range r.pods {

@@ -13,6 +13,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"github.com/svcnet/svcnet/internal/version"
 )
 
 // probe runs a container process's startup, liveness and readiness probes
@@ -141,7 +143,7 @@ func (r *Runtime) check(ctx context.Context, ps *pod, spec corev1.Container, h c
 		if err != nil {
 			return err
 		}
-		req.Header.Set("User-Agent", "kube-probe/1.33")
+		req.Header.Set("User-Agent", version.ProbeUserAgent)
 		for _, hd := range g.HTTPHeaders {
 			req.Header.Set(hd.Name, hd.Value)
 		}

@@ -4,13 +4,14 @@ import (
 	"context"
 	"crypto/subtle"
 	"errors"
-	"fmt"
 	"net"
 	"net/http"
-	"net/url"
-	"strconv"
 	"strings"
 	"time"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/svcnet/svcnet/internal/kube"
 )
 
 // LogServer serves the runtime's container logs over HTTP, as a kubelet
@@ -62,13 +63,18 @@ func (s *LogServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
-	o, err := ParseLogOptions(r.URL.Query())
-	if err != nil {
+	o := &corev1.PodLogOptions{}
+	if err := kube.DecodeQuery(r.URL.Query(), o); err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
+	if errs := kube.ValidatePodLogOptions(o); len(errs) > 0 {
+		http.Error(w, errs.ToAggregate().Error(), http.StatusBadRequest)
+		return
+	}
+	o.Container = parts[2]
 	w.Header().Set("Content-Type", "text/plain")
-	if err := s.rt.Logs(r.Context(), parts[0], parts[1], parts[2], o, flushWriter{w}); err != nil {
+	if err := s.rt.Logs(r.Context(), parts[0], parts[1], o, flushWriter{w}); err != nil {
 		code := http.StatusBadRequest
 		if errors.Is(err, ErrNoPod) {
 			code = http.StatusNotFound
@@ -84,40 +90,4 @@ func (f flushWriter) Flush() {
 	if fl, ok := f.w.(http.Flusher); ok {
 		fl.Flush()
 	}
-}
-
-// Query encodes log options as the log server reads them.
-func (o LogOptions) Query() url.Values {
-	q := url.Values{}
-	if o.Follow {
-		q.Set("follow", "true")
-	}
-	if o.Previous {
-		q.Set("previous", "true")
-	}
-	if o.Timestamps {
-		q.Set("timestamps", "true")
-	}
-	if o.TailLines != nil {
-		q.Set("tailLines", strconv.FormatInt(*o.TailLines, 10))
-	}
-	if o.LimitBytes != nil {
-		q.Set("limitBytes", strconv.FormatInt(*o.LimitBytes, 10))
-	}
-	return q
-}
-
-// ParseLogOptions reads what Query wrote.
-func ParseLogOptions(q url.Values) (LogOptions, error) {
-	o := LogOptions{Follow: q.Get("follow") == "true", Previous: q.Get("previous") == "true", Timestamps: q.Get("timestamps") == "true"}
-	for name, dst := range map[string]**int64{"tailLines": &o.TailLines, "limitBytes": &o.LimitBytes} {
-		if v := q.Get(name); v != "" {
-			n, err := strconv.ParseInt(v, 10, 64)
-			if err != nil || n < 0 {
-				return o, fmt.Errorf("invalid %s %q", name, v)
-			}
-			*dst = &n
-		}
-	}
-	return o, nil
 }

@@ -1,0 +1,464 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/uuid"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"github.com/svcnet/svcnet/internal/apiserver"
+	"github.com/svcnet/svcnet/internal/app/daemon"
+	"github.com/svcnet/svcnet/internal/app/dnsapp"
+	"github.com/svcnet/svcnet/internal/controller/gc"
+	"github.com/svcnet/svcnet/internal/controller/manager"
+	"github.com/svcnet/svcnet/internal/etcdserver"
+	"github.com/svcnet/svcnet/internal/hostnet"
+	"github.com/svcnet/svcnet/internal/ipalloc"
+	"github.com/svcnet/svcnet/internal/nodeagent"
+	"github.com/svcnet/svcnet/internal/pki"
+	"github.com/svcnet/svcnet/internal/podlogs"
+	"github.com/svcnet/svcnet/internal/registry"
+	"github.com/svcnet/svcnet/internal/storage"
+	etcdstore "github.com/svcnet/svcnet/internal/storage/etcd"
+)
+
+// ServerOptions are the flags of `svcnet server`. DefaultServerOptions
+// holds every default; Validate checks them and resolves the ones that
+// depend on others.
+type ServerOptions struct {
+	DataDir     string
+	APIAddr     string
+	EtcdServers string
+	// ServiceCIDR and ClusterCIDR "" take the runtime's defaults.
+	ServiceCIDR   string
+	ClusterCIDR   string
+	NodePortRange string
+	LogLevel      string
+	// NodeCIDRMaskSize is the IPv4 prefix length of each node's pod CIDR.
+	NodeCIDRMaskSize int
+	// Controllers runs the controller manager (under leader election).
+	Controllers bool
+	// NodeName names the built-in node; "" runs none.
+	NodeName             string
+	SimReadyAfter        time.Duration
+	MaxEndpointsPerSlice int32
+	// LeaseDuration of the controllers' leader election (0: 15s).
+	LeaseDuration time.Duration
+	// MetricsAddr serves the whole process's /metrics (and the DNS's
+	// /health and /ready); "" serves none.
+	MetricsAddr string
+	// DNS serves cluster DNS; DNS.Addr "" runs none.
+	DNS dnsapp.Options
+	// Node is how the built-in node runs pods.
+	Node NodeOptions
+	// LocalRanges makes the service and cluster CIDRs local addresses of
+	// this host (root), for the process runtime with ordinary ranges.
+	LocalRanges bool
+}
+
+// Address ranges: Kubernetes' usual ones, and for the process runtime
+// ranges inside 127.0.0.0/8 (all of it is the loopback device on Linux, so
+// no root is needed), clear of 127.0.0.0/16 and of systemd-resolved's
+// 127.0.0.53.
+const (
+	defaultServiceCIDR = "10.96.0.0/12"
+	defaultClusterCIDR = "10.244.0.0/16"
+	processServiceCIDR = "127.96.0.0/16"
+	processClusterCIDR = "127.244.0.0/16"
+)
+
+// DefaultServerOptions are the defaults of `svcnet server`.
+func DefaultServerOptions() ServerOptions {
+	host, _ := os.Hostname()
+	return ServerOptions{
+		DataDir: "./svcnet-data", APIAddr: "127.0.0.1:6443", NodePortRange: "30000-32767", LogLevel: "info",
+		NodeCIDRMaskSize: 24, Controllers: true, NodeName: host, MaxEndpointsPerSlice: 100,
+		MetricsAddr: "127.0.0.1:9153", DNS: dnsapp.DefaultOptions(), Node: DefaultNodeOptions(),
+	}
+}
+
+// Validate checks every option (reporting all problems at once) and fills
+// the address ranges left to the runtime.
+func (o *ServerOptions) Validate() error {
+	if o.ServiceCIDR == "" {
+		o.ServiceCIDR = defaultServiceCIDR
+		if o.Node.Runtime == "process" && !o.LocalRanges {
+			o.ServiceCIDR = processServiceCIDR
+		}
+	}
+	if o.ClusterCIDR == "" {
+		o.ClusterCIDR = defaultClusterCIDR
+		if o.Node.Runtime == "process" && !o.LocalRanges {
+			o.ClusterCIDR = processClusterCIDR
+		}
+	}
+	errs := []error{o.Node.Validate(), o.DNS.Validate(), validLogLevel(o.LogLevel)}
+	if _, err := ipalloc.ParseCIDRs(o.ServiceCIDR); err != nil {
+		errs = append(errs, fmt.Errorf("--service-cidr: %w", err))
+	}
+	if _, err := ipalloc.ParseCIDRs(o.ClusterCIDR); err != nil {
+		errs = append(errs, fmt.Errorf("--cluster-cidr: %w", err))
+	}
+	if _, _, err := net.SplitHostPort(o.APIAddr); err != nil {
+		errs = append(errs, fmt.Errorf("--api-addr: %w", err))
+	}
+	if o.DataDir == "" {
+		errs = append(errs, errors.New("--data-dir is required"))
+	}
+	if o.NodeCIDRMaskSize < 8 || o.NodeCIDRMaskSize > 30 {
+		errs = append(errs, fmt.Errorf("--node-cidr-mask-size %d: want 8 to 30", o.NodeCIDRMaskSize))
+	}
+	if o.MaxEndpointsPerSlice < 1 || o.MaxEndpointsPerSlice > 1000 {
+		errs = append(errs, fmt.Errorf("--max-endpoints-per-slice %d: want 1 to 1000", o.MaxEndpointsPerSlice))
+	}
+	return errors.Join(errs...)
+}
+
+func serverCommand(stdout, stderr io.Writer) *cobra.Command {
+	o := DefaultServerOptions()
+	cmd := &cobra.Command{
+		Use:   "server",
+		Short: "Run the API server (on embedded etcd or an etcd cluster)",
+		Args:  cobra.NoArgs,
+		RunE:  func(cmd *cobra.Command, _ []string) error { return RunServer(cmd.Context(), o, stdout, stderr, nil) },
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.DataDir, "data-dir", o.DataDir, "directory for etcd data, credentials and the kubeconfig")
+	f.StringVar(&o.APIAddr, "api-addr", o.APIAddr, "address the HTTPS API listens on")
+	f.StringVar(&o.EtcdServers, "etcd-servers", o.EtcdServers, "comma-separated etcd client URLs; empty runs an embedded etcd in the data dir")
+	f.StringVar(&o.ServiceCIDR, "service-cidr", o.ServiceCIDR, "ClusterIP range; an IPv4,IPv6 pair makes the cluster dual-stack (default "+defaultServiceCIDR+"; "+processServiceCIDR+" with --runtime process)")
+	f.StringVar(&o.NodePortRange, "service-node-port-range", o.NodePortRange, "NodePort range")
+	f.StringVar(&o.LogLevel, "log-level", o.LogLevel, "debug, info, warn or error")
+	f.StringVar(&o.ClusterCIDR, "cluster-cidr", o.ClusterCIDR, "pod range; each node gets a /24 (a /64 of an IPv6 range); an IPv4,IPv6 pair is dual-stack (default "+defaultClusterCIDR+"; "+processClusterCIDR+" with --runtime process)")
+	f.IntVar(&o.NodeCIDRMaskSize, "node-cidr-mask-size", o.NodeCIDRMaskSize, "prefix length of each node's IPv4 pod CIDR (a /24 holds 253 pods)")
+	f.BoolVar(&o.Controllers, "controllers", o.Controllers, "run the controllers and scheduler (one leader per cluster)")
+	f.StringVar(&o.NodeName, "node-name", o.NodeName, "name of the built-in node; empty runs no node")
+	f.DurationVar(&o.SimReadyAfter, "sim-ready-after", o.SimReadyAfter, "how long simulated pods take to become ready")
+	f.Int32Var(&o.MaxEndpointsPerSlice, "max-endpoints-per-slice", o.MaxEndpointsPerSlice, "endpoints per EndpointSlice")
+	f.StringVar(&o.MetricsAddr, "metrics-addr", o.MetricsAddr, "address of /metrics (API, proxy and DNS), the DNS's /health and /ready, and /debug/pprof; empty serves none")
+	dnsapp.AddFlags(cmd, &o.DNS)
+	addNodeFlags(cmd, &o.Node)
+	f.BoolVar(&o.LocalRanges, "local-ranges", o.LocalRanges, "make --service-cidr and --cluster-cidr local to this host (needs root): with --runtime process the usual "+defaultServiceCIDR+" and "+defaultClusterCIDR+" then work instead of ranges inside 127.0.0.0/8")
+	return cmd
+}
+
+// Started reports what a running server listens on (for tests).
+type Started struct {
+	APIAddr    string
+	Kubeconfig string
+	// EtcdURLs are the etcd client URLs the server uses.
+	EtcdURLs []string
+	// DNSAddr is where DNS listens ("" when off).
+	DNSAddr string
+	// MetricsAddr is where /metrics is served ("" when off).
+	MetricsAddr string
+}
+
+// RunServer runs svcnet server until ctx ends. started, when not nil, is
+// called once everything serves. It builds the server in phases: storage,
+// then the control plane (registry, credentials, the bound API socket, the
+// node and the log source it reads), then starts the API, writes the
+// cluster's bootstrap objects and kubeconfig, and starts the rest.
+func RunServer(ctx context.Context, o ServerOptions, stdout, stderr io.Writer, started func(Started)) error {
+	if err := o.Validate(); err != nil {
+		return err
+	}
+	log, err := daemon.NewLogger(o.LogLevel, stderr)
+	if err != nil {
+		return err
+	}
+	daemon.RouteKlog(log)
+	if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	g := daemon.NewGroup(ctx)
+	// Whatever happens, every component ends before what it uses closes.
+	stop := func() {
+		g.Cancel()
+		_ = g.Wait()
+	}
+	defer stop()
+	store, endpoints, err := startStorage(g, o, log)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	defer stop()
+	cp, err := buildControlPlane(o, store, log)
+	if err != nil {
+		return err
+	}
+	defer cp.release()
+	defer stop()
+	if err := cp.start(g); err != nil {
+		return err
+	}
+	st := Started{APIAddr: cp.api.Addr(), Kubeconfig: cp.kubeconfig, EtcdURLs: endpoints, DNSAddr: cp.dnsAddr, MetricsAddr: cp.metricsAddr}
+	fmt.Fprintf(stdout, "svcnet API serving at https://%s\nkubeconfig: %s\n  export KUBECONFIG=%s\n", st.APIAddr, st.Kubeconfig, st.Kubeconfig)
+	if st.DNSAddr != "" {
+		fmt.Fprintf(stdout, "dns: %s (zone %s)\n", st.DNSAddr, o.DNS.ClusterDomain)
+	}
+	if st.MetricsAddr != "" {
+		fmt.Fprintf(stdout, "metrics: http://%s/metrics\n", st.MetricsAddr)
+	}
+	if started != nil {
+		started(st)
+	}
+	return g.Wait()
+}
+
+// startStorage runs the embedded etcd when no --etcd-servers are given,
+// connects to etcd, checks that it answers and starts compaction.
+func startStorage(g *daemon.Group, o ServerOptions, log *slog.Logger) (*etcdstore.Store, []string, error) {
+	endpoints := splitList(o.EtcdServers)
+	if len(endpoints) == 0 {
+		etcd, err := etcdserver.New(etcdserver.Config{Dir: o.DataDir + "/etcd"}, log)
+		if err != nil {
+			return nil, nil, err
+		}
+		g.Go(etcd.Run)
+		select {
+		case <-etcd.Ready():
+		case <-g.Ctx.Done():
+			return nil, nil, errors.Join(errors.New("embedded etcd did not start"), g.Wait())
+		}
+		endpoints = []string{etcd.ClientURL()}
+	}
+	store, err := etcdstore.New(etcdstore.Config{Endpoints: endpoints}, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	pctx, cancel := context.WithTimeout(g.Ctx, etcdAnswerTimeout)
+	err = store.Ping(pctx)
+	cancel()
+	if err != nil {
+		store.Close()
+		return nil, nil, fmt.Errorf("etcd at %s does not answer: %w", strings.Join(endpoints, ","), err)
+	}
+	g.Go(func(ctx context.Context) error { store.RunCompactor(ctx, compactionInterval); return nil })
+	return store, endpoints, nil
+}
+
+const (
+	// etcdAnswerTimeout bounds the first etcd round trip and the bootstrap.
+	etcdAnswerTimeout = 30 * time.Second
+	// compactionInterval: etcd history older than this is compacted.
+	compactionInterval = 5 * time.Minute
+)
+
+// controlPlane is a built, not yet serving, svcnet server.
+type controlPlane struct {
+	o       ServerOptions
+	log     *slog.Logger
+	reg     *registry.Registry
+	creds   *pki.Bundle
+	api     *apiserver.Server
+	restCfg *rest.Config
+	// firstIP is the service range's first address (the kubernetes Service).
+	firstIP netip.Addr
+	metrics *daemon.MetricsServer
+	node    *node
+	release func()
+
+	kubeconfig, dnsAddr, metricsAddr string
+}
+
+// buildControlPlane builds the registry on store, the credentials, the API
+// on its bound socket, the clients for it, the metrics server and the
+// built-in node, starting none of them.
+func buildControlPlane(o ServerOptions, store *etcdstore.Store, log *slog.Logger) (_ *controlPlane, err error) {
+	cp := &controlPlane{o: o, log: log, release: func() {}}
+	reg, local, err := buildRegistry(o, store, log)
+	if err != nil {
+		return nil, err
+	}
+	cp.reg = reg
+	svcCIDRs, _ := ipalloc.ParseCIDRs(o.ServiceCIDR) // checked by Validate
+	cp.firstIP = svcCIDRs[0].Masked().Addr().Next()
+	if o.LocalRanges {
+		claim, err := hostnet.ClaimRanges(local)
+		if err != nil {
+			return nil, fmt.Errorf("--local-ranges: %w", err)
+		}
+		cp.release = func() { _ = claim.Release() }
+		log.Info("cluster ranges are local", "device", claim.Device(), "ranges", fmt.Sprint(local))
+	}
+	defer func() {
+		if err != nil {
+			cp.release()
+		}
+	}()
+	ln, err := net.Listen("tcp", o.APIAddr)
+	if err != nil {
+		return nil, fmt.Errorf("--api-addr: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			ln.Close()
+		}
+	}()
+	apiHost, _, _ := net.SplitHostPort(o.APIAddr)
+	if cp.creds, err = pki.LoadOrCreate(o.DataDir, certHosts(apiHost, cp.firstIP), time.Now()); err != nil {
+		return nil, fmt.Errorf("credentials: %w", err)
+	}
+	cp.restCfg = &rest.Config{Host: "https://" + ln.Addr().String(), BearerToken: cp.creds.AdminToken, QPS: 1000, Burst: 2000,
+		TLSClientConfig: rest.TLSClientConfig{CAData: cp.creds.CAPEM}, UserAgent: "svcnet-server"}
+	client, err := kubernetes.NewForConfig(cp.restCfg)
+	if err != nil {
+		return nil, err
+	}
+	if o.MetricsAddr != "" {
+		cp.metrics = daemon.NewMetricsServer(o.MetricsAddr, log)
+	}
+	logs := &podlogs.Source{Client: client, Token: cp.creds.AdminToken}
+	if o.NodeName != "" {
+		cp.node, err = buildNode(client, nodeagent.Config{NodeName: o.NodeName, ReadyAfter: o.SimReadyAfter}, o.Node, o.DataDir, cp.creds.AdminToken, cp.metrics.Registerer(), log)
+		if err != nil {
+			return nil, err
+		}
+		logs.Local = cp.node.runtime
+	}
+	cp.api, err = apiserver.New(apiserver.Config{
+		Listener:  ln,
+		Logs:      logs,
+		TLSCert:   cp.creds.Serving,
+		ClientCAs: cp.creds.CAPool(),
+		Tokens:    []apiserver.TokenUser{{Token: cp.creds.AdminToken, User: apiserver.User{Name: "admin", Groups: []string{"system:masters", "system:authenticated"}}}},
+	}, reg, log)
+	return cp, err
+}
+
+// buildRegistry makes the allocators and the registry of every resource,
+// and returns the ranges the cluster's addresses come from.
+func buildRegistry(o ServerOptions, store *etcdstore.Store, log *slog.Logger) (*registry.Registry, []netip.Prefix, error) {
+	svcCIDRs, _ := ipalloc.ParseCIDRs(o.ServiceCIDR)
+	podCIDRs, _ := ipalloc.ParseCIDRs(o.ClusterCIDR)
+	claims := storage.KeyLister{Store: store}
+	seed := uint64(time.Now().UnixNano())
+	ips, err := ipalloc.New(svcCIDRs, claims, seed)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--service-cidr: %w", err)
+	}
+	ports, err := ipalloc.NewPortRange(o.NodePortRange, claims, seed)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--service-node-port-range: %w", err)
+	}
+	nodes := &registry.NodeStrategy{}
+	for _, c := range podCIDRs {
+		bits := o.NodeCIDRMaskSize
+		if c.Addr().Is6() {
+			bits = 64
+		}
+		sub, err := ipalloc.NewSubnets(c, bits, claims, seed)
+		if err != nil {
+			return nil, nil, fmt.Errorf("--cluster-cidr: %w", err)
+		}
+		nodes.Subnets = append(nodes.Subnets, sub)
+	}
+	reg := registry.New(store, log, time.Now, registry.Resources(registry.Config{Services: &registry.ServiceStrategy{IPs: ips, Ports: ports}, Nodes: nodes}))
+	return reg, append(svcCIDRs, podCIDRs...), nil
+}
+
+// certHosts are the names and addresses the serving certificate covers.
+func certHosts(apiHost string, firstIP netip.Addr) []string {
+	hosts := []string{"127.0.0.1", "::1", "localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local", firstIP.String()}
+	if apiHost != "" && apiHost != "0.0.0.0" && apiHost != "::" {
+		hosts = append(hosts, apiHost)
+	}
+	if h, err := os.Hostname(); err == nil {
+		hosts = append(hosts, h)
+	}
+	return hosts
+}
+
+// start serves the API, writes the bootstrap objects and the kubeconfig,
+// then starts the controllers, the metrics server, the node and the DNS.
+func (cp *controlPlane) start(g *daemon.Group) error {
+	g.Go(cp.api.Run)
+	select {
+	case <-cp.api.Ready():
+	case <-g.Ctx.Done():
+		return g.Wait()
+	}
+	host, portStr, _ := net.SplitHostPort(cp.api.Addr())
+	port, _ := strconv.Atoi(portStr)
+	apiIP, err := netip.ParseAddr(host)
+	if err != nil || apiIP.IsUnspecified() {
+		apiIP = netip.MustParseAddr("127.0.0.1")
+	}
+	bctx, cancel := context.WithTimeout(g.Ctx, etcdAnswerTimeout)
+	err = cp.reg.Bootstrap(bctx, apiIP, int32(port), cp.firstIP)
+	cancel()
+	if err != nil {
+		return err
+	}
+	if cp.kubeconfig, err = cp.creds.WriteKubeconfig(cp.o.DataDir, cp.restCfg.Host); err != nil {
+		return fmt.Errorf("kubeconfig: %w", err)
+	}
+	if cp.o.Controllers {
+		mgr, err := manager.New(manager.Config{
+			Rest: cp.restCfg, Identity: controllerIdentity(), MaxEndpointsPerSlice: cp.o.MaxEndpointsPerSlice,
+			Resources: gcResources(cp.reg), Namespaced: namespacedResources(cp.reg), LeaseDuration: cp.o.LeaseDuration,
+			RenewDeadline: cp.o.LeaseDuration * 2 / 3, RetryPeriod: cp.o.LeaseDuration / 8,
+		}, cp.log)
+		if err != nil {
+			return err
+		}
+		g.Go(mgr.Run)
+	}
+	if cp.metrics != nil {
+		if cp.metricsAddr, err = daemon.Start(g, cp.metrics); err != nil {
+			return err
+		}
+	}
+	if cp.node != nil {
+		cp.node.start(g)
+	}
+	if cp.o.DNS.Addr != "" {
+		srv, err := dnsapp.Start(g, cp.o.DNS, cp.restCfg, cp.metrics, cp.log)
+		if err != nil {
+			return err
+		}
+		cp.dnsAddr = srv.Addr()
+	}
+	return nil
+}
+
+// controllerIdentity names this process in the controllers' Lease.
+func controllerIdentity() string {
+	id, _ := os.Hostname()
+	return id + "_" + string(uuid.NewUUID())
+}
+
+// gcResources are every served resource, for the garbage collector.
+func gcResources(reg *registry.Registry) []gc.Resource {
+	var out []gc.Resource
+	for _, r := range reg.Resources() {
+		out = append(out, gc.Resource{GVR: r.GVR, Kind: r.Kind})
+	}
+	return out
+}
+
+// namespacedResources are what a namespace deletion empties.
+func namespacedResources(reg *registry.Registry) []schema.GroupVersionResource {
+	var out []schema.GroupVersionResource
+	for _, r := range reg.Resources() {
+		if r.Namespaced {
+			out = append(out, r.GVR)
+		}
+	}
+	return out
+}
