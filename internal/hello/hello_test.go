@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/svcnet/svcnet/internal/testutil"
 )
 
 func TestParsePorts(t *testing.T) {
@@ -67,14 +69,15 @@ func TestRunGreetsOnEveryPort(t *testing.T) {
 	}()
 	want := Greeting("web-0", "127.0.0.1", tcp)
 	var body []byte
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+	testutil.Eventually(t, 5*time.Second, "the greeter to answer HTTP", func() error {
 		resp, err := http.Get("http://127.0.0.1:" + strconv.Itoa(tcp) + "/")
-		if err == nil {
-			body, _ = io.ReadAll(resp.Body)
-			resp.Body.Close()
-			break
+		if err != nil {
+			return err
 		}
-	}
+		defer resp.Body.Close()
+		body, err = io.ReadAll(resp.Body)
+		return err
+	})
 	if string(body) != want {
 		t.Fatalf("HTTP: %q, want %q", body, want)
 	}

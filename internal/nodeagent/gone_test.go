@@ -2,6 +2,7 @@ package nodeagent
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net/netip"
@@ -9,9 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/svcnet/svcnet/internal/testutil"
+
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes/fake"
 )
 
@@ -64,10 +66,12 @@ func TestPodDeletedFromUnderTheAgent(t *testing.T) {
 	}()
 	poll := func(what string, cond func() bool) {
 		t.Helper()
-		err := wait.PollUntilContextTimeout(ctx, 10*time.Millisecond, 10*time.Second, true, func(context.Context) (bool, error) { return cond(), nil })
-		if err != nil {
-			t.Fatalf("waiting for %s: %v", what, err)
-		}
+		testutil.Eventually(t, 10*time.Second, what, func() error {
+			if !cond() {
+				return errors.New("not yet")
+			}
+			return nil
+		})
 	}
 	poll("the pod's address", func() bool {
 		p, err := client.CoreV1().Pods("default").Get(ctx, "p", metav1.GetOptions{})

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -10,6 +11,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/svcnet/svcnet/internal/testutil"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -187,29 +190,21 @@ func TestProxyForwardsAndFollowsChanges(t *testing.T) {
 	}
 	// All endpoints gone: connections are accepted and closed.
 	_ = client.DiscoveryV1().EndpointSlices("ns").Delete(ctx, "web-b", metav1.DeleteOptions{})
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	testutil.Eventually(t, 5*time.Second, "removed endpoint still served", func() error {
 		got, _ := ask()
 		if got == "" {
-			break
+			return nil
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("removed endpoint still served")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return errors.New("removed endpoint still served")
+	})
 	// The Service goes: its listener closes.
 	_ = client.CoreV1().Services("ns").Delete(ctx, "web", metav1.DeleteOptions{})
-	deadline = time.Now().Add(5 * time.Second)
-	for {
+	testutil.Eventually(t, 5*time.Second, "listener of a deleted Service still open", func() error {
 		if _, err := ask(); err != nil {
-			break
+			return nil
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("listener of a deleted Service still open")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return errors.New("listener of a deleted Service still open")
+	})
 }
 
 // TestProxyUDP forwards a client's datagrams to a backend and its replies
@@ -309,14 +304,12 @@ func TestEstablishedConnectionsSurviveEndpointRemoval(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = client.DiscoveryV1().EndpointSlices("ns").Delete(context.Background(), "echo-1", metav1.DeleteOptions{})
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+	testutil.Eventually(t, 5*time.Second, "the endpoint removed", func() error {
 		if sp := p.port("127.0.0.1|" + strconv.Itoa(int(svcPort)) + "|TCP"); sp != nil && len(*sp.backends.Load()) == 0 {
-			break
+			return nil
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("the endpoint was never removed")
-		}
-	}
+		return errors.New("still a backend")
+	})
 	if err := roundTrip("after"); err != nil {
 		t.Fatalf("the established connection broke when its endpoint left: %v", err)
 	}

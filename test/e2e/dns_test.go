@@ -3,6 +3,7 @@ package e2e
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -15,6 +16,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/svcnet/svcnet/internal/testutil"
 )
 
 // dig runs the real dig against a DNS address and returns +short lines.
@@ -67,17 +70,13 @@ func TestDNSSeedFlowWithDig(t *testing.T) {
 		t.Fatalf("normal-service: %v, want %s", got, clusterIP)
 	}
 	// Exactly the five pod IPs for headless-service (eventually: the slices may trail rollout status).
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	testutil.Eventually(t, 5*time.Second, "five headless answers", func() error {
 		got := dig(t, p.dnsAddr, "headless-service.default.svc.cluster.local")
 		if strings.Join(got, ",") == strings.Join(podIPs, ",") {
-			break
+			return nil
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("headless-service: %v, want %v", got, podIPs)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return fmt.Errorf("headless-service: %v, want %v", got, podIPs)
+	})
 	// Over TCP too.
 	if got := dig(t, p.dnsAddr, "+tcp", "headless-service.default.svc.cluster.local"); len(got) != 5 {
 		t.Fatalf("over TCP: %v", got)
@@ -95,8 +94,7 @@ func TestDNSSeedFlowWithDig(t *testing.T) {
 	}
 	// Scaling changes the headless answer on the next query after the slice changes.
 	p.mustKubectl(t, "scale", "deployment", "api-deployment", "--replicas=2")
-	deadline = time.Now().Add(10 * time.Second)
-	for {
+	testutil.Eventually(t, 10*time.Second, "the headless slices to shrink to two", func() error {
 		out := p.mustKubectl(t, "get", "endpointslices", "-l", "kubernetes.io/service-name=headless-service", "-o", "jsonpath={.items[*].endpoints[*].addresses[0]}")
 		if len(strings.Fields(out)) == 2 {
 			want := strings.Fields(out)
@@ -104,13 +102,10 @@ func TestDNSSeedFlowWithDig(t *testing.T) {
 			if got := dig(t, p.dnsAddr, "headless-service.default.svc.cluster.local"); strings.Join(got, ",") != strings.Join(want, ",") {
 				t.Fatalf("after scaling: DNS %v, slices %v", got, want)
 			}
-			break
+			return nil
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("slices did not shrink: %s", out)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return fmt.Errorf("slices did not shrink: %s", out)
+	})
 	// Negative answers carry the SOA; names are matched without case.
 	out := digFull(t, p.dnsAddr, "nope.default.svc.cluster.local")
 	if !strings.Contains(out, "status: NXDOMAIN") || !strings.Contains(out, "SOA\tns.dns.cluster.local. hostmaster.cluster.local.") {
@@ -168,16 +163,12 @@ func TestDNSSelectorlessLargeAndExternalName(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.mustKubectl(t, "apply", "-f", path)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testutil.Eventually(t, 10*time.Second, "the 2,000-endpoint answer whole over TCP", func() error {
 		if got := dig(t, p.dnsAddr, "+tcp", "big.default.svc.cluster.local"); len(got) == 2000 {
-			break
+			return nil
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("the 2,000-endpoint answer never came whole over TCP")
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return errors.New("the 2,000-endpoint answer never came whole over TCP")
+	})
 	udp := digFull(t, p.dnsAddr, "+ignore", "+bufsize=1232", "big.default.svc.cluster.local")
 	if !strings.Contains(udp, " tc ") && !strings.Contains(udp, " tc;") {
 		t.Fatalf("UDP answer not truncated:\n%s", udp[:min(len(udp), 600)])
@@ -316,17 +307,13 @@ spec:
 	if len(v4) != 2 || len(v6) != 2 {
 		t.Fatalf("pods need an IPv4 and an IPv6 address each: %v", podIPs)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testutil.Eventually(t, 10*time.Second, "headless dual-stack answers", func() error {
 		a, aaaa := dig(t, p.dnsAddr, "dual-headless.default.svc.cluster.local", "A"), dig(t, p.dnsAddr, "+tcp", "dual-headless.default.svc.cluster.local", "AAAA")
 		if strings.Join(a, ",") == strings.Join(v4, ",") && strings.Join(aaaa, ",") == strings.Join(v6, ",") {
-			break
+			return nil
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("headless dual-stack: A %v (want %v), AAAA %v (want %v)", a, v4, aaaa, v6)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return fmt.Errorf("headless dual-stack: A %v (want %v), AAAA %v (want %v)", a, v4, aaaa, v6)
+	})
 	// The address is in two Services, so it has two PTRs (S14).
 	want := strings.ReplaceAll(v6[0], ":", "-")
 	if got := dig(t, p.dnsAddr, "-x", v6[0]); len(got) != 2 || got[0] != want+".dual-headless.default.svc.cluster.local." || got[1] != want+".dual.default.svc.cluster.local." {

@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/svcnet/svcnet/internal/testutil"
 )
 
 var binary string
@@ -199,17 +201,14 @@ func versionedKubectl(t *testing.T, minor string) string {
 	return p
 }
 
-var seed = "../../../shared/seed"
-
+// seedDir holds the mission's three manifests, unchanged.
 func seedDir(t *testing.T) string {
 	t.Helper()
-	for _, d := range []string{"../../testdata/seed", seed} {
-		if _, err := os.Stat(filepath.Join(d, "normal-service.yaml")); err == nil {
-			return d
-		}
+	const d = "../../testdata/seed"
+	if _, err := os.Stat(filepath.Join(d, "normal-service.yaml")); err != nil {
+		t.Fatalf("seed manifests: %v", err)
 	}
-	t.Fatal("seed manifests not found")
-	return ""
+	return d
 }
 
 func expect(t *testing.T, out string, patterns ...string) {
@@ -236,18 +235,14 @@ func TestSeedFlowWithKubectl(t *testing.T) {
 	out = p.mustKubectl(t, "apply", "--dry-run=server", "-f", dir)
 	expect(t, out, `\(server dry run\)`)
 	// Within 5 s of apply, `kubectl get all` has the shape Kubernetes gives.
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	testutil.Eventually(t, 5*time.Second, "kubectl get all: 5/5 and five Running pods", func() error {
 		out = p.mustKubectl(t, "get", "all")
 		if regexp.MustCompile(`deployment.apps/api-deployment\s+5/5\s+5\s+5`).MatchString(out) &&
 			len(regexp.MustCompile(`(?m)^pod/api-deployment-[a-z0-9]+-[a-z0-9]{5}\s+1/1\s+Running\s+0\s`).FindAllString(out, -1)) == 5 {
-			break
+			return nil
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not ready within 5s:\n%s", out)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return fmt.Errorf("kubectl get all:\n%s", out)
+	})
 	expect(t, out, `replicaset.apps/api-deployment-[a-z0-9]+\s+5\s+5\s+5`, `service/normal-service\s+ClusterIP\s+10\.`, `service/headless-service\s+ClusterIP\s+None`)
 	wide := p.mustKubectl(t, "get", "pods", "-o", "wide", "--no-headers")
 	ips := regexp.MustCompile(`\b10\.244\.\d+\.\d+\b`).FindAllString(wide, -1)
@@ -298,17 +293,13 @@ func TestSeedFlowWithKubectl(t *testing.T) {
 	if strings.Contains(out, "normal-service") {
 		t.Fatalf("delete left the service:\n%s", out)
 	}
-	deadline = time.Now().Add(10 * time.Second)
-	for {
+	testutil.Eventually(t, 10*time.Second, "the replicaset and pods to go", func() error {
 		out, _ = p.kubectl(t, kubectlPath(t), "get", "rs,pods", "--no-headers")
 		if strings.Contains(out, "No resources found") {
-			break
+			return nil
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("deleting the deployment left:\n%s", out)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return fmt.Errorf("deleting the deployment left:\n%s", out)
+	})
 }
 
 func TestWatchStreamsStayOpen(t *testing.T) {
@@ -482,17 +473,13 @@ func TestTwoServersTwoAgentsOneEtcd(t *testing.T) {
 	b := startSvcnet(t, dirB, freePort(t), "--etcd-servers", etcdURL, "--node-name", "")
 	startAgent(t, a, "node-a")
 	startAgent(t, b, "node-b")
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	testutil.Eventually(t, 20*time.Second, "node-a and node-b Ready", func() error {
 		out, _ := a.kubectl(t, kubectlPath(t), "get", "nodes")
 		if regexp.MustCompile(`node-a\s+Ready`).MatchString(out) && regexp.MustCompile(`node-b\s+Ready`).MatchString(out) {
-			break
+			return nil
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("nodes not ready:\n%s", out)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return fmt.Errorf("nodes not ready:\n%s", out)
+	})
 	a.mustKubectl(t, "apply", "-f", seedDir(t))
 	b.mustKubectl(t, "scale", "deployment", "api-deployment", "--replicas=8")
 	if out, err := b.kubectl(t, kubectlPath(t), "rollout", "status", "deployment", "api-deployment", "--timeout=30s"); err != nil {

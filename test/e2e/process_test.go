@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -16,18 +17,20 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/svcnet/svcnet/internal/testutil"
 )
 
-// eventually retries f every 100ms until it returns "" or the limit passes.
+// eventually is testutil.Eventually for checks that say what is still
+// wrong as a string ("" when nothing is).
 func eventually(t *testing.T, limit time.Duration, what string, f func() string) {
 	t.Helper()
-	var last string
-	for deadline := time.Now().Add(limit); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		if last = f(); last == "" {
-			return
+	testutil.Eventually(t, limit, what, func() error {
+		if last := f(); last != "" {
+			return errors.New(last)
 		}
-	}
-	t.Fatalf("%s: not within %s: %s", what, limit, last)
+		return nil
+	})
 }
 
 // awaitKubectl polls `kubectl args...` until it prints want.

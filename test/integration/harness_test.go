@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/svcnet/svcnet/internal/testutil"
+
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -159,20 +161,10 @@ func (s *server) token() string {
 	return string(b)
 }
 
-// eventually polls f until it returns nil or the deadline passes.
+// eventually polls f until it returns nil, failing t after d.
 func eventually(t testing.TB, d time.Duration, f func() error) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met within %s: %v", d, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testutil.Eventually(t, d, "condition", f)
 }
 
 func ctxT(t testing.TB) context.Context {

@@ -3,6 +3,8 @@ package process
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -14,6 +16,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/svcnet/svcnet/internal/testutil"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -156,12 +160,12 @@ func TestRunsRestartsAndLogs(t *testing.T) {
 		t.Fatal("logs of a container the pod does not have")
 	}
 	// Stop: nothing left running, the pod forgotten.
-	for deadline := time.Now().Add(5 * time.Second); !r.Stop(p, time.Now()); {
-		if time.Now().After(deadline) {
-			t.Fatal("pod did not stop")
+	testutil.Eventually(t, 5*time.Second, "the pod to stop", func() error {
+		if !r.Stop(p, time.Now()) {
+			return errors.New("processes still running")
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // TestStopSendsSIGTERMThenSIGKILL: a process that ignores SIGTERM is killed
@@ -180,16 +184,14 @@ func TestStopSendsSIGTERMThenSIGKILL(t *testing.T) {
 		t.Fatalf("not running: %+v", st.ContainerStatuses[0])
 	}
 	// The shell prints "up" once its trap is set.
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+	testutil.Eventually(t, 5*time.Second, "the process to say up", func() error {
 		var out buf
 		_ = r.Logs(context.Background(), "ns", "stubborn", &corev1.PodLogOptions{Container: "main"}, &out)
-		if strings.Contains(out.String(), "up") {
-			break
+		if !strings.Contains(out.String(), "up") {
+			return fmt.Errorf("log so far: %q", out.String())
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("the process never said up")
-		}
-	}
+		return nil
+	})
 	start := time.Now()
 	for !r.Stop(p, time.Now()) {
 		if time.Since(start) > 10*time.Second {
