@@ -133,9 +133,6 @@ func New(cfg Config, reg *registry.Registry, log *slog.Logger) (*Server, error) 
 	return s, nil
 }
 
-// Handler is the full HTTP handler (for tests that bring their own listener).
-func (s *Server) Handler() http.Handler { return s.handler }
-
 // Ready is closed once the server serves.
 func (s *Server) Ready() <-chan struct{} { return s.ready }
 

@@ -145,9 +145,6 @@ func (r *Registry) Resource(gr schema.GroupResource) (*Resource, bool) {
 	return res, ok
 }
 
-// Store is the underlying storage.
-func (r *Registry) Store() storage.Store { return r.store }
-
 // Now is the registry's clock.
 func (r *Registry) Now() time.Time { return r.now() }
 
