@@ -61,12 +61,10 @@ func run(n, conc int, out string) error {
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	bin := filepath.Join(tmp, "svcnet")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/svcnet")
-	build.Stderr = os.Stderr
-	if err := build.Run(); err != nil {
-		return fmt.Errorf("build: %w", err)
+	if err := measure.Build(tmp, "./cmd/svcnet"); err != nil {
+		return err
 	}
+	bin := filepath.Join(tmp, "svcnet")
 	// The API alone: no controllers (each Service would bring an
 	// EndpointSlice and an Endpoints write), no node, no DNS.
 	srv := exec.Command(bin, "server", "--data-dir", filepath.Join(tmp, "data"), "--api-addr", "127.0.0.1:0",

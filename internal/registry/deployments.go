@@ -3,39 +3,27 @@ package registry
 import (
 	appsv1 "k8s.io/api/apps/v1"
 	apivalidation "k8s.io/apimachinery/pkg/api/validation"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
-// deploymentResource is deployments: its kind, names, strategy (defaults, validation,
-// selectable fields) and table.
+// deploymentResource is deployments: a workload with the Deployment
+// defaults, whose selector may not change.
 func deploymentResource() *Resource {
-	return &Resource{
-		GVR: gvr("apps", "v1", "deployments"), Kind: "Deployment", ListKind: "DeploymentList", Singular: "deployment", Namespaced: true,
-		ShortNames: []string{"deploy"}, Categories: []string{"all"}, Subresources: []string{"status", "scale"},
-		New: func() runtime.Object { return &appsv1.Deployment{} }, NewList: func() runtime.Object { return &appsv1.DeploymentList{} },
-		PrepareForCreate: func(obj runtime.Object) { obj.(*appsv1.Deployment).Status = appsv1.DeploymentStatus{} },
-		Default:          func(obj runtime.Object) { DefaultDeployment(obj.(*appsv1.Deployment)) },
-		Validate: func(obj runtime.Object) field.ErrorList {
-			d := obj.(*appsv1.Deployment)
-			return validateWorkload(d.Spec.Replicas, d.Spec.Selector, &d.Spec.Template)
-		},
-		ValidateUpdate: func(obj, old runtime.Object) field.ErrorList {
-			d, o := obj.(*appsv1.Deployment), old.(*appsv1.Deployment)
-			errs := validateWorkload(d.Spec.Replicas, d.Spec.Selector, &d.Spec.Template)
-			return append(errs, apivalidation.ValidateImmutableField(d.Spec.Selector, o.Spec.Selector, field.NewPath("spec", "selector"))...)
-		},
-		Scale: &ScaleSpec{
-			Get: func(obj runtime.Object) (int32, int32, *metav1.LabelSelector) {
-				d := obj.(*appsv1.Deployment)
-				return deref(d.Spec.Replicas, 1), d.Status.Replicas, d.Spec.Selector
-			},
-			Set: func(obj runtime.Object, n int32) { obj.(*appsv1.Deployment).Spec.Replicas = &n },
-		},
-		Table: deploymentTable,
+	fields := func(obj runtime.Object) workloadFields {
+		d := obj.(*appsv1.Deployment)
+		return workloadFields{&d.Spec.Replicas, d.Status.Replicas, d.Spec.Selector, &d.Spec.Template, func() { d.Status = appsv1.DeploymentStatus{} }}
 	}
+	r := workloadResource("deployments", "Deployment", "deploy",
+		func() runtime.Object { return &appsv1.Deployment{} }, func() runtime.Object { return &appsv1.DeploymentList{} }, fields)
+	r.Default = func(obj runtime.Object) { DefaultDeployment(obj.(*appsv1.Deployment)) }
+	r.ValidateUpdate = func(obj, old runtime.Object) field.ErrorList {
+		errs := r.Validate(obj)
+		return append(errs, apivalidation.ValidateImmutableField(fields(obj).selector, fields(old).selector, field.NewPath("spec", "selector"))...)
+	}
+	r.Table = deploymentTable
+	return r
 }
 
 // DefaultDeployment applies the apps/v1 Deployment defaults.

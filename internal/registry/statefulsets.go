@@ -2,33 +2,21 @@ package registry
 
 import (
 	appsv1 "k8s.io/api/apps/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
-// statefulSetResource is statefulsets: its kind, names, strategy (defaults, validation,
-// selectable fields) and table.
+// statefulSetResource is statefulsets: a workload with the StatefulSet
+// defaults.
 func statefulSetResource() *Resource {
-	return &Resource{
-		GVR: gvr("apps", "v1", "statefulsets"), Kind: "StatefulSet", ListKind: "StatefulSetList", Singular: "statefulset", Namespaced: true,
-		ShortNames: []string{"sts"}, Categories: []string{"all"}, Subresources: []string{"status", "scale"},
-		New: func() runtime.Object { return &appsv1.StatefulSet{} }, NewList: func() runtime.Object { return &appsv1.StatefulSetList{} },
-		PrepareForCreate: func(obj runtime.Object) { obj.(*appsv1.StatefulSet).Status = appsv1.StatefulSetStatus{} },
-		Default:          func(obj runtime.Object) { DefaultStatefulSet(obj.(*appsv1.StatefulSet)) },
-		Validate: func(obj runtime.Object) field.ErrorList {
+	r := workloadResource("statefulsets", "StatefulSet", "sts",
+		func() runtime.Object { return &appsv1.StatefulSet{} }, func() runtime.Object { return &appsv1.StatefulSetList{} },
+		func(obj runtime.Object) workloadFields {
 			s := obj.(*appsv1.StatefulSet)
-			return validateWorkload(s.Spec.Replicas, s.Spec.Selector, &s.Spec.Template)
-		},
-		Scale: &ScaleSpec{
-			Get: func(obj runtime.Object) (int32, int32, *metav1.LabelSelector) {
-				s := obj.(*appsv1.StatefulSet)
-				return deref(s.Spec.Replicas, 1), s.Status.Replicas, s.Spec.Selector
-			},
-			Set: func(obj runtime.Object, n int32) { obj.(*appsv1.StatefulSet).Spec.Replicas = &n },
-		},
-		Table: statefulSetTable,
-	}
+			return workloadFields{&s.Spec.Replicas, s.Status.Replicas, s.Spec.Selector, &s.Spec.Template, func() { s.Status = appsv1.StatefulSetStatus{} }}
+		})
+	r.Default = func(obj runtime.Object) { DefaultStatefulSet(obj.(*appsv1.StatefulSet)) }
+	r.Table = statefulSetTable
+	return r
 }
 
 // DefaultStatefulSet applies the apps/v1 StatefulSet defaults.

@@ -252,10 +252,7 @@ var deploymentTable = &TableSpec{
 		col("Available", "string", "Total number of available pods (ready for at least minReadySeconds) targeted by this deployment.", 0)),
 	Row: func(obj runtime.Object, now time.Time) []interface{} {
 		d := obj.(*appsv1.Deployment)
-		want := int32(1)
-		if d.Spec.Replicas != nil {
-			want = *d.Spec.Replicas
-		}
+		want := deref(d.Spec.Replicas, 1)
 		c, i := containersImages(d.Spec.Template.Spec.Containers)
 		name, age := nameAge(obj, now)
 		return []interface{}{name, fmt.Sprintf("%d/%d", d.Status.ReadyReplicas, want), int64(d.Status.UpdatedReplicas),
@@ -270,10 +267,7 @@ var replicaSetTable = &TableSpec{
 		col("Ready", "integer", "The number of ready replicas for this replica set.", 0)),
 	Row: func(obj runtime.Object, now time.Time) []interface{} {
 		rs := obj.(*appsv1.ReplicaSet)
-		want := int32(1)
-		if rs.Spec.Replicas != nil {
-			want = *rs.Spec.Replicas
-		}
+		want := deref(rs.Spec.Replicas, 1)
 		c, i := containersImages(rs.Spec.Template.Spec.Containers)
 		name, age := nameAge(obj, now)
 		return []interface{}{name, int64(want), int64(rs.Status.Replicas), int64(rs.Status.ReadyReplicas), age, c, i, selectorString(rs.Spec.Selector)}
