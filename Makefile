@@ -1,7 +1,7 @@
 # svcnet: the two commands the README opens with are `make run` and `make test`.
 GO ?= go
 
-.PHONY: run build test test-short fuzz bench-api
+.PHONY: run build test test-race test-short fuzz bench-api
 
 run:
 	$(GO) run ./cmd/svcnet server
@@ -10,10 +10,14 @@ build:
 	$(GO) build -o bin/svcnet ./cmd/svcnet
 
 # Unit, integration (embedded etcd + client-go) and e2e (built binary + real
-# kubectl; an external etcd when `etcd` is installed) tests.
+# kubectl, dig, curl, an external etcd, and the README's session) tests.
 test:
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 15m ./...
+
+# The unit and integration tiers under the race detector (CI runs it too).
+test-race:
+	$(GO) test -race -count=1 -timeout 20m ./internal/... ./test/integration/...
 
 test-short:
 	$(GO) test -count=1 ./internal/...
