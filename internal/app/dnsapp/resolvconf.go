@@ -1,11 +1,12 @@
 package dnsapp
 
 import (
-	"bufio"
 	"net"
 	"net/netip"
 	"os"
 	"strings"
+
+	"github.com/svcnet/svcnet/internal/poddns"
 )
 
 // upstreams resolves --upstream: "none" is no upstream; a comma list is taken
@@ -51,19 +52,11 @@ func withPort(s string) string {
 	return net.JoinHostPort(s, "53")
 }
 
+// nameservers are the servers of a resolv.conf (none when unreadable).
 func nameservers(path string) []string {
-	f, err := os.Open(path)
+	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil
 	}
-	defer f.Close()
-	var out []string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) >= 2 && fields[0] == "nameserver" {
-			out = append(out, fields[1])
-		}
-	}
-	return out
+	return poddns.Parse(string(b)).Nameservers
 }
