@@ -20,12 +20,14 @@ import (
 // AgentOptions are the flags of `svcnet agent`. DefaultAgentOptions holds
 // every default; Validate checks them.
 type AgentOptions struct {
-	Kubeconfig    string
-	Server        string
-	Token         string
-	CAFile        string
-	NodeName      string
-	Zone          string
+	Kubeconfig string
+	Server     string
+	Token      string
+	CAFile     string
+	NodeName   string
+	Zone       string
+	// ClusterDomain is the zone pods' search paths are built from.
+	ClusterDomain string
 	InternalIP    string
 	SimReadyAfter time.Duration
 	LogLevel      string
@@ -37,7 +39,7 @@ type AgentOptions struct {
 
 // DefaultAgentOptions are the defaults of `svcnet agent`.
 func DefaultAgentOptions() AgentOptions {
-	return AgentOptions{InternalIP: "127.0.0.1", LogLevel: "info", DataDir: "./svcnet-agent-data", Node: DefaultNodeOptions()}
+	return AgentOptions{InternalIP: "127.0.0.1", LogLevel: "info", ClusterDomain: "cluster.local", DataDir: "./svcnet-agent-data", Node: DefaultNodeOptions()}
 }
 
 // Validate checks every option, reporting all problems at once.
@@ -71,6 +73,7 @@ func agentCommand(stdout, stderr io.Writer) *cobra.Command {
 	f.StringVar(&o.NodeName, "node-name", o.NodeName, "name of the node (required)")
 	f.StringVar(&o.Zone, "zone", o.Zone, "topology.kubernetes.io/zone label of the node")
 	f.StringVar(&o.InternalIP, "internal-ip", o.InternalIP, "the node's address")
+	f.StringVar(&o.ClusterDomain, "cluster-domain", o.ClusterDomain, "the cluster's DNS zone, for pods' search paths")
 	f.DurationVar(&o.SimReadyAfter, "sim-ready-after", o.SimReadyAfter, "how long simulated pods take to become ready")
 	f.StringVar(&o.LogLevel, "log-level", o.LogLevel, "debug, info, warn or error")
 	f.StringVar(&o.DataDir, "data-dir", o.DataDir, "directory for the process runtime's container logs")
@@ -118,7 +121,7 @@ func RunAgent(ctx context.Context, o AgentOptions, stdout, stderr io.Writer) err
 	if o.MetricsAddr != "" {
 		metrics = daemon.NewMetricsServer(o.MetricsAddr, log)
 	}
-	ncfg := nodeagent.Config{NodeName: o.NodeName, Labels: labels, InternalIP: o.InternalIP, ReadyAfter: o.SimReadyAfter}
+	ncfg := nodeagent.Config{NodeName: o.NodeName, Labels: labels, InternalIP: o.InternalIP, ReadyAfter: o.SimReadyAfter, ClusterDomain: o.ClusterDomain}
 	n, err := buildNode(client, ncfg, o.Node, o.DataDir, cfg.BearerToken, metrics.Registerer(), log)
 	if err != nil {
 		return err

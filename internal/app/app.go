@@ -27,7 +27,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	root.SetArgs(args)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(serverCommand(stdout, stderr), agentCommand(stdout, stderr), dnsapp.Command("dns", stdout, stderr), helloCommand(stdout))
+	root.AddCommand(serverCommand(stdout, stderr), agentCommand(stdout, stderr), dnsapp.Command("dns", stdout, stderr), helloCommand(stdout), podInitCmd())
 	return root.ExecuteContext(ctx)
 }
 

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sync/atomic"
 	"time"
@@ -22,6 +23,7 @@ import (
 	"github.com/svcnet/svcnet/internal/hello"
 	"github.com/svcnet/svcnet/internal/nodeagent"
 	"github.com/svcnet/svcnet/internal/nodeagent/process"
+	"github.com/svcnet/svcnet/internal/poddns"
 	"github.com/svcnet/svcnet/internal/proxy"
 )
 
@@ -125,9 +127,17 @@ func buildProcessRuntime(cfg *nodeagent.Config, o NodeOptions, dataDir string, l
 	if err != nil {
 		return nil, fmt.Errorf("process runtime: %w", err)
 	}
+	busybox, _ := exec.LookPath("busybox")
 	rt, err := process.New(process.Config{
 		Dir: filepath.Join(dataDir, "pods", cfg.NodeName), Hello: []string{self, "hello"}, Images: images,
 		BackoffBase: o.RestartBackoff, Log: log.With("node", cfg.NodeName),
+		PodInit: []string{self, podInitCommand}, Busybox: busybox,
+		DNS: func() poddns.Cluster {
+			if a := agent.Load(); a != nil {
+				return a.ClusterDNS()
+			}
+			return poddns.Cluster{}
+		},
 		Notify: func(ns, name string) {
 			if a := agent.Load(); a != nil {
 				a.Enqueue(ns, name)
@@ -222,4 +232,24 @@ func helloCommand(stdout io.Writer) *cobra.Command {
 	cmd.Flags().StringVar(&ip, "ip", os.Getenv("POD_IP"), "address to listen on")
 	cmd.Flags().StringVar(&ports, "ports", os.Getenv("SVCNET_HELLO_PORTS"), "ports to serve: 3000/tcp,53/udp (none: 8080)")
 	return cmd
+}
+
+// podInitCommand is the hidden command a container process starts as when
+// it gets namespaces of its own (process.PodInit).
+const podInitCommand = "pod-init"
+
+func podInitCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:                podInitCommand + " --resolv-conf FILE --hosts FILE --hostname NAME -- COMMAND [ARG...]",
+		Short:              "Start a container: bind its pod's resolv.conf and hosts, set its hostname, exec its command (used by the process runtime)",
+		Hidden:             true,
+		DisableFlagParsing: true,
+		RunE: func(_ *cobra.Command, args []string) error {
+			p, err := process.ParsePodInit(args)
+			if err != nil {
+				return err
+			}
+			return p.Run()
+		},
+	}
 }

@@ -325,7 +325,7 @@ func buildControlPlane(o ServerOptions, store *etcdstore.Store, log *slog.Logger
 	}
 	logs := &podlogs.Source{Client: client, Token: cp.creds.AdminToken}
 	if o.NodeName != "" {
-		cp.node, err = buildNode(client, nodeagent.Config{NodeName: o.NodeName, ReadyAfter: o.SimReadyAfter}, o.Node, o.DataDir, cp.creds.AdminToken, cp.metrics.Registerer(), log)
+		cp.node, err = buildNode(client, nodeagent.Config{NodeName: o.NodeName, ReadyAfter: o.SimReadyAfter, ClusterDomain: o.DNS.ClusterDomain}, o.Node, o.DataDir, cp.creds.AdminToken, cp.metrics.Registerer(), log)
 		if err != nil {
 			return nil, err
 		}
@@ -399,11 +399,15 @@ func (cp *controlPlane) start(g *daemon.Group) error {
 	if err != nil || apiIP.IsUnspecified() {
 		apiIP = netip.MustParseAddr("127.0.0.1")
 	}
+	svcCIDRs, _ := ipalloc.ParseCIDRs(cp.o.ServiceCIDR)
 	bctx, cancel := context.WithTimeout(g.Ctx, etcdAnswerTimeout)
-	err = cp.reg.Bootstrap(bctx, apiIP, int32(port), cp.firstIP)
+	warning, err := cp.reg.Bootstrap(bctx, apiIP, int32(port), cp.firstIP, nthAddr(svcCIDRs[0], dnsServiceOffset))
 	cancel()
 	if err != nil {
 		return err
+	}
+	if warning != "" {
+		cp.log.Warn(warning)
 	}
 	if cp.kubeconfig, err = cp.creds.WriteKubeconfig(cp.o.DataDir, cp.restCfg.Host); err != nil {
 		return fmt.Errorf("kubeconfig: %w", err)
@@ -433,6 +437,30 @@ func (cp *controlPlane) start(g *daemon.Group) error {
 			return err
 		}
 		cp.dnsAddr = srv.Addr()
+		if err := cp.publishDNS(g.Ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// publishDNS names this server's DNS in kube-dns's endpoints, so pods reach
+// it at kube-dns's ClusterIP (through the proxy).
+func (cp *controlPlane) publishDNS(ctx context.Context) error {
+	name := cp.o.NodeName
+	if name == "" {
+		name, _ = os.Hostname()
+	}
+	slice, err := kubeDNSSlice(nodeagent.DNSService+"-"+name, cp.dnsAddr, cp.metricsAddr)
+	if err != nil {
+		return err
+	}
+	client, err := kubernetes.NewForConfig(cp.restCfg)
+	if err != nil {
+		return err
+	}
+	if err := publishKubeDNS(ctx, client, slice); err != nil {
+		return fmt.Errorf("kube-dns endpoints: %w", err)
 	}
 	return nil
 }

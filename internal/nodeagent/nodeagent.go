@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -32,6 +33,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/svcnet/svcnet/internal/kube"
+	"github.com/svcnet/svcnet/internal/poddns"
 
 	"github.com/svcnet/svcnet/internal/version"
 )
@@ -45,6 +47,12 @@ type Config struct {
 	InternalIP string
 	// ReadyAfter delays readiness of new pods (sim runtime).
 	ReadyAfter time.Duration
+	// ClusterDomain is the cluster's DNS zone (default cluster.local).
+	ClusterDomain string
+	// ResolvConf is the node's own resolver file (default /etc/resolv.conf):
+	// its search path follows the cluster's in pods' files, and Default
+	// pods get it whole.
+	ResolvConf string
 	// LeaseDuration of the node heartbeat.
 	LeaseDuration time.Duration
 	// Runtime runs the pods; nil simulates them.
@@ -112,6 +120,12 @@ func New(cfg Config, client kubernetes.Interface, log *slog.Logger, now func() t
 	}
 	if cfg.LeaseDuration == 0 {
 		cfg.LeaseDuration = 40 * time.Second
+	}
+	if cfg.ClusterDomain == "" {
+		cfg.ClusterDomain = "cluster.local"
+	}
+	if cfg.ResolvConf == "" {
+		cfg.ResolvConf = "/etc/resolv.conf"
 	}
 	if cfg.Runtime == nil {
 		cfg.Runtime, cfg.RuntimeName = simRuntime{readyAfter: cfg.ReadyAfter}, "sim"
@@ -532,6 +546,30 @@ func (p *IPPool) Release(uid types.UID) {
 		}
 	}
 	delete(p.byPod, uid)
+}
+
+// DNSService is the Service whose ClusterIP pods resolve names with, as
+// kubeadm names it.
+const DNSService = "kube-dns"
+
+// ClusterDNS is what the node knows of the cluster's DNS now: the ClusterIPs
+// of kube-system/kube-dns (none before the Service is seen), the zone, and
+// the node's own resolv.conf.
+func (a *Agent) ClusterDNS() poddns.Cluster {
+	c := poddns.Cluster{Domain: a.cfg.ClusterDomain}
+	if b, err := os.ReadFile(a.cfg.ResolvConf); err == nil {
+		c.Host = poddns.Parse(string(b))
+	}
+	if a.services == nil {
+		return c
+	}
+	if svc, err := a.services.Services(metav1.NamespaceSystem).Get(DNSService); err == nil && svc.Spec.ClusterIP != corev1.ClusterIPNone {
+		c.Servers = append(c.Servers, svc.Spec.ClusterIPs...)
+		if len(c.Servers) == 0 && svc.Spec.ClusterIP != "" {
+			c.Servers = []string{svc.Spec.ClusterIP}
+		}
+	}
+	return c
 }
 
 // ServiceEnv is the environment Kubernetes gives a pod for the Services of

@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -26,6 +27,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/svcnet/svcnet/internal/nodeagent"
+	"github.com/svcnet/svcnet/internal/poddns"
 )
 
 // Config of the runtime.
@@ -46,7 +48,18 @@ type Config struct {
 	Notify func(namespace, name string)
 	// Env returns the service environment variables of a namespace.
 	Env func(namespace string) []corev1.EnvVar
-	Log *slog.Logger
+	// PodInit starts a container in mount and UTS namespaces of its own
+	// (`svcnet pod-init`), where it sees its pod's resolv.conf, hosts and
+	// hostname; nil (or not root) runs containers in the host's, with the
+	// pod's search path in LOCALDOMAIN and RES_OPTIONS.
+	PodInit []string
+	// DNS is what the node knows of the cluster's DNS (nil: nothing, and
+	// pods resolve as the host does).
+	DNS func() poddns.Cluster
+	// Busybox is the host's busybox: containers of images named busybox
+	// run its applets ("": none found).
+	Busybox string
+	Log     *slog.Logger
 }
 
 // Runtime runs pods as processes.
@@ -54,6 +67,11 @@ type Runtime struct {
 	cfg  Config
 	mu   sync.Mutex
 	pods map[types.UID]*pod
+	// namespaces: containers get mount and UTS namespaces (PodInit, root).
+	namespaces bool
+	// appletDir holds a link per busybox applet (applets), for busybox images.
+	appletDir string
+	applets   map[string]bool
 }
 
 // New makes a runtime; it starts nothing until a pod is synced.
@@ -76,7 +94,19 @@ func New(cfg Config) (*Runtime, error) {
 	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
 		return nil, err
 	}
-	return &Runtime{cfg: cfg, pods: map[types.UID]*pod{}}, nil
+	r := &Runtime{cfg: cfg, pods: map[types.UID]*pod{}, namespaces: len(cfg.PodInit) > 0 && namespacesWork()}
+	if cfg.Busybox != "" {
+		dir, applets, err := linkApplets(cfg.Busybox, filepath.Join(cfg.Dir, "busybox-bin"))
+		if err != nil {
+			return nil, fmt.Errorf("process runtime: busybox: %w", err)
+		}
+		r.appletDir, r.applets = dir, applets
+	}
+	if len(cfg.PodInit) > 0 && !r.namespaces {
+		cfg.Log.Warn("not root: containers share the host's /etc/resolv.conf, /etc/hosts and hostname; " +
+			"they get the pod's DNS search path in LOCALDOMAIN and RES_OPTIONS only")
+	}
+	return r, nil
 }
 
 // pod is what the runtime knows of one pod.
@@ -85,6 +115,9 @@ type pod struct {
 	uid      types.UID
 	dir      string
 	ip       string
+	ips      []string
+	// resolv is the pod's resolv.conf as last written.
+	resolv   *poddns.ResolvConf
 	started  time.Time
 	stopping bool
 	ctrs     map[string]*container
@@ -119,6 +152,7 @@ func (r *Runtime) Sync(p *corev1.Pod, ips []netip.Addr, hostIP string, now time.
 	ps := r.pods[p.UID]
 	if ps == nil {
 		ps = &pod{ns: p.Namespace, name: p.Name, uid: p.UID, ip: ips[0].String(), started: now, ctrs: map[string]*container{},
+			ips: addrStrings(ips),
 			dir: filepath.Join(r.cfg.Dir, p.Namespace+"_"+p.Name+"_"+string(p.UID))}
 		if p.Status.StartTime != nil {
 			ps.started = p.Status.StartTime.Time
@@ -198,6 +232,9 @@ func (r *Runtime) crashed(c *container, now time.Time) {
 // command is what a container runs: its command and args, the image map's
 // command, or svcnet hello.
 func (r *Runtime) command(spec corev1.Container) []string {
+	if r.isBusybox(spec.Image) {
+		return r.busyboxCommand(spec)
+	}
 	base := spec.Command
 	if len(base) == 0 {
 		img := spec.Image
@@ -216,10 +253,16 @@ func (r *Runtime) command(spec corev1.Container) []string {
 // env is the container's environment: POD_NAME, POD_NAMESPACE, POD_IP, the
 // namespace's service variables, then the container's own (later wins).
 func (r *Runtime) env(p *corev1.Pod, ps *pod, spec corev1.Container) []string {
-	vars := map[string]string{"POD_NAME": p.Name, "POD_NAMESPACE": p.Namespace, "POD_IP": ps.ip, "HOSTNAME": p.Name,
+	vars := map[string]string{"POD_NAME": p.Name, "POD_NAMESPACE": p.Namespace, "POD_IP": ps.ip, "HOSTNAME": poddns.Hostname(p),
 		"PATH": os.Getenv("PATH"), "HOME": os.Getenv("HOME")}
-	if p.Spec.Hostname != "" {
-		vars["HOSTNAME"] = p.Spec.Hostname
+	if r.isBusybox(spec.Image) {
+		vars["PATH"] = r.appletDir + ":" + vars["PATH"]
+	}
+	if !r.namespaces && ps.resolv != nil {
+		// Without a resolv.conf of its own, the pod's search path and
+		// options still reach resolvers that read these (glibc's).
+		vars["LOCALDOMAIN"] = strings.Join(ps.resolv.Searches, " ")
+		vars["RES_OPTIONS"] = strings.Join(ps.resolv.Options, " ")
 	}
 	var ports []string
 	for _, cp := range spec.Ports {
@@ -294,13 +337,27 @@ func (r *Runtime) start(p *corev1.Pod, ps *pod, c *container, now time.Time) err
 	if err != nil {
 		return err
 	}
+	pinit, err := r.writePodFiles(p, ps)
+	if err != nil {
+		logf.Close()
+		return err
+	}
+	// Its own group (signals reach its children); it dies with the agent.
+	attr := &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if r.namespaces {
+		pinit.Argv = argv
+		argv = append(slices.Clone(r.cfg.PodInit), pinit.Args()...)
+		attr.Cloneflags = syscall.CLONE_NEWNS
+		if !p.Spec.HostNetwork {
+			attr.Cloneflags |= syscall.CLONE_NEWUTS
+		}
+	}
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = r.env(p, ps, c.spec)
 	cmd.Dir = c.spec.WorkingDir
 	lw := &stampedWriter{w: &cappedWriter{f: logf, limit: r.cfg.LogLimit}, lineStart: true, now: time.Now}
 	cmd.Stdout, cmd.Stderr = lw, lw
-	// Its own group (signals reach its children); it dies with the agent.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = attr
 	if err := cmd.Start(); err != nil {
 		logf.Close()
 		return fmt.Errorf("start %q: %w", strings.Join(argv, " "), err)
