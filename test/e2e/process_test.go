@@ -147,6 +147,44 @@ func TestProcessRuntimeSeedFlow(t *testing.T) {
 		}
 	})
 
+	// runPod runs a busybox pod to completion and returns its log.
+	runPod := func(t *testing.T, ns, name, script string) string {
+		t.Helper()
+		p.mustKubectl(t, "run", "-n", ns, name, "--image=busybox:1.28.3", "--restart=Never", "--", "sh", "-c", script)
+		p.awaitKubectl(t, 60*time.Second, "Succeeded", "get", "pod", "-n", ns, name, "-o", "jsonpath={.status.phase}")
+		return p.mustKubectl(t, "logs", "-n", ns, name)
+	}
+
+	t.Run("pods find Services by name through kube-dns", func(t *testing.T) {
+		if os.Geteuid() != 0 {
+			t.Fatal("kube-dns's port 53 on its ClusterIP and the pods' own namespaces need root; CI runs as root")
+		}
+		if ip := p.mustKubectl(t, "get", "svc", "-n", "kube-system", "kube-dns", "-o", "jsonpath={.spec.clusterIP}"); ip != "127.96.0.10" {
+			t.Fatalf("kube-dns ClusterIP %q, want the tenth address 127.96.0.10", ip)
+		}
+		if names := dig(t, "127.96.0.10:53", "-x", "127.96.0.10"); len(names) != 1 || names[0] != "kube-dns.kube-system.svc.cluster.local." {
+			t.Fatalf("PTR of kube-dns: %v", names)
+		}
+		podIPs := strings.Fields(p.mustKubectl(t, "get", "pods", "-l", "app=api", "-o", "jsonpath={.items[*].status.podIP}"))
+		out := runPod(t, "default", "lookup", "cat /etc/resolv.conf; hostname; nslookup normal-service; nslookup headless-service; wget -qO- http://normal-service/")
+		expect(t, out, `(?m)^nameserver 127\.96\.0\.10$`, `(?m)^search default\.svc\.cluster\.local svc\.cluster\.local cluster\.local\b`,
+			`(?m)^options ndots:5$`, `(?m)^lookup$`, `Server:\s+127\.96\.0\.10\n`,
+			`Name:\s+normal-service\.default\.svc\.cluster\.local\nAddress:\s+`+regexp.QuoteMeta(clusterIP)+`\n`,
+			`hello from pod api-deployment-`)
+		for _, ip := range podIPs {
+			expect(t, out, `Name:\s+headless-service\.default\.svc\.cluster\.local\nAddress:\s+`+regexp.QuoteMeta(ip)+`\n`)
+		}
+		if n := strings.Count(out, "Name:\theadless-service.default.svc.cluster.local"); n != len(podIPs) || n != 5 {
+			t.Fatalf("headless-service: %d addresses for %d pods:\n%s", n, len(podIPs), out)
+		}
+		// From another namespace, by <service>.<namespace> (glibc's resolver
+		// follows ndots and the search path; busybox's nslookup searches
+		// only dotless names).
+		p.mustKubectl(t, "create", "namespace", "other")
+		out = runPod(t, "other", "lookup", "wget -qO- http://normal-service.default/")
+		expect(t, out, `hello from pod api-deployment-`)
+	})
+
 	t.Run("kubectl logs", func(t *testing.T) {
 		out := p.mustKubectl(t, "logs", "deploy/api-deployment")
 		expect(t, out, `hello: pod api-deployment-\S+ serving http://127\.244\.0\.\d+:3000`)
@@ -340,6 +378,9 @@ spec:
 		if pod, err := get("http://" + ip + ":8081/"); err != nil || pod != "web-0" {
 			t.Fatalf("web-0 at %s answered %q, %v", ip, pod, err)
 		}
+		// From a pod, by <pod>.<service> through kube-dns.
+		p.awaitKubectl(t, 60*time.Second, "2", "get", "sts", "web", "-o", "jsonpath={.status.readyReplicas}")
+		expect(t, runPod(t, "default", "sts-client", "wget -qO- http://web-1.nginx:8081/"), `hello from pod web-1 `)
 	})
 }
 
