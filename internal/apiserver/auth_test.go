@@ -25,6 +25,13 @@ func TestAuthorize(t *testing.T) {
 			`pods "p" is forbidden: User "bob" cannot delete resource "pods" in API group "" in the namespace "default"`},
 		{"user scales", bob, RequestInfo{IsResource: true, Verb: "patch", APIGroup: "apps", Resource: "deployments", Subresource: "scale", Namespace: "ns", Name: "d"}, false,
 			`cannot patch resource "deployments/scale" in API group "apps"`},
+		// A GET that upgrades to a stream into a pod is a write, as in Kubernetes.
+		{"user execs with GET", bob, RequestInfo{IsResource: true, Verb: "get", Resource: "pods", Subresource: "exec", Namespace: "default", Name: "p"}, false,
+			`User "bob" cannot create resource "pods/exec"`},
+		{"user attaches", bob, RequestInfo{IsResource: true, Verb: "create", Resource: "pods", Subresource: "attach", Namespace: "default", Name: "p"}, false,
+			`cannot create resource "pods/attach"`},
+		{"user reads logs", bob, RequestInfo{IsResource: true, Verb: "get", Resource: "pods", Subresource: "log", Namespace: "default", Name: "p"}, true, ""},
+		{"admin execs", admin, RequestInfo{IsResource: true, Verb: "get", Resource: "pods", Subresource: "exec", Namespace: "default", Name: "p"}, true, ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -65,6 +65,10 @@ func subresourceKind(res *registry.Resource, sub string) (metav1.GroupVersionKin
 		return metav1.GroupVersionKind{Group: "autoscaling", Version: "v1", Kind: "Scale"}, []string{"get", "patch", "update"}
 	case "log":
 		return metav1.GroupVersionKind{Version: "v1", Kind: "Pod"}, []string{"get"}
+	case "attach":
+		return metav1.GroupVersionKind{Version: "v1", Kind: "PodAttachOptions"}, []string{"create", "get"}
+	case "exec":
+		return metav1.GroupVersionKind{Version: "v1", Kind: "PodExecOptions"}, []string{"create", "get"}
 	}
 	return metav1.GroupVersionKind{Group: res.GVR.Group, Version: res.GVR.Version, Kind: res.Kind}, []string{"get", "patch", "update"}
 }

@@ -76,3 +76,36 @@ func podContainers(obj runtime.Object) ([]string, error) {
 	}
 	return out, nil
 }
+
+// serveStream serves pods/attach and pods/exec: it checks the pod and the
+// container (the only one when none is named) and hands the request, to be
+// upgraded, to the pod's node.
+func (s *Server) serveStream(rq *request) error {
+	if rq.r.Method != http.MethodGet && rq.r.Method != http.MethodPost {
+		return apierrors.NewMethodNotSupported(schema.GroupResource{Resource: "pods/" + rq.info.Subresource}, rq.r.Method)
+	}
+	obj, err := s.reg.Get(rq.r.Context(), rq.res, rq.info.Namespace, rq.info.Name)
+	if err != nil {
+		return err
+	}
+	containers, err := podContainers(obj)
+	if err != nil {
+		return err
+	}
+	c := rq.param("container")
+	switch {
+	case c == "" && len(containers) == 1:
+		c = containers[0]
+	case c == "":
+		return apierrors.NewBadRequest(fmt.Sprintf("a container name must be specified for pod %s, choose one of: %v", rq.info.Name, containers))
+	case !slices.Contains(containers, c):
+		return apierrors.NewBadRequest(fmt.Sprintf("container %s is not valid for pod %s", c, rq.info.Name))
+	}
+	if rq.info.Subresource == "exec" && len(rq.q["command"]) == 0 {
+		return apierrors.NewBadRequest("you must specify at least 1 command")
+	}
+	if s.cfg.Streams == nil {
+		return apierrors.NewBadRequest(fmt.Sprintf("pod %s: no node serves streams here", rq.info.Name))
+	}
+	return s.cfg.Streams.Stream(rq.w, rq.r, rq.info.Namespace, rq.info.Name, rq.info.Subresource, c)
+}

@@ -79,7 +79,7 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, info Requ
 		return
 	}
 	out, ok := negotiate(r.Header.Get("Accept"))
-	if !ok && info.Subresource != "log" {
+	if !ok && info.Subresource != "log" && info.Subresource != "attach" && info.Subresource != "exec" {
 		s.codecs.writeError(w, apierrors.NewGenericServerResponse(http.StatusNotAcceptable, info.Verb, res.GroupResource(), "",
 			"the server was unable to respond with a content type that the client supports", 0, false))
 		return
@@ -89,6 +89,8 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, info Requ
 	switch {
 	case info.Subresource == "log":
 		err = s.serveLog(rq)
+	case info.Subresource == "attach" || info.Subresource == "exec":
+		err = s.serveStream(rq)
 	case info.Subresource == "scale":
 		err = s.serveScale(rq)
 	default:

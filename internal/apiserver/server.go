@@ -69,9 +69,16 @@ type TokenUser struct {
 }
 
 // LogSource streams the log of container opts.Container of a pod
-// (internal/podlogs provides it).
+// (internal/nodeproxy provides it).
 type LogSource interface {
 	Logs(ctx context.Context, namespace, pod string, opts *corev1.PodLogOptions, w LogWriter) error
+}
+
+// StreamProxy carries a pods/attach or pods/exec request (subresource) for
+// container ctr to the node running the pod (internal/nodeproxy provides
+// it); the node speaks the remote-command protocol with the client.
+type StreamProxy interface {
+	Stream(w http.ResponseWriter, r *http.Request, namespace, pod, subresource, ctr string) error
 }
 
 // LogWriter receives log bytes; Flush pushes them to the client.
@@ -90,6 +97,7 @@ type Config struct {
 	ClientCAs *x509.CertPool
 	Tokens    []TokenUser
 	Logs      LogSource
+	Streams   StreamProxy
 	// Ready reports whether the server should answer /readyz ok.
 	Ready func() error
 }
@@ -201,6 +209,10 @@ func (r *statusRecorder) WriteHeader(code int) {
 	r.ResponseWriter.WriteHeader(code)
 }
 
+// Unwrap lets http.ResponseController reach the connection (attach and
+// exec hijack it to proxy an upgraded stream).
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
 func (r *statusRecorder) Flush() {
 	if f, ok := r.ResponseWriter.(http.Flusher); ok {
 		f.Flush()
@@ -278,7 +290,11 @@ func authorize(u User, info RequestInfo) error {
 	if u.IsAdmin() || !info.IsResource {
 		return nil
 	}
-	switch info.Verb {
+	verb := info.Verb
+	if info.Subresource == "attach" || info.Subresource == "exec" {
+		verb = "create" // as Kubernetes authorizes them, whatever the method
+	}
+	switch verb {
 	case "get", "list", "watch":
 		return nil
 	}
@@ -291,7 +307,7 @@ func authorize(u User, info RequestInfo) error {
 		scope = fmt.Sprintf("in the namespace %q", info.Namespace)
 	}
 	return apierrors.NewForbidden(schema.GroupResource{Group: info.APIGroup, Resource: info.Resource}, info.Name,
-		fmt.Errorf("User %q cannot %s resource %q in API group %q %s", u.Name, info.Verb, res, info.APIGroup, scope))
+		fmt.Errorf("User %q cannot %s resource %q in API group %q %s", u.Name, verb, res, info.APIGroup, scope))
 }
 
 func userFrom(ctx context.Context) User {

@@ -28,8 +28,8 @@ import (
 	"github.com/svcnet/svcnet/internal/hostnet"
 	"github.com/svcnet/svcnet/internal/ipalloc"
 	"github.com/svcnet/svcnet/internal/nodeagent"
+	"github.com/svcnet/svcnet/internal/nodeproxy"
 	"github.com/svcnet/svcnet/internal/pki"
-	"github.com/svcnet/svcnet/internal/podlogs"
 	"github.com/svcnet/svcnet/internal/registry"
 	"github.com/svcnet/svcnet/internal/storage"
 	etcdstore "github.com/svcnet/svcnet/internal/storage/etcd"
@@ -323,7 +323,7 @@ func buildControlPlane(o ServerOptions, store *etcdstore.Store, log *slog.Logger
 	if o.MetricsAddr != "" {
 		cp.metrics = daemon.NewMetricsServer(o.MetricsAddr, log)
 	}
-	logs := &podlogs.Source{Client: client, Token: cp.creds.AdminToken}
+	logs := &nodeproxy.Source{Client: client, Token: cp.creds.AdminToken}
 	if o.NodeName != "" {
 		cp.node, err = buildNode(client, nodeagent.Config{NodeName: o.NodeName, ReadyAfter: o.SimReadyAfter, ClusterDomain: o.DNS.ClusterDomain}, o.Node, o.DataDir, cp.creds.AdminToken, cp.metrics.Registerer(), log)
 		if err != nil {
@@ -334,6 +334,7 @@ func buildControlPlane(o ServerOptions, store *etcdstore.Store, log *slog.Logger
 	cp.api, err = apiserver.New(apiserver.Config{
 		Listener:  ln,
 		Logs:      logs,
+		Streams:   logs,
 		TLSCert:   cp.creds.Serving,
 		ClientCAs: cp.creds.CAPool(),
 		Tokens:    []apiserver.TokenUser{{Token: cp.creds.AdminToken, User: apiserver.User{Name: "admin", Groups: []string{"system:masters", "system:authenticated"}}}},

@@ -43,7 +43,7 @@ type Resource struct {
 	Namespaced bool
 	ShortNames []string
 	Categories []string
-	// Subresources this resource serves: "status", "scale", "log".
+	// Subresources this resource serves: "status", "scale", "log", "attach", "exec".
 	Subresources []string
 	// AllowCreateOnUpdate lets PUT create a missing object.
 	AllowCreateOnUpdate bool

@@ -29,12 +29,7 @@ var ErrNoPod = errors.New("not running here")
 func (r *Runtime) Logs(ctx context.Context, ns, name string, o *corev1.PodLogOptions, w LogWriter) error {
 	ctr := o.Container
 	r.mu.Lock()
-	var ps *pod
-	for _, p := range r.pods {
-		if p.ns == ns && p.name == name && (ps == nil || p.started.After(ps.started)) {
-			ps = p
-		}
-	}
+	ps := r.newestPod(ns, name)
 	if ps == nil || ps.ctrs[ctr] == nil {
 		r.mu.Unlock()
 		return fmt.Errorf("container %q in pod %s/%s: %w", ctr, ns, name, ErrNoPod)
@@ -192,4 +187,15 @@ func (s *stampedWriter) Write(p []byte) (int, error) {
 		return 0, err
 	}
 	return total, nil
+}
+
+// newestPod is the latest pod named ns/name the runtime runs (r.mu held).
+func (r *Runtime) newestPod(ns, name string) *pod {
+	var ps *pod
+	for _, p := range r.pods {
+		if p.ns == ns && p.name == name && (ps == nil || p.started.After(ps.started)) {
+			ps = p
+		}
+	}
+	return ps
 }

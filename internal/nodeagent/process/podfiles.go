@@ -113,3 +113,12 @@ func linkApplets(busybox, dir string) (string, map[string]bool, error) {
 	}
 	return dir, applets, nil
 }
+
+// workingDir is where a container's processes start: its workingDir, else
+// the image's (busybox's is /), else the agent's own.
+func (r *Runtime) workingDir(spec corev1.Container) string {
+	if spec.WorkingDir == "" && r.isBusybox(spec.Image) {
+		return "/"
+	}
+	return spec.WorkingDir
+}

@@ -92,6 +92,17 @@ func TestBusyboxImages(t *testing.T) {
 	if target, err := os.Readlink(applet("nslookup")); err != nil || target != bb {
 		t.Fatalf("nslookup applet: %q, %v", target, err)
 	}
+	// Applets and pod files are named absolutely: busybox containers start
+	// in /, whatever the runtime's directory was given as.
+	t.Chdir(t.TempDir())
+	rel, err := New(Config{Dir: "data", Hello: []string{"/bin/hello"}, Notify: func(string, string) {}, Busybox: bb,
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := rel.command(corev1.Container{Image: "busybox"}); !filepath.IsAbs(got[0]) {
+		t.Fatalf("a relative data dir gives %q", got)
+	}
 }
 
 // TestContainerSeesItsPodsFiles: as root, a container runs in mount and UTS

@@ -91,6 +91,13 @@ func New(cfg Config) (*Runtime, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
+	// Absolute: containers start in directories of their own, and their
+	// pod's files and busybox's applets are named from there.
+	dir, err := filepath.Abs(cfg.Dir)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Dir = dir
 	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
 		return nil, err
 	}
@@ -116,6 +123,8 @@ type pod struct {
 	dir      string
 	ip       string
 	ips      []string
+	// pod is the pod as last synced.
+	pod *corev1.Pod
 	// resolv is the pod's resolv.conf as last written.
 	resolv   *poddns.ResolvConf
 	started  time.Time
@@ -132,6 +141,8 @@ type container struct {
 	running  bool
 	started  time.Time // of the current process
 	exited   chan struct{}
+	// io wires the current process to attached clients.
+	io *stdio
 	// last termination
 	last      *corev1.ContainerStateTerminated
 	lastCrash time.Time
@@ -159,6 +170,7 @@ func (r *Runtime) Sync(p *corev1.Pod, ips []netip.Addr, hostIP string, now time.
 		}
 		r.pods[p.UID] = ps
 	}
+	ps.pod = p
 	var wait time.Duration
 	for _, spec := range p.Spec.Containers {
 		c := ps.ctrs[spec.Name]
@@ -326,6 +338,27 @@ func fieldRef(p *corev1.Pod, ps *pod, path string) string {
 	return ""
 }
 
+// inPod is how argv runs as a process of pod p: in its own process group
+// (signals reach its children), dying with the agent, and as root through
+// pod-init in mount and UTS namespaces that show the pod's files (written
+// now) and hostname.
+func (r *Runtime) inPod(p *corev1.Pod, ps *pod, argv []string) ([]string, *syscall.SysProcAttr, error) {
+	pinit, err := r.writePodFiles(p, ps)
+	if err != nil {
+		return nil, nil, err
+	}
+	attr := &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if r.namespaces {
+		pinit.Argv = argv
+		argv = append(slices.Clone(r.cfg.PodInit), pinit.Args()...)
+		attr.Cloneflags = syscall.CLONE_NEWNS
+		if !p.Spec.HostNetwork {
+			attr.Cloneflags |= syscall.CLONE_NEWUTS
+		}
+	}
+	return argv, attr, nil
+}
+
 // start runs one process of a container, its output to the current log.
 func (r *Runtime) start(p *corev1.Pod, ps *pod, c *container, now time.Time) error {
 	argv := r.command(c.spec)
@@ -337,32 +370,29 @@ func (r *Runtime) start(p *corev1.Pod, ps *pod, c *container, now time.Time) err
 	if err != nil {
 		return err
 	}
-	pinit, err := r.writePodFiles(p, ps)
+	argv, attr, err := r.inPod(p, ps, argv)
 	if err != nil {
 		logf.Close()
 		return err
 	}
-	// Its own group (signals reach its children); it dies with the agent.
-	attr := &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if r.namespaces {
-		pinit.Argv = argv
-		argv = append(slices.Clone(r.cfg.PodInit), pinit.Args()...)
-		attr.Cloneflags = syscall.CLONE_NEWNS
-		if !p.Spec.HostNetwork {
-			attr.Cloneflags |= syscall.CLONE_NEWUTS
-		}
-	}
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = r.env(p, ps, c.spec)
-	cmd.Dir = c.spec.WorkingDir
-	lw := &stampedWriter{w: &cappedWriter{f: logf, limit: r.cfg.LogLimit}, lineStart: true, now: time.Now}
-	cmd.Stdout, cmd.Stderr = lw, lw
+	cmd.Dir = r.workingDir(c.spec)
 	cmd.SysProcAttr = attr
-	if err := cmd.Start(); err != nil {
+	lw := &stampedWriter{w: &cappedWriter{f: logf, limit: r.cfg.LogLimit}, lineStart: true, now: time.Now}
+	sio, childSide, err := wire(cmd, c.spec, lw)
+	if err != nil {
+		logf.Close()
+		return err
+	}
+	err = cmd.Start()
+	childSide()
+	if err != nil {
+		sio.close()
 		logf.Close()
 		return fmt.Errorf("start %q: %w", strings.Join(argv, " "), err)
 	}
-	c.cmd, c.pid, c.running, c.started = cmd, cmd.Process.Pid, true, now
+	c.cmd, c.pid, c.running, c.started, c.io = cmd, cmd.Process.Pid, true, now, sio
 	c.exited = make(chan struct{})
 	c.ready, c.startedOK = c.spec.ReadinessProbe == nil, c.spec.StartupProbe == nil
 	c.waitingReason, c.waitingMessage = "", ""
@@ -372,6 +402,7 @@ func (r *Runtime) start(p *corev1.Pod, ps *pod, c *container, now time.Time) err
 	go r.probe(pctx, ps, c, cmd)
 	go func() {
 		err := cmd.Wait()
+		sio.close()
 		logf.Close()
 		cancel()
 		r.mu.Lock()

@@ -58,8 +58,17 @@ func (s *LogServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "unauthorized", http.StatusUnauthorized)
 		return
 	}
-	parts := strings.Split(strings.TrimPrefix(r.URL.Path, "/containerLogs/"), "/")
-	if r.Method != http.MethodGet || len(parts) != 3 || !strings.HasPrefix(r.URL.Path, "/containerLogs/") {
+	kind, rest, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
+	parts := strings.Split(rest, "/")
+	if len(parts) != 3 {
+		http.NotFound(w, r)
+		return
+	}
+	switch {
+	case kind == "attach" || kind == "exec":
+		s.serveStream(w, r, kind, parts[0], parts[1], parts[2])
+		return
+	case kind != "containerLogs" || r.Method != http.MethodGet:
 		http.NotFound(w, r)
 		return
 	}

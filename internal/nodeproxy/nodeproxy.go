@@ -1,9 +1,10 @@
-// Package podlogs serves the API's pods/log subresource: a container's log
-// comes from the process runtime of this server's own node when it runs
-// the pod there, and otherwise from the log server of the node the pod is
-// bound to (a `svcnet agent`), which the Node publishes as its kubelet
-// endpoint and which answers holders of the cluster's bearer token.
-package podlogs
+// Package nodeproxy serves the API's pods/log, pods/attach and pods/exec
+// subresources from the node a pod runs on, as kube-apiserver reaches its
+// kubelets: a node's server (the process runtime's, on the Node's
+// InternalIP at the port it publishes as its kubelet endpoint) answers
+// holders of the cluster's bearer token. A log comes straight from this
+// server's own process runtime when the pod runs there.
+package nodeproxy
 
 import (
 	"context"
@@ -12,6 +13,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httputil"
 	"net/url"
 	"strconv"
 	"strings"
@@ -93,16 +95,30 @@ func (s *Source) Logs(ctx context.Context, ns, pod string, o *corev1.PodLogOptio
 
 // nodeURL is where the node running pod ns/pod serves its container's log.
 func (s *Source) nodeURL(ctx context.Context, ns, pod string, o *corev1.PodLogOptions) (string, error) {
-	p, err := s.Client.CoreV1().Pods(ns).Get(ctx, pod, metav1.GetOptions{})
+	base, err := s.nodeBase(ctx, ns, pod)
 	if err != nil {
 		return "", err
 	}
+	q, err := kube.EncodeQuery(o)
+	if err != nil {
+		return "", err
+	}
+	base.Path, base.RawQuery = "/containerLogs/"+ns+"/"+pod+"/"+o.Container, q.Encode()
+	return base.String(), nil
+}
+
+// nodeBase is the address of the server of the node pod ns/pod is bound to.
+func (s *Source) nodeBase(ctx context.Context, ns, pod string) (*url.URL, error) {
+	p, err := s.Client.CoreV1().Pods(ns).Get(ctx, pod, metav1.GetOptions{})
+	if err != nil {
+		return nil, err
+	}
 	if p.Spec.NodeName == "" {
-		return "", fmt.Errorf("pod %s is not scheduled yet", pod)
+		return nil, fmt.Errorf("pod %s is not scheduled yet", pod)
 	}
 	node, err := s.Client.CoreV1().Nodes().Get(ctx, p.Spec.NodeName, metav1.GetOptions{})
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	port := node.Status.DaemonEndpoints.KubeletEndpoint.Port
 	addr := ""
@@ -112,13 +128,32 @@ func (s *Source) nodeURL(ctx context.Context, ns, pod string, o *corev1.PodLogOp
 		}
 	}
 	if port == 0 || addr == "" {
-		return "", fmt.Errorf("node %s serves no container logs (its pods are simulated, or its agent has no token)", node.Name)
+		return nil, fmt.Errorf("node %s serves no containers' logs or streams (its pods are simulated, or its agent has no token)", node.Name)
 	}
-	q, err := kube.EncodeQuery(o)
+	return &url.URL{Scheme: "http", Host: net.JoinHostPort(addr, strconv.Itoa(int(port)))}, nil
+}
+
+// Stream proxies an attach or exec request (subresource) for container
+// ctr of pod ns/pod to its node, upgraded connection and all: the node
+// speaks the remote-command protocol with the client. The client's
+// credentials stay here; the node gets the cluster's token.
+func (s *Source) Stream(w http.ResponseWriter, r *http.Request, ns, pod, subresource, ctr string) error {
+	base, err := s.nodeBase(r.Context(), ns, pod)
 	if err != nil {
-		return "", err
+		return err
 	}
-	u := url.URL{Scheme: "http", Host: net.JoinHostPort(addr, strconv.Itoa(int(port))),
-		Path: "/containerLogs/" + ns + "/" + pod + "/" + o.Container, RawQuery: q.Encode()}
-	return u.String(), nil
+	target := *base
+	target.Path, target.RawQuery = "/"+subresource+"/"+ns+"/"+pod+"/"+ctr, r.URL.RawQuery
+	proxy := &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.Out.URL = &target
+			pr.Out.Host = target.Host
+			pr.Out.Header.Set("Authorization", "Bearer "+s.Token)
+		},
+		ErrorHandler: func(w http.ResponseWriter, _ *http.Request, err error) {
+			http.Error(w, "node: "+err.Error(), http.StatusBadGateway)
+		},
+	}
+	proxy.ServeHTTP(w, r)
+	return nil
 }
