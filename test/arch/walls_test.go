@@ -60,13 +60,13 @@ type apart struct {
 var apartRules = []apart{
 	{
 		from: []string{m + "internal/controller", m + "internal/kube", m + "internal/scheduler", m + "internal/nodeagent",
-			m + "internal/proxy", m + "internal/dns", m + "internal/podlogs"},
+			m + "internal/proxy", m + "internal/dns", m + "internal/nodeproxy"},
 		banned: []string{m + "internal/apiserver", m + "internal/registry", m + "internal/storage", m + "internal/etcdserver", m + "internal/ipalloc"},
 		why:    "controllers, node agents, the proxy and the DNS work from the API through client-go, as they would against kube-apiserver",
 	},
 	{
 		from:   []string{m + "internal/apiserver", m + "internal/registry", m + "internal/storage"},
-		banned: []string{m + "internal/controller", m + "internal/nodeagent", m + "internal/proxy", m + "internal/dns", m + "internal/podlogs"},
+		banned: []string{m + "internal/controller", m + "internal/nodeagent", m + "internal/proxy", m + "internal/dns", m + "internal/nodeproxy"},
 		why:    "the API serves objects; it does not run what acts on them (pods/log reaches the node through the LogSource it is given)",
 	},
 	{

@@ -185,6 +185,75 @@ func TestProcessRuntimeSeedFlow(t *testing.T) {
 		expect(t, out, `hello from pod api-deployment-`)
 	})
 
+	t.Run("the seed's own test: kubectl run -it busybox, nslookup, exit", func(t *testing.T) {
+		if _, err := exec.LookPath("script"); err != nil {
+			t.Fatal("script (util-linux) gives kubectl its terminal; it is not installed")
+		}
+		// kubectl -t wants a terminal: script runs it on one, fed by a pipe.
+		cmd := exec.Command("script", "-qfec", "kubectl run -it --image busybox:1.28.3 test --restart=Never --rm /bin/sh", "/dev/null")
+		cmd.Env = append(os.Environ(), "KUBECONFIG="+p.kubeconfig, "HOME="+t.TempDir())
+		keys, err := cmd.StdinPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var screen syncWriter
+		cmd.Stdout, cmd.Stderr = &screen, &screen
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = cmd.Process.Kill() }()
+		see := func(what string, re *regexp.Regexp) {
+			t.Helper()
+			eventually(t, 60*time.Second, what, func() string {
+				if re.MatchString(screen.String()) {
+					return ""
+				}
+				return "screen so far: " + screen.String()
+			})
+		}
+		// The shell may have printed its prompt before kubectl attached;
+		// kubectl says so, and Enter brings a new one, as in any cluster.
+		see("kubectl attached", regexp.MustCompile(`If you don't see a command prompt, try pressing enter\.`))
+		_, _ = io.WriteString(keys, "\n")
+		see("a shell prompt in the pod", regexp.MustCompile(`(?m)^/ # `))
+		_, _ = io.WriteString(keys, "nslookup normal-service\n")
+		see("normal-service through kube-dns", regexp.MustCompile(`Server:\s+127\.96\.0\.10[\s\S]*Name:\s+normal-service\.default\.svc\.cluster\.local\s+Address:\s+`+regexp.QuoteMeta(clusterIP)))
+		_, _ = io.WriteString(keys, "nslookup headless-service\n")
+		see("five headless addresses", regexp.MustCompile(`(?:Name:\s+headless-service\.default\.svc\.cluster\.local\s+Address:\s+127\.244\.\d+\.\d+\s+){5}`))
+		// exit returns the last command's status, and busybox's nslookup
+		// fails when any search domain does: end on a command that succeeds.
+		_, _ = io.WriteString(keys, "echo bye\n")
+		see("the shell to answer", regexp.MustCompile(`(?m)^bye`))
+		_, _ = io.WriteString(keys, "exit\n")
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("kubectl run -it: %v\n%s", err, screen.String())
+			}
+		case <-time.After(60 * time.Second):
+			t.Fatalf("kubectl run -it did not end after exit:\n%s", screen.String())
+		}
+		expect(t, screen.String(), `pod "test" deleted`)
+		if out, err := p.kubectl(t, kubectlPath(t), "get", "pod", "test"); err == nil || !strings.Contains(out, "NotFound") {
+			t.Fatalf("--rm left the pod: %v\n%s", err, out)
+		}
+		// kubectl exec -i: stdin in, the exit code out.
+		pod := p.mustKubectl(t, "get", "pods", "-l", "app=api", "-o", "jsonpath={.items[0].metadata.name}")
+		// Over WebSocket (kubectl 1.33) and SPDY (kubectl 1.27).
+		for _, kubectl := range []string{kubectlPath(t), versionedKubectl(t, "27")} {
+			ex := exec.Command(kubectl, "exec", "-i", pod, "--", "sh", "-c", "read x; echo got $x; exit 3")
+			ex.Env = append(os.Environ(), "KUBECONFIG="+p.kubeconfig, "HOME="+t.TempDir())
+			ex.Stdin = strings.NewReader("hello\n")
+			out, err := ex.CombinedOutput()
+			var exit *exec.ExitError
+			if !errors.As(err, &exit) || exit.ExitCode() != 3 || !strings.Contains(string(out), "got hello") {
+				t.Fatalf("%s exec -i: %v\n%s", filepath.Base(kubectl), err, out)
+			}
+		}
+	})
+
 	t.Run("kubectl logs", func(t *testing.T) {
 		out := p.mustKubectl(t, "logs", "deploy/api-deployment")
 		expect(t, out, `hello: pod api-deployment-\S+ serving http://127\.244\.0\.\d+:3000`)
@@ -420,6 +489,9 @@ spec:
 	})
 	expect(t, p.mustKubectl(t, "logs", "on-b"), `hello: pod on-b serving http://127\.244\.\d+\.\d+:8082`, `GET /`)
 	expect(t, p.mustKubectl(t, "logs", "on-b", "--tail=1"), `GET /`)
+	// exec reaches the agent's node through the API too: the pod's own
+	// hostname and resolver from its own process.
+	expect(t, p.mustKubectl(t, "exec", "on-b", "--", "sh", "-c", "echo $POD_NAME on $(hostname)"), `^on-b on on-b\n$`)
 }
 
 // TestLocalRangesInANetworkNamespace: with root, --local-ranges makes the
@@ -463,4 +535,22 @@ func TestLocalRangesInANetworkNamespace(t *testing.T) {
 			t.Fatalf("pod %s: %v", ip, err)
 		}
 	}
+}
+
+// syncWriter collects output written from several goroutines.
+type syncWriter struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (w *syncWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
+}
+
+func (w *syncWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.String()
 }
