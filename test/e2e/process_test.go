@@ -196,7 +196,7 @@ func TestProcessRuntimeSeedFlow(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var screen syncWriter
+		var screen testutil.Buffer
 		cmd.Stdout, cmd.Stderr = &screen, &screen
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
@@ -535,22 +535,4 @@ func TestLocalRangesInANetworkNamespace(t *testing.T) {
 			t.Fatalf("pod %s: %v", ip, err)
 		}
 	}
-}
-
-// syncWriter collects output written from several goroutines.
-type syncWriter struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (w *syncWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
-
-func (w *syncWriter) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.String()
 }

@@ -233,12 +233,11 @@ func stdinEnded(inDone chan struct{}, once bool) <-chan struct{} {
 // Attach connects a client to the running process of a container.
 func (r *Runtime) Attach(ctx context.Context, ns, name, ctr string, st Streams) error {
 	r.mu.Lock()
-	ps := r.newestPod(ns, name)
-	if ps == nil || ps.ctrs[ctr] == nil {
+	_, c, err := r.containerNamed(ns, name, ctr)
+	if err != nil {
 		r.mu.Unlock()
-		return fmt.Errorf("container %q in pod %s/%s: %w", ctr, ns, name, ErrNoPod)
+		return err
 	}
-	c := ps.ctrs[ctr]
 	io, exited, running := c.io, c.exited, c.running
 	r.mu.Unlock()
 	if !running || io == nil {
@@ -260,13 +259,13 @@ func (r *Runtime) Attach(ctx context.Context, ns, name, ctr string, st Streams) 
 // process ends, an ExitError for a non-zero exit.
 func (r *Runtime) Exec(ctx context.Context, ns, name, ctr string, command []string, st Streams) error {
 	r.mu.Lock()
-	ps := r.newestPod(ns, name)
-	if ps == nil || ps.ctrs[ctr] == nil || ps.pod == nil {
+	ps, c, err := r.containerNamed(ns, name, ctr)
+	if err != nil {
 		r.mu.Unlock()
-		return fmt.Errorf("container %q in pod %s/%s: %w", ctr, ns, name, ErrNoPod)
+		return err
 	}
-	c, p := ps.ctrs[ctr], ps.pod
-	if !c.running {
+	p := ps.pod
+	if !c.running || p == nil {
 		r.mu.Unlock()
 		return fmt.Errorf("container %s is not running", ctr)
 	}

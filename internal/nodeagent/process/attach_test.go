@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/netip"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,25 +16,8 @@ import (
 	"github.com/svcnet/svcnet/internal/testutil"
 )
 
-// syncBuf is a buffer several goroutines write.
-type syncBuf struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func (s *syncBuf) contains(t *testing.T, what, want string) {
+// contains waits for want in s.
+func contains(t *testing.T, s *testutil.Buffer, what, want string) {
 	t.Helper()
 	testutil.Eventually(t, 10*time.Second, what, func() error {
 		if !strings.Contains(s.String(), want) {
@@ -55,7 +37,7 @@ func TestAttachToATerminal(t *testing.T) {
 			Command: []string{"/bin/sh"}, Stdin: true, StdinOnce: true, TTY: true}}}}
 	r.Sync(p, []netip.Addr{netip.MustParseAddr("127.244.0.40")}, "127.0.0.1", time.Now())
 	in, typing := io.Pipe()
-	var out syncBuf
+	var out testutil.Buffer
 	sizes := make(chan TerminalSize, 1)
 	done := make(chan error, 1)
 	go func() {
@@ -70,7 +52,7 @@ func TestAttachToATerminal(t *testing.T) {
 		return nil
 	})
 	_, _ = io.WriteString(typing, "echo $((6*7)); exit\n")
-	out.contains(t, "the shell's answer", "42")
+	contains(t, &out, "the shell's answer", "42")
 	select {
 	case err := <-done:
 		if err != nil {
@@ -111,7 +93,7 @@ func TestExec(t *testing.T) {
 		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "main", Image: "x", Command: []string{"sleep", "30"},
 			Env: []corev1.EnvVar{{Name: "GREETING", Value: "hi"}}}}}}
 	r.Sync(p, []netip.Addr{netip.MustParseAddr("127.244.0.42")}, "127.0.0.1", time.Now())
-	var stdout, stderr syncBuf
+	var stdout, stderr testutil.Buffer
 	err := r.Exec(context.Background(), "ns", "app", "main", []string{"sh", "-c", "read x; echo $GREETING $x $POD_NAME; echo oops >&2; exit 4"},
 		Streams{Stdin: strings.NewReader("there\n"), Stdout: &stdout, Stderr: &stderr})
 	var exit ExitError
@@ -121,7 +103,7 @@ func TestExec(t *testing.T) {
 	if stdout.String() != "hi there app\n" || stderr.String() != "oops\n" {
 		t.Fatalf("stdout %q, stderr %q", stdout.String(), stderr.String())
 	}
-	var tty syncBuf
+	var tty testutil.Buffer
 	if err := r.Exec(context.Background(), "ns", "app", "main", []string{"sh", "-c", "test -t 0 && echo on a terminal"}, Streams{Stdout: &tty, TTY: true}); err != nil {
 		t.Fatal(err)
 	}

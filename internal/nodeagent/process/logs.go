@@ -29,12 +29,11 @@ var ErrNoPod = errors.New("not running here")
 func (r *Runtime) Logs(ctx context.Context, ns, name string, o *corev1.PodLogOptions, w LogWriter) error {
 	ctr := o.Container
 	r.mu.Lock()
-	ps := r.newestPod(ns, name)
-	if ps == nil || ps.ctrs[ctr] == nil {
+	ps, c, err := r.containerNamed(ns, name, ctr)
+	if err != nil {
 		r.mu.Unlock()
-		return fmt.Errorf("container %q in pod %s/%s: %w", ctr, ns, name, ErrNoPod)
+		return err
 	}
-	c := ps.ctrs[ctr]
 	restart, running, exited := c.restarts, c.running, c.exited
 	started := c.cmd != nil
 	r.mu.Unlock()
@@ -187,6 +186,15 @@ func (s *stampedWriter) Write(p []byte) (int, error) {
 		return 0, err
 	}
 	return total, nil
+}
+
+// containerNamed is container ctr of the newest pod ns/name (r.mu held).
+func (r *Runtime) containerNamed(ns, name, ctr string) (*pod, *container, error) {
+	ps := r.newestPod(ns, name)
+	if ps == nil || ps.ctrs[ctr] == nil {
+		return nil, nil, fmt.Errorf("container %q in pod %s/%s: %w", ctr, ns, name, ErrNoPod)
+	}
+	return ps, ps.ctrs[ctr], nil
 }
 
 // newestPod is the latest pod named ns/name the runtime runs (r.mu held).
