@@ -254,7 +254,7 @@ func (r *Runtime) Attach(ctx context.Context, ns, name, ctr string, st Streams) 
 }
 
 // Exec runs command as a new process of a running container: its
-// environment, working directory and (as root) its pod's namespaces view,
+// environment, working directory and (where it can) its pod's namespaces,
 // with the client's streams; a terminal when st.TTY. It returns when the
 // process ends, an ExitError for a non-zero exit.
 func (r *Runtime) Exec(ctx context.Context, ns, name, ctr string, command []string, st Streams) error {

@@ -109,8 +109,11 @@ func TestBusyboxImages(t *testing.T) {
 // namespaces of its own where /etc/resolv.conf and /etc/hosts are its
 // pod's and its hostname is the pod's; the host's files are untouched.
 func TestContainerSeesItsPodsFiles(t *testing.T) {
-	if !namespacesWork() {
-		t.Fatal("needs root (CAP_SYS_ADMIN) for mount and UTS namespaces; CI runs as root")
+	if detectNamespaces() == nsNone {
+		t.Fatal("needs root or unprivileged user namespaces for mount and UTS namespaces; CI runs as root")
+	}
+	if os.Getenv("SVCNET_TEST_WANT_NS") == "user" && detectNamespaces() != nsUser {
+		t.Fatalf("as uid %d: namespaces %v, want user namespaces", os.Getuid(), detectNamespaces())
 	}
 	hostResolv, _ := os.ReadFile("/etc/resolv.conf")
 	hostName, _ := os.Hostname()
@@ -183,8 +186,8 @@ func runTestAgent(dir string) {
 // (its own namespaces) ends when the agent is killed, as one started
 // directly does: the parent-death signal survives pod-init's exec.
 func TestContainersDieWithTheAgent(t *testing.T) {
-	if !namespacesWork() {
-		t.Fatal("needs root (CAP_SYS_ADMIN) for mount and UTS namespaces; CI runs as root")
+	if detectNamespaces() == nsNone {
+		t.Fatal("needs root or unprivileged user namespaces for mount and UTS namespaces; CI runs as root")
 	}
 	dir := t.TempDir()
 	agent := exec.Command(os.Args[0], "-test.run=^$")
@@ -214,4 +217,42 @@ func TestContainersDieWithTheAgent(t *testing.T) {
 		}
 		return fmt.Errorf("process %d is still running", pid)
 	})
+}
+
+// TestContainerSeesItsPodsFilesWithoutRoot: an agent that is not root
+// gives its containers their pod's files and hostname through a user
+// namespace of their own. As root, the test runs itself again as nobody.
+func TestContainerSeesItsPodsFilesWithoutRoot(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Fatal("becomes nobody to test the unprivileged path, which needs root; CI runs as root (not root, TestContainerSeesItsPodsFiles tests that path)")
+	}
+	setpriv, err := exec.LookPath("setpriv")
+	if err != nil {
+		t.Fatal("setpriv (util-linux) is not installed")
+	}
+	dir, err := os.MkdirTemp("", "svcnet-nobody-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	tmp := filepath.Join(dir, "tmp")
+	if err := os.Mkdir(tmp, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	_ = os.Chmod(dir, 0o755)
+	_ = os.Chmod(tmp, 0o777)
+	bin := filepath.Join(dir, "process.test")
+	b, err := os.ReadFile(os.Args[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", bin, "-test.run=^TestContainerSeesItsPodsFiles$", "-test.count=1", "-test.v")
+	cmd.Env = append(os.Environ(), "SVCNET_TEST_WANT_NS=user", "TMPDIR="+tmp, "HOME="+tmp, "GOCOVERDIR=")
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "--- PASS: TestContainerSeesItsPodsFiles") {
+		t.Fatalf("as nobody: %v\n%s", err, out)
+	}
 }

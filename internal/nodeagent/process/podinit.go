@@ -95,6 +95,48 @@ func (p PodInit) Run() error {
 	return syscall.Exec(path, p.Argv, os.Environ())
 }
 
-// namespacesWork reports whether this process may give containers mount and
-// UTS namespaces of their own (it needs CAP_SYS_ADMIN: root).
-func namespacesWork() bool { return os.Geteuid() == 0 }
+// nsMode is how containers get mount and UTS namespaces of their own.
+type nsMode int
+
+const (
+	// nsNone: they share the host's (not root, no user namespaces).
+	nsNone nsMode = iota
+	// nsRoot: the agent is root and makes them directly.
+	nsRoot
+	// nsUser: inside a user namespace of their own, where the agent's user
+	// is root (as rootless containers run), where the kernel allows it.
+	nsUser
+)
+
+// detectNamespaces finds what this process can give containers: root's
+// namespaces, else unprivileged user namespaces (tried once).
+func detectNamespaces() nsMode {
+	if os.Geteuid() == 0 {
+		return nsRoot
+	}
+	probe := exec.Command("/bin/true")
+	probe.SysProcAttr = &syscall.SysProcAttr{}
+	nsUser.apply(probe.SysProcAttr, false)
+	if probe.Run() == nil {
+		return nsUser
+	}
+	return nsNone
+}
+
+// apply sets the clone flags (and user mappings) of mode on attr; a pod on
+// the host's network keeps the host's name.
+func (m nsMode) apply(attr *syscall.SysProcAttr, hostNetwork bool) {
+	if m == nsNone {
+		return
+	}
+	attr.Cloneflags |= syscall.CLONE_NEWNS
+	if !hostNetwork {
+		attr.Cloneflags |= syscall.CLONE_NEWUTS
+	}
+	if m == nsUser {
+		attr.Cloneflags |= syscall.CLONE_NEWUSER
+		attr.UidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getuid(), Size: 1}}
+		attr.GidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getgid(), Size: 1}}
+		attr.GidMappingsEnableSetgroups = false
+	}
+}

@@ -50,8 +50,9 @@ type Config struct {
 	Env func(namespace string) []corev1.EnvVar
 	// PodInit starts a container in mount and UTS namespaces of its own
 	// (`svcnet pod-init`), where it sees its pod's resolv.conf, hosts and
-	// hostname; nil (or not root) runs containers in the host's, with the
-	// pod's search path in LOCALDOMAIN and RES_OPTIONS.
+	// hostname: as root, or in a user namespace where the kernel allows
+	// unprivileged ones. nil (or neither) runs containers in the host's,
+	// with the pod's search path in LOCALDOMAIN and RES_OPTIONS.
 	PodInit []string
 	// DNS is what the node knows of the cluster's DNS (nil: nothing, and
 	// pods resolve as the host does).
@@ -67,8 +68,8 @@ type Runtime struct {
 	cfg  Config
 	mu   sync.Mutex
 	pods map[types.UID]*pod
-	// namespaces: containers get mount and UTS namespaces (PodInit, root).
-	namespaces bool
+	// ns: how containers get mount and UTS namespaces (with PodInit).
+	ns nsMode
 	// appletDir holds a link per busybox applet (applets), for busybox images.
 	appletDir string
 	applets   map[string]bool
@@ -101,7 +102,10 @@ func New(cfg Config) (*Runtime, error) {
 	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
 		return nil, err
 	}
-	r := &Runtime{cfg: cfg, pods: map[types.UID]*pod{}, namespaces: len(cfg.PodInit) > 0 && namespacesWork()}
+	r := &Runtime{cfg: cfg, pods: map[types.UID]*pod{}}
+	if len(cfg.PodInit) > 0 {
+		r.ns = detectNamespaces()
+	}
 	if cfg.Busybox != "" {
 		dir, applets, err := linkApplets(cfg.Busybox, filepath.Join(cfg.Dir, "busybox-bin"))
 		if err != nil {
@@ -109,9 +113,12 @@ func New(cfg Config) (*Runtime, error) {
 		}
 		r.appletDir, r.applets = dir, applets
 	}
-	if len(cfg.PodInit) > 0 && !r.namespaces {
-		cfg.Log.Warn("not root: containers share the host's /etc/resolv.conf, /etc/hosts and hostname; " +
-			"they get the pod's DNS search path in LOCALDOMAIN and RES_OPTIONS only")
+	switch {
+	case len(cfg.PodInit) > 0 && r.ns == nsNone:
+		cfg.Log.Warn("neither root nor unprivileged user namespaces: containers share the host's /etc/resolv.conf, /etc/hosts " +
+			"and hostname; they get the pod's DNS search path in LOCALDOMAIN and RES_OPTIONS only")
+	case r.ns == nsUser:
+		cfg.Log.Info("not root: containers run in user namespaces of their own, as root there, to see their pods' files and hostnames")
 	}
 	return r, nil
 }
@@ -270,7 +277,7 @@ func (r *Runtime) env(p *corev1.Pod, ps *pod, spec corev1.Container) []string {
 	if r.isBusybox(spec.Image) {
 		vars["PATH"] = r.appletDir + ":" + vars["PATH"]
 	}
-	if !r.namespaces && ps.resolv != nil {
+	if r.ns == nsNone && ps.resolv != nil {
 		// Without a resolv.conf of its own, the pod's search path and
 		// options still reach resolvers that read these (glibc's).
 		vars["LOCALDOMAIN"] = strings.Join(ps.resolv.Searches, " ")
@@ -341,20 +348,17 @@ func fieldRef(p *corev1.Pod, ps *pod, path string) string {
 // inPod is how argv runs as a process of pod p: in its own process group
 // (signals reach its children), dying with the agent, and as root through
 // pod-init in mount and UTS namespaces that show the pod's files (written
-// now) and hostname.
+// now) and hostname (as root, or in a user namespace of its own).
 func (r *Runtime) inPod(p *corev1.Pod, ps *pod, argv []string) ([]string, *syscall.SysProcAttr, error) {
 	pinit, err := r.writePodFiles(p, ps)
 	if err != nil {
 		return nil, nil, err
 	}
 	attr := &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if r.namespaces {
+	if r.ns != nsNone {
 		pinit.Argv = argv
 		argv = append(slices.Clone(r.cfg.PodInit), pinit.Args()...)
-		attr.Cloneflags = syscall.CLONE_NEWNS
-		if !p.Spec.HostNetwork {
-			attr.Cloneflags |= syscall.CLONE_NEWUTS
-		}
+		r.ns.apply(attr, p.Spec.HostNetwork)
 	}
 	return argv, attr, nil
 }
