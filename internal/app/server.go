@@ -184,14 +184,21 @@ func RunServer(ctx context.Context, o ServerOptions, stdout, stderr io.Writer, s
 	if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
+	// Whatever happens, every component ends before what it uses: the
+	// API's clients, then the API (cp.start), then the etcd client, and the
+	// embedded etcd last of all.
+	embedded := daemon.NewGroup(context.WithoutCancel(ctx))
+	defer func() {
+		embedded.Cancel()
+		_ = embedded.Wait()
+	}()
 	g := daemon.NewGroup(ctx)
-	// Whatever happens, every component ends before what it uses closes.
 	stop := func() {
 		g.Cancel()
 		_ = g.Wait()
 	}
 	defer stop()
-	store, endpoints, err := startStorage(g, o, log)
+	store, endpoints, err := startStorage(g, embedded, o, log)
 	if err != nil {
 		return err
 	}
@@ -204,6 +211,9 @@ func RunServer(ctx context.Context, o ServerOptions, stdout, stderr io.Writer, s
 	defer cp.release()
 	defer stop()
 	if err := cp.start(g); err != nil {
+		if errors.Is(err, context.Canceled) {
+			return nil
+		}
 		return err
 	}
 	st := Started{APIAddr: cp.api.Addr(), Kubeconfig: cp.kubeconfig, EtcdURLs: endpoints, DNSAddr: cp.dnsAddr, MetricsAddr: cp.metricsAddr}
@@ -222,14 +232,24 @@ func RunServer(ctx context.Context, o ServerOptions, stdout, stderr io.Writer, s
 
 // startStorage runs the embedded etcd when no --etcd-servers are given,
 // connects to etcd, checks that it answers and starts compaction.
-func startStorage(g *daemon.Group, o ServerOptions, log *slog.Logger) (*etcdstore.Store, []string, error) {
+// The embedded etcd runs in its own group, which the caller stops after g:
+// everything in g may still need it while stopping. If it fails, g stops.
+func startStorage(g, embedded *daemon.Group, o ServerOptions, log *slog.Logger) (*etcdstore.Store, []string, error) {
 	endpoints := splitList(o.EtcdServers)
 	if len(endpoints) == 0 {
 		etcd, err := etcdserver.New(etcdserver.Config{Dir: o.DataDir + "/etcd"}, log)
 		if err != nil {
 			return nil, nil, err
 		}
-		g.Go(etcd.Run)
+		embedded.Go(etcd.Run)
+		g.Go(func(ctx context.Context) error {
+			select {
+			case <-embedded.Ctx.Done(): // it ended on its own
+				return errors.Join(errors.New("embedded etcd stopped"), embedded.Wait())
+			case <-ctx.Done():
+				return nil
+			}
+		})
 		select {
 		case <-etcd.Ready():
 		case <-g.Ctx.Done():
@@ -388,11 +408,21 @@ func certHosts(apiHost string, firstIP netip.Addr) []string {
 // start serves the API, writes the bootstrap objects and the kubeconfig,
 // then starts the controllers, the metrics server, the node and the DNS.
 func (cp *controlPlane) start(g *daemon.Group) error {
-	g.Go(cp.api.Run)
+	// The API serves until everything that uses it has stopped: the
+	// controllers release their Lease, the node agent and the DNS end their
+	// watches, and a restarted server leads at once.
+	apiCtx, stopAPI := context.WithCancel(context.WithoutCancel(g.Ctx))
+	g.Go(func(context.Context) error { return cp.api.Run(apiCtx) })
+	clients, seal := g.Child(stopAPI)
+	defer seal()
 	select {
 	case <-cp.api.Ready():
 	case <-g.Ctx.Done():
-		return g.Wait()
+		seal()
+		if err := g.Wait(); err != nil {
+			return err
+		}
+		return context.Canceled // stopped while starting
 	}
 	host, portStr, _ := net.SplitHostPort(cp.api.Addr())
 	port, _ := strconv.Atoi(portStr)
@@ -422,7 +452,7 @@ func (cp *controlPlane) start(g *daemon.Group) error {
 		if err != nil {
 			return err
 		}
-		g.Go(mgr.Run)
+		clients.Go(mgr.Run)
 	}
 	if cp.metrics != nil {
 		if cp.metricsAddr, err = daemon.Start(g, cp.metrics); err != nil {
@@ -430,10 +460,10 @@ func (cp *controlPlane) start(g *daemon.Group) error {
 		}
 	}
 	if cp.node != nil {
-		cp.node.start(g)
+		cp.node.start(clients)
 	}
 	if cp.o.DNS.Addr != "" {
-		srv, err := dnsapp.Start(g, cp.o.DNS, cp.restCfg, cp.metrics, cp.log)
+		srv, err := dnsapp.Start(clients, cp.o.DNS, cp.restCfg, cp.metrics, cp.log)
 		if err != nil {
 			return err
 		}

@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"sort"
@@ -413,4 +414,37 @@ func TestCascadeForegroundAndOrphan(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestShutdownReleasesTheControllersLease: a server that stops cleanly
+// releases the controllers' Lease before its API goes (the controllers stop
+// first, the API and etcd after them), so the next leader takes over at
+// once instead of after the lease duration.
+func TestShutdownReleasesTheControllersLease(t *testing.T) {
+	dir := t.TempDir()
+	s := startServer(t, serverOpts{dataDir: dir, controllers: true, nodeName: "node-1"})
+	ctx := ctxT(t)
+	leases := s.client(false).CoordinationV1().Leases("kube-system")
+	var holder string
+	eventually(t, 30*time.Second, func() error {
+		l, err := leases.Get(ctx, "svcnet-controller-manager", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		if l.Spec.HolderIdentity == nil || *l.Spec.HolderIdentity == "" {
+			return errors.New("no holder yet")
+		}
+		holder = *l.Spec.HolderIdentity
+		return nil
+	})
+	s.stop()
+	// The same data, no controllers: the Lease as the first server left it.
+	s2 := startServer(t, serverOpts{dataDir: dir})
+	l, err := s2.client(false).CoordinationV1().Leases("kube-system").Get(ctx, "svcnet-controller-manager", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.Spec.HolderIdentity != nil && *l.Spec.HolderIdentity != "" {
+		t.Fatalf("the Lease is still held by %q (was %q): not released on shutdown", *l.Spec.HolderIdentity, holder)
+	}
 }

@@ -66,3 +66,27 @@ func (g *Group) Wait() error {
 	g.wg.Wait()
 	return g.err
 }
+
+// Child is a group for components that use what g's own components serve
+// (clients of the API server in g). They run under g and stop first: once
+// g stops, or one of them fails, they are cancelled and waited for, and
+// only then is after called (to stop what they used). A child's error
+// stops g. Call seal once every component has been added to the child; the
+// child is not waited for before that.
+func (g *Group) Child(after func()) (child *Group, seal func()) {
+	child = NewGroup(g.Ctx)
+	sealed := make(chan struct{})
+	var once sync.Once
+	g.Go(func(ctx context.Context) error {
+		select {
+		case <-ctx.Done():
+		case <-child.Ctx.Done():
+		}
+		<-sealed
+		child.Cancel()
+		err := child.Wait()
+		after()
+		return err
+	})
+	return child, func() { once.Do(func() { close(sealed) }) }
+}
