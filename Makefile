@@ -3,8 +3,10 @@ GO ?= go
 
 .PHONY: run build test test-race test-short fuzz bench-api
 
-run:
-	$(GO) run ./cmd/svcnet server
+# The built binary, not `go run`: go run exits 1 whenever it is interrupted,
+# so Ctrl-C ended every clean shutdown in "Error 1".
+run: build
+	bin/svcnet server
 
 build:
 	$(GO) build -o bin/svcnet ./cmd/svcnet
