@@ -10,6 +10,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/svcnet/svcnet/internal/registry"
 )
@@ -58,6 +60,9 @@ func (s *Server) serveList(rq *request) error {
 		}
 		o.Limit = n
 	}
+	if err := checkResourceVersionMatch(rq.param("resourceVersion"), rq.param("resourceVersionMatch")); err != nil {
+		return err
+	}
 	if rv := rq.param("resourceVersion"); rv != "" && rq.param("resourceVersionMatch") == string(metav1.ResourceVersionMatchExact) {
 		n, err := strconv.ParseInt(rv, 10, 64)
 		if err != nil || n <= 0 {
@@ -72,6 +77,11 @@ func (s *Server) serveList(rq *request) error {
 	result, err := s.reg.List(rq.r.Context(), rq.res, rq.info.Namespace, o)
 	if err != nil {
 		return err
+	}
+	// Not older than a resourceVersion the store has not reached yet:
+	// kube-apiserver waits for its cache briefly, then answers this.
+	if n, err := strconv.ParseInt(rq.param("resourceVersion"), 10, 64); err == nil && n > result.Revision && o.Revision == 0 && o.Continue == "" {
+		return registry.TooLargeResourceVersion(n, result.Revision)
 	}
 	rv := strconv.FormatInt(result.Revision, 10)
 	switch rq.out {
@@ -116,4 +126,28 @@ func (s *Server) serveList(rq *request) error {
 		s.codecs.writeObject(rq.w, rq.out, http.StatusOK, list)
 	}
 	return nil
+}
+
+// checkResourceVersionMatch validates resourceVersionMatch as
+// kube-apiserver's ListOptions validation does (422 with the field).
+func checkResourceVersionMatch(rv, match string) error {
+	if match == "" {
+		return nil
+	}
+	p := field.NewPath("resourceVersionMatch")
+	var errs field.ErrorList
+	switch metav1.ResourceVersionMatch(match) {
+	case metav1.ResourceVersionMatchExact, metav1.ResourceVersionMatchNotOlderThan:
+		if rv == "" {
+			errs = append(errs, field.Forbidden(p, "resourceVersionMatch is forbidden unless resourceVersion is provided"))
+		} else if rv == "0" && match == string(metav1.ResourceVersionMatchExact) {
+			errs = append(errs, field.Forbidden(p, `resourceVersionMatch "exact" is forbidden for resourceVersion "0"`))
+		}
+	default:
+		errs = append(errs, field.NotSupported(p, match, []string{string(metav1.ResourceVersionMatchExact), string(metav1.ResourceVersionMatchNotOlderThan)}))
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	return apierrors.NewInvalid(schema.GroupKind{Group: metav1.GroupName, Kind: "ListOptions"}, "", errs)
 }

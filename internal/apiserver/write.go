@@ -2,6 +2,7 @@ package apiserver
 
 import (
 	"fmt"
+	"net/http"
 	"strings"
 
 	"github.com/svcnet/svcnet/internal/kube"
@@ -91,7 +92,12 @@ func managerFromUserAgent(ua string) string {
 // bodyObject decodes the body of a create or update into an object of the
 // URL's resource in the URL's namespace, with the decoder's warnings.
 func (s *Server) bodyObject(rq *request, wr writeRequest) (runtime.Object, []string, error) {
-	obj, warnings, err := s.codecs.decodeObject(rq.r.Header.Get("Content-Type"), wr.body, rq.res, wr.fieldValidation)
+	ct := rq.r.Header.Get("Content-Type")
+	if ct == "" { // kube-apiserver does not guess
+		return nil, nil, apierrors.NewGenericServerResponse(http.StatusUnsupportedMediaType, rq.info.Verb, rq.res.GroupResource(), "",
+			"the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf", 0, false)
+	}
+	obj, warnings, err := s.codecs.decodeObject(ct, wr.body, rq.res, wr.fieldValidation)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -213,12 +213,28 @@ func (r *Registry) storageError(res *Resource, name string, err error) error {
 			errors.New("the object has been modified; please apply your changes to the latest version and try again"))
 	case errors.Is(err, storage.ErrCompacted):
 		return apierrors.NewResourceExpired("The resourceVersion for the provided list is too old.")
+	case errors.Is(err, storage.ErrFutureRevision):
+		return TooLargeResourceVersion(0, 0)
 	}
 	var se apierrors.APIStatus
 	if errors.As(err, &se) {
 		return err
 	}
 	return apierrors.NewInternalError(err)
+}
+
+// TooLargeResourceVersion is kube-apiserver's answer to a read at a
+// resourceVersion the store has not reached: 504 Timeout, retry after a
+// second, with a ResourceVersionTooLarge cause (client-go's reflector
+// recognises it). 0 leaves a number out of the message.
+func TooLargeResourceVersion(requested, current int64) error {
+	msg := "Too large resource version"
+	if requested > 0 {
+		msg = fmt.Sprintf("Too large resource version: %d, current: %d", requested, current)
+	}
+	err := apierrors.NewTimeoutError(msg, 1)
+	err.ErrStatus.Details.Causes = []metav1.StatusCause{{Type: metav1.CauseTypeResourceVersionTooLarge, Message: "Too large resource version"}}
+	return err
 }
 
 // Selector filters objects by labels and fields.

@@ -315,7 +315,9 @@ func (s *ServiceStrategy) Allocate(ctx context.Context, obj, old runtime.Object,
 			}
 			sp.ClusterIPs = append(sp.ClusterIPs, ip.String())
 		}
-		if len(sp.ClusterIPs) > 0 {
+		if len(sp.ClusterIPs) > 0 && sp.ClusterIP == "" {
+			// Only filled in: a clusterIP the writer changed stays changed,
+			// for validation to refuse (it is immutable).
 			sp.ClusterIP = sp.ClusterIPs[0]
 		}
 	} else if !hasClusterIP(sp.Type) {

@@ -16,6 +16,8 @@ var (
 	ErrAlreadyExists = errors.New("storage: key already exists")
 	ErrConflict      = errors.New("storage: revision mismatch")
 	ErrCompacted     = errors.New("storage: revision compacted")
+	// ErrFutureRevision: a read at a revision etcd has not reached.
+	ErrFutureRevision = errors.New("storage: revision in the future")
 	// ErrClaimTaken is returned (wrapped in *ClaimTakenError) when a create
 	// could not take one of its claim keys because another object holds it.
 	ErrClaimTaken = errors.New("storage: claim already taken")

@@ -661,3 +661,62 @@ func TestUpdateWithoutManagedFieldsKeepsThem(t *testing.T) {
 		t.Fatalf("managers after an update without managedFields: %v", managers)
 	}
 }
+
+// TestStatusCodesKubernetesGives: requests kube-apiserver refuses are
+// refused here with its codes, reasons and causes, and write nothing.
+func TestStatusCodesKubernetesGives(t *testing.T) {
+	s := sharedServer(t)
+	svc := `{"apiVersion":"v1","kind":"Service","metadata":{"name":"no-content-type"},"spec":{"ports":[{"port":80}]}}`
+	code, body, _ := s.raw(t, "POST", "/api/v1/namespaces/default/services", "", svc)
+	if code != 415 || !strings.Contains(body, "unknown format") {
+		t.Fatalf("POST without Content-Type: %d %s", code, body)
+	}
+	if code, _, _ := s.raw(t, "GET", "/api/v1/namespaces/default/services/no-content-type", "", ""); code != 404 {
+		t.Fatalf("the refused POST created the Service: %d", code)
+	}
+	cases := []struct {
+		name, query string
+		code        int
+		want        []string
+	}{
+		{"a resourceVersion not reached yet", "resourceVersion=99999999", 504, []string{`"reason":"Timeout"`, `"ResourceVersionTooLarge"`, "Too large resource version: 99999999, current: "}},
+		{"exactly a resourceVersion not reached yet", "resourceVersion=99999999&resourceVersionMatch=Exact", 504, []string{`"ResourceVersionTooLarge"`}},
+		{"an unknown resourceVersionMatch", "resourceVersion=1&resourceVersionMatch=Bogus", 422, []string{`"field":"resourceVersionMatch"`, `Unsupported value: \"Bogus\"`}},
+		{"resourceVersionMatch without a resourceVersion", "resourceVersionMatch=NotOlderThan", 422, []string{"forbidden unless resourceVersion is provided"}},
+		{"exactly resourceVersion 0", "resourceVersion=0&resourceVersionMatch=Exact", 422, []string{`forbidden for resourceVersion \"0\"`}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			code, body, _ := s.raw(t, "GET", "/api/v1/namespaces/default/services?"+tc.query, "", "")
+			if code != tc.code {
+				t.Fatalf("%d, want %d: %s", code, tc.code, body)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(body, w) {
+					t.Errorf("no %s in %s", w, body)
+				}
+			}
+		})
+	}
+	t.Run("a patch that changes only spec.clusterIP", func(t *testing.T) {
+		ctx := ctxT(t)
+		c := s.client(false).CoreV1().Services("default")
+		created, err := c.Create(ctx, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "immutable-ip"},
+			Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Port: 80}}}}, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = c.Patch(ctx, "immutable-ip", types.MergePatchType, []byte(`{"spec":{"clusterIP":"10.96.99.99"}}`), metav1.PatchOptions{})
+		if !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), "spec.clusterIP") || !strings.Contains(err.Error(), "field is immutable") {
+			t.Fatalf("want 422 spec.clusterIP field is immutable, got %v", err)
+		}
+		after, err := c.Get(ctx, "immutable-ip", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if after.Spec.ClusterIP != created.Spec.ClusterIP || after.Generation != created.Generation || after.ResourceVersion != created.ResourceVersion {
+			t.Fatalf("the refused patch wrote: %s gen %d rv %s, was %s gen %d rv %s", after.Spec.ClusterIP, after.Generation, after.ResourceVersion,
+				created.Spec.ClusterIP, created.Generation, created.ResourceVersion)
+		}
+	})
+}

@@ -116,6 +116,9 @@ func (s *Store) List(ctx context.Context, prefix string, o storage.ListOptions) 
 		if errors.Is(err, rpctypes.ErrCompacted) {
 			return storage.ListResult{}, storage.ErrCompacted
 		}
+		if errors.Is(err, rpctypes.ErrFutureRev) {
+			return storage.ListResult{}, storage.ErrFutureRevision
+		}
 		return storage.ListResult{}, fmt.Errorf("list %s: %w", prefix, err)
 	}
 	out := storage.ListResult{Revision: resp.Header.Revision, More: resp.More}
