@@ -42,6 +42,7 @@ import (
 
 	"github.com/svcnet/svcnet/bench/measure"
 	svcdns "github.com/svcnet/svcnet/internal/dns"
+	"github.com/svcnet/svcnet/internal/testutil"
 )
 
 func main() {
@@ -262,7 +263,7 @@ func runSize(bin, dnsBin, self, tmp string, n, secs, rate int) (sizeResult, erro
 	// The DNS alone: the svcnet-dns binary.
 	addr := measure.FreePort()
 	dnsStart := time.Now()
-	var dnsLog syncBuffer
+	var dnsLog testutil.Buffer
 	dns := exec.Command(dnsBin, "--kubeconfig", kubeconfig, "--dns-addr", addr, "--metrics-addr", "", "--upstream", "none", "--log-level", "info")
 	dns.Stderr = &dnsLog
 	if err := dns.Start(); err != nil {
@@ -743,22 +744,4 @@ func compactEtcd(url string) error {
 	}
 	_, err = cli.Compact(ctx, resp.Header.Revision, clientv3.WithCompactPhysical())
 	return err
-}
-
-// syncBuffer is a bytes.Buffer safe to write from a process's output copier.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }

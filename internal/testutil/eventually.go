@@ -1,5 +1,5 @@
-// Package testutil holds what tests of every tier share: one way to wait
-// for a condition.
+// Package testutil holds what tests of every tier (and the benchmarks)
+// share: one way to wait for a condition, and a buffer goroutines write.
 package testutil
 
 import (

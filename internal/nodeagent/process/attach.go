@@ -238,18 +238,18 @@ func (r *Runtime) Attach(ctx context.Context, ns, name, ctr string, st Streams) 
 		r.mu.Unlock()
 		return err
 	}
-	io, exited, running := c.io, c.exited, c.running
+	sio, exited, running := c.io, c.exited, c.running
 	r.mu.Unlock()
-	if !running || io == nil {
+	if !running || sio == nil {
 		return fmt.Errorf("container %s is not running", ctr)
 	}
-	if st.Stdin != nil && io.stdin == nil {
+	if st.Stdin != nil && sio.stdin == nil {
 		return fmt.Errorf("container %s does not take stdin (spec.containers[].stdin is false)", ctr)
 	}
-	if st.TTY && io.tty == nil {
+	if st.TTY && sio.tty == nil {
 		return fmt.Errorf("container %s has no terminal (spec.containers[].tty is false)", ctr)
 	}
-	io.serve(ctx, st, exited)
+	sio.serve(ctx, st, exited)
 	return nil
 }
 
