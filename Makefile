@@ -1,7 +1,7 @@
 # svcnet: the two commands the README opens with are `make run` and `make test`.
 GO ?= go
 
-.PHONY: run build test test-race test-short fuzz bench-api
+.PHONY: run build test test-race test-short test-chaos fuzz bench-api
 
 # The built binary, not `go run`: go run exits 1 whenever it is interrupted,
 # so Ctrl-C ended every clean shutdown in "Error 1".
@@ -20,6 +20,12 @@ test:
 # The unit and integration tiers under the race detector (CI runs it too).
 test-race:
 	$(GO) test -race -count=1 -timeout 20m ./internal/... ./test/integration/...
+
+# Faults injected on purpose (kill -9 of the server, etcd members killed,
+# quorum lost) against the built binary and real etcd processes.
+test-chaos:
+	$(GO) vet -tags chaos ./test/chaos/
+	$(GO) test -tags chaos -count=1 -timeout 15m ./test/chaos/
 
 test-short:
 	$(GO) test -count=1 ./internal/...

@@ -135,6 +135,8 @@ func (c *codecs) writeError(w http.ResponseWriter, err error) {
 	st := apierrors.APIStatus(nil)
 	if se, ok := err.(apierrors.APIStatus); ok {
 		st = se
+	} else if isTimeout(err) {
+		st = errRequestTimeout().(apierrors.APIStatus)
 	} else {
 		st = apierrors.NewInternalError(err)
 	}
@@ -160,6 +162,9 @@ func readBody(r *http.Request) ([]byte, error) {
 		return nil, nil
 	}
 	data, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
+	if isTimeout(err) {
+		return nil, errRequestTimeout()
+	}
 	if err != nil {
 		return nil, apierrors.NewBadRequest(fmt.Sprintf("reading request body: %v", err))
 	}

@@ -23,14 +23,7 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write([]byte("ok"))
 		return
 	case p == "/readyz":
-		if s.cfg.Ready != nil {
-			if err := s.cfg.Ready(); err != nil {
-				http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
-				return
-			}
-		}
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		_, _ = w.Write([]byte("ok"))
+		s.serveReadyz(w, r)
 		return
 	case p == "/api" || p == "/api/":
 		s.serveDiscoveryRoot(w, r, true)

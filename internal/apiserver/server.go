@@ -98,8 +98,11 @@ type Config struct {
 	Tokens    []TokenUser
 	Logs      LogSource
 	Streams   StreamProxy
-	// Ready reports whether the server should answer /readyz ok.
+	// Ready reports whether the server should answer /readyz ok (etcd
+	// reachable); nil is always ready.
 	Ready func() error
+	// Limits end every request.
+	Limits Limits
 }
 
 // Server is the API server. New builds it; Run serves until ctx ends.
@@ -116,6 +119,8 @@ type Server struct {
 	handler  http.Handler
 	listener net.Listener
 	ready    chan struct{}
+	inflight inflight
+	readyz   readyzState
 }
 
 type fmKey struct {
@@ -131,13 +136,13 @@ func New(cfg Config, reg *registry.Registry, log *slog.Logger) (*Server, error) 
 	if len(cfg.TLSCert.Certificate) == 0 {
 		return nil, errors.New("apiserver: no serving certificate")
 	}
-	s := &Server{cfg: cfg, reg: reg, log: log, codecs: newCodecs(), fms: map[fmKey]*managedfields.FieldManager{}, ready: make(chan struct{}), listener: cfg.Listener}
+	s := &Server{cfg: cfg, reg: reg, log: log, codecs: newCodecs(), fms: map[fmKey]*managedfields.FieldManager{}, ready: make(chan struct{}), listener: cfg.Listener, inflight: newInflight(cfg.Limits)}
 	docs, err := openapi.Build(reg.Resources())
 	if err != nil {
 		return nil, fmt.Errorf("openapi: %w", err)
 	}
 	s.openapi = docs
-	s.handler = s.withAccessLog(s.withRecovery(s.withAuth(http.HandlerFunc(s.route))))
+	s.handler = s.withAccessLog(s.withRecovery(s.withDeadline(s.withAuth(s.withInflightCap(http.HandlerFunc(s.route))))))
 	return s, nil
 }
 
@@ -161,6 +166,7 @@ func (s *Server) Run(ctx context.Context) error {
 		Handler:           s.handler,
 		TLSConfig:         tlsCfg,
 		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       s.cfg.Limits.idleTimeout(),
 		MaxHeaderBytes:    1 << 20,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 		BaseContext:       func(net.Listener) context.Context { return ctx },

@@ -34,7 +34,9 @@ type AgentOptions struct {
 	// DataDir keeps the process runtime's container logs.
 	DataDir     string
 	MetricsAddr string
-	Node        NodeOptions
+	// Profiling serves /debug/pprof on MetricsAddr.
+	Profiling bool
+	Node      NodeOptions
 }
 
 // DefaultAgentOptions are the defaults of `svcnet agent`.
@@ -78,6 +80,7 @@ func agentCommand(stdout, stderr io.Writer) *cobra.Command {
 	f.StringVar(&o.LogLevel, "log-level", o.LogLevel, "debug, info, warn or error")
 	f.StringVar(&o.DataDir, "data-dir", o.DataDir, "directory for the process runtime's container logs")
 	f.StringVar(&o.MetricsAddr, "metrics-addr", o.MetricsAddr, "address of /metrics (proxy metrics); empty serves none")
+	f.BoolVar(&o.Profiling, "profiling", o.Profiling, "serve /debug/pprof on --metrics-addr")
 	addNodeFlags(cmd, &o.Node)
 	return cmd
 }
@@ -119,7 +122,7 @@ func RunAgent(ctx context.Context, o AgentOptions, stdout, stderr io.Writer) err
 	}
 	var metrics *daemon.MetricsServer
 	if o.MetricsAddr != "" {
-		metrics = daemon.NewMetricsServer(o.MetricsAddr, log)
+		metrics = daemon.NewMetricsServer(o.MetricsAddr, o.Profiling, log)
 	}
 	ncfg := nodeagent.Config{NodeName: o.NodeName, Labels: labels, InternalIP: o.InternalIP, ReadyAfter: o.SimReadyAfter, ClusterDomain: o.ClusterDomain}
 	n, err := buildNode(client, ncfg, o.Node, o.DataDir, cfg.BearerToken, metrics.Registerer(), log)

@@ -3,6 +3,7 @@ package app
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestServerOptionsValidate(t *testing.T) {
@@ -25,6 +26,8 @@ func TestServerOptionsValidate(t *testing.T) {
 		{name: "no DNS needs no valid DNS options", change: func(o *ServerOptions) { o.DNS.Addr, o.DNS.Pods = "", "bogus" },
 			wantSvc: "10.96.0.0/12", wantPods: "10.244.0.0/16"},
 		{name: "slices", change: func(o *ServerOptions) { o.MaxEndpointsPerSlice = 0 }, wantErr: []string{"--max-endpoints-per-slice"}},
+		{name: "request limits", change: func(o *ServerOptions) { o.Limits.RequestTimeout, o.Limits.MaxRequestsInflight = 0, -1 },
+			wantErr: []string{"--request-timeout 0s", "--max-requests-inflight"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -49,6 +52,18 @@ func TestServerOptionsValidate(t *testing.T) {
 				t.Fatalf("ranges %s, %s; want %s, %s", o.ServiceCIDR, o.ClusterCIDR, tc.wantSvc, tc.wantPods)
 			}
 		})
+	}
+}
+
+// Kubernetes' defaults: a user who knows kube-apiserver's flags finds
+// the same limits.
+func TestServerDefaultLimits(t *testing.T) {
+	l := DefaultServerOptions().Limits
+	if l.RequestTimeout != time.Minute || l.MaxRequestsInflight != 400 || l.MaxMutatingRequestsInflight != 200 || l.IdleTimeout > 120*time.Second {
+		t.Fatalf("limits %+v", l)
+	}
+	if DefaultServerOptions().Profiling {
+		t.Fatal("profiling is on by default")
 	}
 }
 

@@ -64,6 +64,11 @@ type ServerOptions struct {
 	DNS dnsapp.Options
 	// Node is how the built-in node runs pods.
 	Node NodeOptions
+	// Limits end every API request (--request-timeout, the in-flight
+	// caps; the idle timeout has no flag).
+	Limits apiserver.Limits
+	// Profiling serves /debug/pprof on the metrics address.
+	Profiling bool
 	// LocalRanges makes the service and cluster CIDRs local addresses of
 	// this host (root), for the process runtime with ordinary ranges.
 	LocalRanges bool
@@ -87,6 +92,10 @@ func DefaultServerOptions() ServerOptions {
 		DataDir: "./svcnet-data", APIAddr: "127.0.0.1:6443", NodePortRange: "30000-32767", LogLevel: "info",
 		NodeCIDRMaskSize: 24, Controllers: true, NodeName: host, MaxEndpointsPerSlice: 100,
 		MetricsAddr: "127.0.0.1:9153", DNS: dnsapp.DefaultOptions(), Node: DefaultNodeOptions(),
+		Limits: apiserver.Limits{
+			RequestTimeout: apiserver.DefaultRequestTimeout, IdleTimeout: apiserver.DefaultIdleTimeout,
+			MaxRequestsInflight: apiserver.DefaultMaxRequestsInflight, MaxMutatingRequestsInflight: apiserver.DefaultMaxMutatingRequestsInflight,
+		},
 	}
 }
 
@@ -121,6 +130,12 @@ func (o *ServerOptions) Validate() error {
 	if o.NodeCIDRMaskSize < 8 || o.NodeCIDRMaskSize > 30 {
 		errs = append(errs, fmt.Errorf("--node-cidr-mask-size %d: want 8 to 30", o.NodeCIDRMaskSize))
 	}
+	if o.Limits.RequestTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("--request-timeout %s: want more than 0", o.Limits.RequestTimeout))
+	}
+	if o.Limits.MaxRequestsInflight < 0 || o.Limits.MaxMutatingRequestsInflight < 0 {
+		errs = append(errs, errors.New("--max-requests-inflight and --max-mutating-requests-inflight: want 0 (no cap) or more"))
+	}
 	if o.MaxEndpointsPerSlice < 1 || o.MaxEndpointsPerSlice > 1000 {
 		errs = append(errs, fmt.Errorf("--max-endpoints-per-slice %d: want 1 to 1000", o.MaxEndpointsPerSlice))
 	}
@@ -148,7 +163,11 @@ func serverCommand(stdout, stderr io.Writer) *cobra.Command {
 	f.StringVar(&o.NodeName, "node-name", o.NodeName, "name of the built-in node; empty runs no node")
 	f.DurationVar(&o.SimReadyAfter, "sim-ready-after", o.SimReadyAfter, "how long simulated pods take to become ready")
 	f.Int32Var(&o.MaxEndpointsPerSlice, "max-endpoints-per-slice", o.MaxEndpointsPerSlice, "endpoints per EndpointSlice")
-	f.StringVar(&o.MetricsAddr, "metrics-addr", o.MetricsAddr, "address of /metrics (API, proxy and DNS), the DNS's /health and /ready, and /debug/pprof; empty serves none")
+	f.StringVar(&o.MetricsAddr, "metrics-addr", o.MetricsAddr, "address of /metrics (API, proxy and DNS), the DNS's /health and /ready, and /debug/pprof with --profiling; empty serves none")
+	f.BoolVar(&o.Profiling, "profiling", o.Profiling, "serve /debug/pprof on --metrics-addr")
+	f.DurationVar(&o.Limits.RequestTimeout, "request-timeout", o.Limits.RequestTimeout, "an API request that is not a watch, a followed log, attach or exec ends with a 504 after this long")
+	f.IntVar(&o.Limits.MaxRequestsInflight, "max-requests-inflight", o.Limits.MaxRequestsInflight, "API reads served at once, beyond which a 429 with Retry-After answers (system:masters excepted); 0 is no cap")
+	f.IntVar(&o.Limits.MaxMutatingRequestsInflight, "max-mutating-requests-inflight", o.Limits.MaxMutatingRequestsInflight, "API writes served at once, beyond which a 429 with Retry-After answers (system:masters excepted); 0 is no cap")
 	dnsapp.AddFlags(cmd, &o.DNS)
 	addNodeFlags(cmd, &o.Node)
 	f.BoolVar(&o.LocalRanges, "local-ranges", o.LocalRanges, "make --service-cidr and --cluster-cidr local to this host (needs root): with --runtime process the usual "+defaultServiceCIDR+" and "+defaultClusterCIDR+" then work instead of ranges inside 127.0.0.0/8")
@@ -275,6 +294,8 @@ func startStorage(g, embedded *daemon.Group, o ServerOptions, log *slog.Logger) 
 const (
 	// etcdAnswerTimeout bounds the first etcd round trip and the bootstrap.
 	etcdAnswerTimeout = 30 * time.Second
+	// etcdReadyTimeout bounds /readyz's etcd probe (kube-apiserver's).
+	etcdReadyTimeout = 2 * time.Second
 	// compactionInterval: etcd history older than this is compacted.
 	compactionInterval = 5 * time.Minute
 )
@@ -341,7 +362,7 @@ func buildControlPlane(o ServerOptions, store *etcdstore.Store, log *slog.Logger
 		return nil, err
 	}
 	if o.MetricsAddr != "" {
-		cp.metrics = daemon.NewMetricsServer(o.MetricsAddr, log)
+		cp.metrics = daemon.NewMetricsServer(o.MetricsAddr, o.Profiling, log)
 	}
 	logs := &nodeproxy.Source{Client: client, Token: cp.creds.AdminToken}
 	if o.NodeName != "" {
@@ -358,6 +379,8 @@ func buildControlPlane(o ServerOptions, store *etcdstore.Store, log *slog.Logger
 		TLSCert:   cp.creds.Serving,
 		ClientCAs: cp.creds.CAPool(),
 		Tokens:    []apiserver.TokenUser{{Token: cp.creds.AdminToken, User: apiserver.User{Name: "admin", Groups: []string{"system:masters", "system:authenticated"}}}},
+		Ready:     store.ReadyCheck(etcdReadyTimeout),
+		Limits:    o.Limits,
 	}, reg, log)
 	return cp, err
 }

@@ -215,6 +215,9 @@ func (r *Registry) storageError(res *Resource, name string, err error) error {
 		return apierrors.NewResourceExpired("The resourceVersion for the provided list is too old.")
 	case errors.Is(err, storage.ErrFutureRevision):
 		return TooLargeResourceVersion(0, 0)
+	case errors.Is(err, context.DeadlineExceeded):
+		// The request's time ran out (etcd slow, or without quorum).
+		return apierrors.NewTimeoutError("request did not complete within requested timeout - "+context.DeadlineExceeded.Error(), 0)
 	}
 	var se apierrors.APIStatus
 	if errors.As(err, &se) {

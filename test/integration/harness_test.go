@@ -19,6 +19,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/svcnet/svcnet/internal/apiserver"
 	"github.com/svcnet/svcnet/internal/app"
 )
 
@@ -40,6 +41,8 @@ type serverOpts struct {
 	// controllers runs the controller manager and a simulated node named nodeName.
 	controllers bool
 	nodeName    string
+	// limits, when set, replace the API's request limits.
+	limits *apiserver.Limits
 }
 
 func startServer(t testing.TB, o serverOpts) *server {
@@ -71,6 +74,9 @@ func launch(o serverOpts) (*server, error) {
 	so.DataDir, so.APIAddr, so.EtcdServers, so.ServiceCIDR, so.LogLevel = o.dataDir, o.apiAddr, o.etcdServers, o.serviceCIDR, level
 	so.Controllers, so.NodeName, so.LeaseDuration = o.controllers, o.nodeName, 4*time.Second
 	so.DNS.Addr, so.MetricsAddr = "", "" // the e2e tier tests them
+	if o.limits != nil {
+		so.Limits = *o.limits
+	}
 	go func() { s.done <- app.RunServer(ctx, so, io.Discard, logw, func(st app.Started) { ready <- st }) }()
 	select {
 	case s.started = <-ready:

@@ -15,7 +15,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// MetricsServer serves /metrics, /health, /ready and /debug/pprof on addr.
+// MetricsServer serves /metrics, /health, /ready and, when asked,
+// /debug/pprof on addr.
 type MetricsServer struct {
 	addr string
 	log  *slog.Logger
@@ -27,16 +28,18 @@ type MetricsServer struct {
 	Bound chan string
 }
 
-// NewMetricsServer makes the server; Run binds and serves it.
-func NewMetricsServer(addr string, log *slog.Logger) *MetricsServer {
+// NewMetricsServer makes the server; Run binds and serves it. profiling
+// serves /debug/pprof too.
+func NewMetricsServer(addr string, profiling bool, log *slog.Logger) *MetricsServer {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m := &MetricsServer{addr: addr, Reg: reg, Mux: http.NewServeMux(), log: log, Bound: make(chan string, 1)}
 	m.Mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	// Profiles, on the same loopback-only address.
-	m.Mux.HandleFunc("/debug/pprof/", pprof.Index)
-	m.Mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	m.Mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	if profiling {
+		m.Mux.HandleFunc("/debug/pprof/", pprof.Index)
+		m.Mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		m.Mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	}
 	return m
 }
 

@@ -99,6 +99,8 @@ type RunOptions struct {
 	LogLevel    string
 	ContentType string
 	MetricsAddr string
+	// Profiling serves /debug/pprof on MetricsAddr.
+	Profiling bool
 }
 
 // DefaultRunOptions are the defaults of the `dns` command (metrics on
@@ -136,6 +138,7 @@ func Command(use string, stdout, stderr io.Writer) *cobra.Command {
 	f.StringVar(&o.LogLevel, "log-level", o.LogLevel, "debug, info, warn or error")
 	f.StringVar(&o.ContentType, "api-content-type", o.ContentType, "encoding of API requests: protobuf or json")
 	f.StringVar(&o.MetricsAddr, "metrics-addr", o.MetricsAddr, "address of /metrics, /health and /ready; empty serves none")
+	f.BoolVar(&o.Profiling, "profiling", o.Profiling, "serve /debug/pprof on --metrics-addr")
 	AddFlags(cmd, &o.DNS)
 	return cmd
 }
@@ -163,7 +166,7 @@ func Run(ctx context.Context, o RunOptions, stdout, stderr io.Writer) error {
 	var ms *daemon.MetricsServer
 	metricsAddr := ""
 	if o.MetricsAddr != "" {
-		ms = daemon.NewMetricsServer(o.MetricsAddr, log)
+		ms = daemon.NewMetricsServer(o.MetricsAddr, o.Profiling, log)
 		if metricsAddr, err = daemon.Start(g, ms); err != nil {
 			return err
 		}

@@ -60,6 +60,31 @@ func (s *Store) Ping(ctx context.Context) error {
 	return err
 }
 
+// ReadyCheck returns a check that etcd answers a quorum read within
+// timeout, for /readyz. As kube-apiserver's, it probes at most once per
+// half timeout and answers the last result in between, so probes cannot
+// load etcd.
+func (s *Store) ReadyCheck(timeout time.Duration) func() error {
+	var (
+		mu   sync.Mutex
+		last time.Time
+		err  error
+	)
+	return func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		if !last.IsZero() && time.Since(last) < timeout/2 {
+			return err
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		err = s.Ping(ctx)
+		last = time.Now()
+		return err
+	}
+}
+
+// Create writes key only if it is absent (see storage.Store).
 func (s *Store) Create(ctx context.Context, key string, value []byte, claims ...string) (int64, error) {
 	cmps := []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(key), "=", 0)}
 	ops := []clientv3.Op{clientv3.OpPut(key, string(value))}
