@@ -1,6 +1,7 @@
 package dns
 
 import (
+	"fmt"
 	"net/http"
 	"strconv"
 	"sync/atomic"
@@ -25,7 +26,9 @@ type Metrics struct {
 	counters [2][16][256]atomic.Pointer[prometheus.Counter]
 }
 
-func newMetrics(reg prometheus.Registerer) *Metrics {
+// newMetrics makes the metrics; unsynced says how long the data has not
+// followed the API.
+func newMetrics(reg prometheus.Registerer, unsynced func() time.Duration) *Metrics {
 	m := &Metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "svcnet", Subsystem: "dns", Name: "requests_total",
 			Help: "DNS requests by query type, transport and response code."}, []string{"type", "proto", "rcode"}),
@@ -43,7 +46,10 @@ func newMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "UDP queries answered REFUSED because MaxSlowQueries were already waiting (e.g. on an upstream)."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.requests, m.duration, m.programming, m.synced, m.apiUp, m.services, m.relists, m.slowRefused)
+		reg.MustRegister(m.requests, m.duration, m.programming, m.synced, m.apiUp, m.services, m.relists, m.slowRefused,
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "svcnet", Subsystem: "dns", Name: "unsynced_seconds",
+				Help: "How long the answers have not followed the API (some kind without an open watch); 0 while in step."},
+				func() float64 { return unsynced().Seconds() }))
 	}
 	return m
 }
@@ -85,11 +91,19 @@ func (s *Server) HealthHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("OK")) })
 }
 
-// ReadyHandler answers /ready: 200 once synced, 503 before.
+// ReadyHandler answers /ready: 503 until the first sync, then 200, as
+// CoreDNS's ready plugin. Once synced the DNS keeps answering from the last
+// state it saw when the API goes away (better than no answers), and /ready
+// says for how long it has not followed the API (as the
+// svcnet_dns_unsynced_seconds metric does).
 func (s *Server) ReadyHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		if !s.snap.Load().Synced {
 			http.Error(w, "not synced", http.StatusServiceUnavailable)
+			return
+		}
+		if d := s.inStep.unsyncedFor(); d > 0 {
+			fmt.Fprintf(w, "OK, answering from what it last saw: not in step with the API for %s\n", d.Round(time.Second))
 			return
 		}
 		_, _ = w.Write([]byte("OK"))

@@ -77,6 +77,8 @@ type Server struct {
 
 	triggersMu sync.Mutex
 	triggers   map[string]time.Time
+	// inStep says whether every kind has a watch open on the API.
+	inStep *inStep
 }
 
 // Validate fills the defaults of c and checks it, as New does.
@@ -118,7 +120,8 @@ func New(cfg Config, src Source, log *slog.Logger) (*Server, error) {
 	s := &Server{cfg: cfg, src: src, log: log, ready: make(chan struct{}), listening: make(chan struct{}), slow: make(chan struct{}, cfg.MaxSlowQueries),
 		opts: Options{Zone: zone, TTL: cfg.TTL, Pods: cfg.Pods, Shuffle: !cfg.Ordered}}
 	s.snap.Store(EmptySnapshot())
-	s.m = newMetrics(cfg.Metrics)
+	s.inStep = newInStep(time.Now)
+	s.m = newMetrics(cfg.Metrics, s.inStep.unsyncedFor)
 	s.triggers = map[string]time.Time{}
 	s.rnd.New = func() any { return rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())) }
 	return s, nil
@@ -370,7 +373,8 @@ func (s *Server) sync(ctx context.Context) error {
 		}
 	}
 	run := func(lw cache.ListerWatcher, obj runtime.Object, store cache.ReflectorStore, name string) {
-		r := cache.NewReflectorWithOptions(lw, obj, store, cache.ReflectorOptions{Name: "dns " + name})
+		backoff := reflectorBackoff
+		r := cache.NewReflectorWithOptions(s.inStep.track(lw, name), obj, store, cache.ReflectorOptions{Name: "dns " + name, Backoff: &backoff})
 		go r.RunWithContext(ctx)
 	}
 	svcs.relisted, slices.relisted, nss.relisted = relisted("services"), relisted("endpointslices"), relisted("namespaces")
