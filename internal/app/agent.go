@@ -124,7 +124,8 @@ func RunAgent(ctx context.Context, o AgentOptions, stdout, stderr io.Writer) err
 	if o.MetricsAddr != "" {
 		metrics = daemon.NewMetricsServer(o.MetricsAddr, o.Profiling, log)
 	}
-	ncfg := nodeagent.Config{NodeName: o.NodeName, Labels: labels, InternalIP: o.InternalIP, ReadyAfter: o.SimReadyAfter, ClusterDomain: o.ClusterDomain}
+	ncfg := nodeagent.Config{NodeName: o.NodeName, Labels: labels, InternalIP: o.InternalIP, ReadyAfter: o.SimReadyAfter, ClusterDomain: o.ClusterDomain,
+		LeaseDuration: time.Duration(o.Node.LeaseDurationSeconds) * time.Second}
 	n, err := buildNode(client, ncfg, o.Node, o.DataDir, cfg.BearerToken, metrics.Registerer(), log)
 	if err != nil {
 		return err

@@ -37,11 +37,14 @@ type NodeOptions struct {
 	RestartBackoff time.Duration
 	// Proxy is "auto" (on with the process runtime), "on" or "off".
 	Proxy string
+	// LeaseDurationSeconds of the node's heartbeat Lease, renewed every
+	// quarter of it (kubelet's --node-lease-duration-seconds).
+	LeaseDurationSeconds int
 }
 
 // DefaultNodeOptions: simulated pods, the proxy only with real ones.
 func DefaultNodeOptions() NodeOptions {
-	return NodeOptions{Runtime: "sim", RestartBackoff: 10 * time.Second, Proxy: "auto"}
+	return NodeOptions{Runtime: "sim", RestartBackoff: 10 * time.Second, Proxy: "auto", LeaseDurationSeconds: 40}
 }
 
 func addNodeFlags(cmd *cobra.Command, o *NodeOptions) {
@@ -50,6 +53,7 @@ func addNodeFlags(cmd *cobra.Command, o *NodeOptions) {
 	f.StringVar(&o.ImageMap, "image-map", o.ImageMap, "YAML file mapping image names to commands for the process runtime (an image not listed runs `svcnet hello`)")
 	f.DurationVar(&o.RestartBackoff, "restart-backoff", o.RestartBackoff, "first crash-loop back-off of the process runtime (then doubling, up to 5m)")
 	f.StringVar(&o.Proxy, "proxy", o.Proxy, "ClusterIP proxy: auto (on with --runtime process), on or off")
+	f.IntVar(&o.LeaseDurationSeconds, "node-lease-duration-seconds", o.LeaseDurationSeconds, "the node's heartbeat Lease duration; it is renewed every quarter of it")
 }
 
 // Validate checks the node options.
@@ -60,6 +64,9 @@ func (o NodeOptions) Validate() error {
 	}
 	if o.Proxy != "auto" && o.Proxy != "on" && o.Proxy != "off" {
 		errs = append(errs, fmt.Errorf("--proxy must be auto, on or off, not %q", o.Proxy))
+	}
+	if o.LeaseDurationSeconds < 4 {
+		errs = append(errs, fmt.Errorf("--node-lease-duration-seconds %d: want 4 or more", o.LeaseDurationSeconds))
 	}
 	if o.RestartBackoff <= 0 {
 		errs = append(errs, fmt.Errorf("--restart-backoff %s: must be positive", o.RestartBackoff))

@@ -24,6 +24,7 @@ import (
 	"github.com/svcnet/svcnet/internal/app/dnsapp"
 	"github.com/svcnet/svcnet/internal/controller/gc"
 	"github.com/svcnet/svcnet/internal/controller/manager"
+	"github.com/svcnet/svcnet/internal/controller/nodelifecycle"
 	"github.com/svcnet/svcnet/internal/etcdserver"
 	"github.com/svcnet/svcnet/internal/hostnet"
 	"github.com/svcnet/svcnet/internal/ipalloc"
@@ -57,6 +58,8 @@ type ServerOptions struct {
 	MaxEndpointsPerSlice int32
 	// LeaseDuration of the controllers' leader election (0: 15s).
 	LeaseDuration time.Duration
+	// Nodes: how the controllers notice failed nodes.
+	Nodes nodelifecycle.Config
 	// MetricsAddr serves the whole process's /metrics (and the DNS's
 	// /health and /ready); "" serves none.
 	MetricsAddr string
@@ -92,6 +95,8 @@ func DefaultServerOptions() ServerOptions {
 		DataDir: "./svcnet-data", APIAddr: "127.0.0.1:6443", NodePortRange: "30000-32767", LogLevel: "info",
 		NodeCIDRMaskSize: 24, Controllers: true, NodeName: host, MaxEndpointsPerSlice: 100,
 		MetricsAddr: "127.0.0.1:9153", DNS: dnsapp.DefaultOptions(), Node: DefaultNodeOptions(),
+		Nodes: nodelifecycle.Config{MonitorPeriod: nodelifecycle.DefaultMonitorPeriod, GracePeriod: nodelifecycle.DefaultGracePeriod,
+			StartupGracePeriod: nodelifecycle.DefaultStartupGracePeriod},
 		Limits: apiserver.Limits{
 			RequestTimeout: apiserver.DefaultRequestTimeout, IdleTimeout: apiserver.DefaultIdleTimeout,
 			MaxRequestsInflight: apiserver.DefaultMaxRequestsInflight, MaxMutatingRequestsInflight: apiserver.DefaultMaxMutatingRequestsInflight,
@@ -136,6 +141,9 @@ func (o *ServerOptions) Validate() error {
 	if o.Limits.MaxRequestsInflight < 0 || o.Limits.MaxMutatingRequestsInflight < 0 {
 		errs = append(errs, errors.New("--max-requests-inflight and --max-mutating-requests-inflight: want 0 (no cap) or more"))
 	}
+	if o.Nodes.MonitorPeriod <= 0 || o.Nodes.GracePeriod <= o.Nodes.MonitorPeriod {
+		errs = append(errs, fmt.Errorf("--node-monitor-grace-period %s must be longer than --node-monitor-period %s (> 0)", o.Nodes.GracePeriod, o.Nodes.MonitorPeriod))
+	}
 	if o.MaxEndpointsPerSlice < 1 || o.MaxEndpointsPerSlice > 1000 {
 		errs = append(errs, fmt.Errorf("--max-endpoints-per-slice %d: want 1 to 1000", o.MaxEndpointsPerSlice))
 	}
@@ -162,6 +170,9 @@ func serverCommand(stdout, stderr io.Writer) *cobra.Command {
 	f.BoolVar(&o.Controllers, "controllers", o.Controllers, "run the controllers and scheduler (one leader per cluster)")
 	f.StringVar(&o.NodeName, "node-name", o.NodeName, "name of the built-in node; empty runs no node")
 	f.DurationVar(&o.SimReadyAfter, "sim-ready-after", o.SimReadyAfter, "how long simulated pods take to become ready")
+	f.DurationVar(&o.Nodes.GracePeriod, "node-monitor-grace-period", o.Nodes.GracePeriod, "how long a node may renew neither its Lease nor its status before it is Ready=Unknown, its pods not ready, and it is tainted unreachable")
+	f.DurationVar(&o.Nodes.MonitorPeriod, "node-monitor-period", o.Nodes.MonitorPeriod, "how often the controllers check every node's heartbeat")
+	f.DurationVar(&o.Nodes.StartupGracePeriod, "node-startup-grace-period", o.Nodes.StartupGracePeriod, "the grace period of a node that never posted its status")
 	f.Int32Var(&o.MaxEndpointsPerSlice, "max-endpoints-per-slice", o.MaxEndpointsPerSlice, "endpoints per EndpointSlice")
 	f.StringVar(&o.MetricsAddr, "metrics-addr", o.MetricsAddr, "address of /metrics (API, proxy and DNS), the DNS's /health and /ready, and /debug/pprof with --profiling; empty serves none")
 	f.BoolVar(&o.Profiling, "profiling", o.Profiling, "serve /debug/pprof on --metrics-addr")
@@ -366,7 +377,8 @@ func buildControlPlane(o ServerOptions, store *etcdstore.Store, log *slog.Logger
 	}
 	logs := &nodeproxy.Source{Client: client, Token: cp.creds.AdminToken}
 	if o.NodeName != "" {
-		cp.node, err = buildNode(client, nodeagent.Config{NodeName: o.NodeName, ReadyAfter: o.SimReadyAfter, ClusterDomain: o.DNS.ClusterDomain}, o.Node, o.DataDir, cp.creds.AdminToken, cp.metrics.Registerer(), log)
+		cp.node, err = buildNode(client, nodeagent.Config{NodeName: o.NodeName, ReadyAfter: o.SimReadyAfter, ClusterDomain: o.DNS.ClusterDomain,
+			LeaseDuration: time.Duration(o.Node.LeaseDurationSeconds) * time.Second}, o.Node, o.DataDir, cp.creds.AdminToken, cp.metrics.Registerer(), log)
 		if err != nil {
 			return nil, err
 		}
@@ -470,7 +482,7 @@ func (cp *controlPlane) start(g *daemon.Group) error {
 		mgr, err := manager.New(manager.Config{
 			Rest: cp.restCfg, Identity: controllerIdentity(), MaxEndpointsPerSlice: cp.o.MaxEndpointsPerSlice,
 			Resources: gcResources(cp.reg), Namespaced: namespacedResources(cp.reg), LeaseDuration: cp.o.LeaseDuration,
-			RenewDeadline: cp.o.LeaseDuration * 2 / 3, RetryPeriod: cp.o.LeaseDuration / 8,
+			RenewDeadline: cp.o.LeaseDuration * 2 / 3, RetryPeriod: cp.o.LeaseDuration / 8, Nodes: cp.o.Nodes,
 		}, cp.log)
 		if err != nil {
 			return err

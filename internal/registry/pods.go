@@ -21,6 +21,7 @@ func podResource() *Resource {
 		PrepareForCreate: func(obj runtime.Object) {
 			p := obj.(*corev1.Pod)
 			p.Status = corev1.PodStatus{Phase: corev1.PodPending, QOSClass: corev1.PodQOSBestEffort}
+			AddDefaultTolerations(&p.Spec)
 		},
 		Default: func(obj runtime.Object) { DefaultPodSpec(&obj.(*corev1.Pod).Spec) },
 		Validate: func(obj runtime.Object) field.ErrorList {
@@ -57,6 +58,30 @@ func podResource() *Resource {
 			return 30
 		},
 		Table: podTable,
+	}
+}
+
+// DefaultTolerationSeconds is how long a pod stays bound to a node that is
+// not ready or unreachable before it is evicted, unless it says otherwise
+// (kube-apiserver's DefaultTolerationSeconds admission).
+const DefaultTolerationSeconds = 300
+
+// AddDefaultTolerations gives a new pod Kubernetes' tolerations of the
+// node.kubernetes.io/not-ready and unreachable NoExecute taints, for 300s,
+// unless it tolerates them already.
+func AddDefaultTolerations(s *corev1.PodSpec) {
+	for _, key := range []string{corev1.TaintNodeNotReady, corev1.TaintNodeUnreachable} {
+		tolerated := false
+		for _, t := range s.Tolerations {
+			if (t.Key == key || t.Key == "") && (t.Effect == corev1.TaintEffectNoExecute || t.Effect == "") {
+				tolerated = true
+			}
+		}
+		if !tolerated {
+			secs := int64(DefaultTolerationSeconds)
+			s.Tolerations = append(s.Tolerations, corev1.Toleration{Key: key, Operator: corev1.TolerationOpExists,
+				Effect: corev1.TaintEffectNoExecute, TolerationSeconds: &secs})
+		}
 	}
 }
 

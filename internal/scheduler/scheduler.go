@@ -7,8 +7,11 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"sync"
+
+	"k8s.io/klog/v2"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -25,7 +28,8 @@ import (
 )
 
 // Pick chooses a node for pod: among Ready, schedulable nodes that match the
-// pod's nodeSelector, the one with the fewest active pods (name breaks ties).
+// pod's nodeSelector and whose NoSchedule and NoExecute taints it
+// tolerates, the one with the fewest active pods (name breaks ties).
 // load counts active pods per node name.
 func Pick(pod *corev1.Pod, nodes []*corev1.Node, load map[string]int) (string, error) {
 	var fit []*corev1.Node
@@ -33,7 +37,7 @@ func Pick(pod *corev1.Pod, nodes []*corev1.Node, load map[string]int) (string, e
 		if n.Spec.Unschedulable || !nodeReady(n) || n.DeletionTimestamp != nil {
 			continue
 		}
-		if !labels.SelectorFromSet(pod.Spec.NodeSelector).Matches(labels.Set(n.Labels)) {
+		if !labels.SelectorFromSet(pod.Spec.NodeSelector).Matches(labels.Set(n.Labels)) || !toleratesNode(pod, n) {
 			continue
 		}
 		if q, ok := n.Status.Allocatable[corev1.ResourcePods]; ok && int64(load[n.Name]) >= q.Value() {
@@ -51,6 +55,20 @@ func Pick(pod *corev1.Pod, nodes []*corev1.Node, load map[string]int) (string, e
 		return fit[i].Name < fit[j].Name
 	})
 	return fit[0].Name, nil
+}
+
+// toleratesNode: pod tolerates every taint of n that keeps pods away.
+func toleratesNode(pod *corev1.Pod, n *corev1.Node) bool {
+	for i := range n.Spec.Taints {
+		taint := &n.Spec.Taints[i]
+		if taint.Effect == corev1.TaintEffectPreferNoSchedule {
+			continue
+		}
+		if !slices.ContainsFunc(pod.Spec.Tolerations, func(t corev1.Toleration) bool { return t.ToleratesTaint(klog.Background(), taint, true) }) {
+			return false
+		}
+	}
+	return true
 }
 
 func nodeReady(n *corev1.Node) bool {
@@ -93,11 +111,13 @@ func New(client kubernetes.Interface, podInf coreinformers.PodInformer, nodeInf 
 		UpdateFunc: func(_, obj interface{}) { s.count(obj); pending(obj) },
 		DeleteFunc: func(obj interface{}) { s.uncount(obj) },
 	})
-	// A node that becomes ready may fit pods that waited.
+	// A node that becomes ready, schedulable or loses a taint may fit pods
+	// that waited.
 	_, _ = nodeInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc: func(interface{}) { s.requeueAll(q.Add) },
 		UpdateFunc: func(old, obj interface{}) {
-			if nodeReady(obj.(*corev1.Node)) != nodeReady(old.(*corev1.Node)) {
+			o, n := old.(*corev1.Node), obj.(*corev1.Node)
+			if nodeReady(o) != nodeReady(n) || o.Spec.Unschedulable != n.Spec.Unschedulable || len(o.Spec.Taints) != len(n.Spec.Taints) {
 				s.requeueAll(q.Add)
 			}
 		},

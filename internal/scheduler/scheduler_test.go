@@ -56,3 +56,38 @@ func TestPickRespectsCapacity(t *testing.T) {
 }
 
 func resourceQty(n int64) *resource.Quantity { return resource.NewQuantity(n, resource.DecimalSI) }
+
+func TestPickHonoursTaints(t *testing.T) {
+	tainted := func(name string, taints ...corev1.Taint) *corev1.Node {
+		n := node(name, true, nil)
+		n.Spec.Taints = taints
+		return n
+	}
+	unreachable := corev1.Taint{Key: corev1.TaintNodeUnreachable, Effect: corev1.TaintEffectNoExecute}
+	noSchedule := corev1.Taint{Key: "dedicated", Value: "db", Effect: corev1.TaintEffectNoSchedule}
+	prefer := corev1.Taint{Key: "spot", Effect: corev1.TaintEffectPreferNoSchedule}
+	cases := []struct {
+		name        string
+		node        *corev1.Node
+		tolerations []corev1.Toleration
+		fits        bool
+	}{
+		{"no taints", tainted("n"), nil, true},
+		{"NoExecute not tolerated", tainted("n", unreachable), nil, false},
+		{"NoExecute tolerated (for a while)", tainted("n", unreachable),
+			[]corev1.Toleration{{Key: corev1.TaintNodeUnreachable, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoExecute, TolerationSeconds: new(int64)}}, true},
+		{"NoSchedule not tolerated", tainted("n", noSchedule), nil, false},
+		{"NoSchedule tolerated by value", tainted("n", noSchedule), []corev1.Toleration{{Key: "dedicated", Operator: corev1.TolerationOpEqual, Value: "db"}}, true},
+		{"NoSchedule, another value", tainted("n", noSchedule), []corev1.Toleration{{Key: "dedicated", Operator: corev1.TolerationOpEqual, Value: "web"}}, false},
+		{"tolerate everything", tainted("n", noSchedule, unreachable), []corev1.Toleration{{Operator: corev1.TolerationOpExists}}, true},
+		{"PreferNoSchedule does not filter", tainted("n", prefer), nil, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := Pick(&corev1.Pod{Spec: corev1.PodSpec{Tolerations: tc.tolerations}}, []*corev1.Node{tc.node}, nil)
+			if fits := err == nil && got == "n"; fits != tc.fits {
+				t.Fatalf("Pick = %q %v, want fits=%v", got, err, tc.fits)
+			}
+		})
+	}
+}

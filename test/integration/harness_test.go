@@ -21,6 +21,7 @@ import (
 
 	"github.com/svcnet/svcnet/internal/apiserver"
 	"github.com/svcnet/svcnet/internal/app"
+	"github.com/svcnet/svcnet/internal/controller/nodelifecycle"
 )
 
 // server is a running svcnet server.
@@ -43,6 +44,8 @@ type serverOpts struct {
 	nodeName    string
 	// limits, when set, replace the API's request limits.
 	limits *apiserver.Limits
+	// nodes, when set, replaces how failed nodes are noticed.
+	nodes *nodelifecycle.Config
 }
 
 func startServer(t testing.TB, o serverOpts) *server {
@@ -76,6 +79,10 @@ func launch(o serverOpts) (*server, error) {
 	so.DNS.Addr, so.MetricsAddr = "", "" // the e2e tier tests them
 	if o.limits != nil {
 		so.Limits = *o.limits
+	}
+	if o.nodes != nil {
+		so.Nodes = *o.nodes
+		so.Node.LeaseDurationSeconds = 4 // renewed each second, well within a short grace
 	}
 	go func() { s.done <- app.RunServer(ctx, so, io.Discard, logw, func(st app.Started) { ready <- st }) }()
 	select {

@@ -1,7 +1,7 @@
 // Package manager runs every controller of the cluster — Deployment,
 // ReplicaSet, StatefulSet, EndpointSlice, Endpoints, EndpointSlice
-// mirroring, the scheduler, the garbage collector and the namespace
-// controller — on shared informers, while this process holds the
+// mirroring, the scheduler, the garbage collector, the namespace
+// controller, node lifecycle and taint eviction — on shared informers, while this process holds the
 // controllers' Lease, so several servers on one etcd run each controller once.
 package manager
 
@@ -28,8 +28,10 @@ import (
 	"github.com/svcnet/svcnet/internal/controller/gc"
 	"github.com/svcnet/svcnet/internal/controller/mirroring"
 	"github.com/svcnet/svcnet/internal/controller/namespace"
+	"github.com/svcnet/svcnet/internal/controller/nodelifecycle"
 	"github.com/svcnet/svcnet/internal/controller/replicaset"
 	"github.com/svcnet/svcnet/internal/controller/statefulset"
+	"github.com/svcnet/svcnet/internal/controller/tainteviction"
 	"github.com/svcnet/svcnet/internal/kube"
 	"github.com/svcnet/svcnet/internal/scheduler"
 )
@@ -45,6 +47,8 @@ type Config struct {
 	Namespaced []schema.GroupVersionResource
 	// Lease timing; zero takes the defaults.
 	LeaseDuration, RenewDeadline, RetryPeriod time.Duration
+	// Nodes: how failed nodes are noticed; zero takes Kubernetes' defaults.
+	Nodes nodelifecycle.Config
 }
 
 // Manager runs the controllers.
@@ -102,6 +106,8 @@ func (m *Manager) lead(ctx context.Context) {
 		scheduler.New(m.client, core.Pods(), core.Nodes(), m.log),
 		gc.New(m.meta, metaFactory, m.cfg.Resources, m.log),
 		namespace.New(m.client, m.meta, m.cfg.Namespaced, core.Namespaces(), m.log),
+		nodelifecycle.New(m.client, core.Nodes(), factory.Coordination().V1().Leases(), core.Pods(), recorder("node-controller"), m.cfg.Nodes, m.log, now),
+		tainteviction.New(m.client, core.Pods(), core.Nodes(), recorder("taint-eviction-controller"), m.log, now),
 	}
 	factory.Start(ctx.Done())
 	metaFactory.Start(ctx.Done())
