@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/netip"
 	"os"
@@ -27,10 +28,12 @@ import (
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/util/retry"
 
 	"github.com/svcnet/svcnet/internal/kube"
 	"github.com/svcnet/svcnet/internal/poddns"
@@ -135,12 +138,8 @@ func New(cfg Config, client kubernetes.Interface, log *slog.Logger, now func() t
 
 // Run registers the node and manages its pods until ctx ends.
 func (a *Agent) Run(ctx context.Context) error {
-	node, err := a.register(ctx)
-	if err != nil {
-		return err
-	}
-	if len(a.cidrs) == 0 {
-		return fmt.Errorf("node %s got no pod CIDR", node.Name)
+	if !a.registerUntilDone(ctx) {
+		return nil
 	}
 	a.ips = NewIPPool(a.cidrs)
 	a.started = a.now()
@@ -191,6 +190,33 @@ func (a *Agent) Run(ctx context.Context) error {
 	return loop.Run(ctx)
 }
 
+// registerUntilDone registers the node, trying again (as a kubelet does)
+// until it has a Node with a pod CIDR or ctx ends: the API may be away, a
+// controller may write the Node at the same moment (a conflict), or, with
+// a real Kubernetes control plane, the pod CIDR may come a little later.
+func (a *Agent) registerUntilDone(ctx context.Context) bool {
+	backoff := wait.Backoff{Duration: 500 * time.Millisecond, Factor: 2, Jitter: 0.1, Steps: math.MaxInt32, Cap: 10 * time.Second}
+	for ctx.Err() == nil {
+		node, err := a.register(ctx)
+		if err == nil && len(a.cidrs) == 0 {
+			err = fmt.Errorf("node %s has no pod CIDR yet", node.Name)
+		}
+		if err == nil {
+			return true
+		}
+		d := backoff.Step()
+		if ctx.Err() == nil {
+			a.log.Warn("node registration failed; trying again", "node", a.cfg.NodeName, "err", err, "in", d.Round(time.Millisecond))
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(d):
+		}
+	}
+	return false
+}
+
 func (a *Agent) register(ctx context.Context) (*corev1.Node, error) {
 	nodes := a.client.CoreV1().Nodes()
 	want := &corev1.Node{
@@ -203,8 +229,12 @@ func (a *Agent) register(ctx context.Context) (*corev1.Node, error) {
 	}
 	node, err := nodes.Create(ctx, want, metav1.CreateOptions{})
 	if apierrors.IsAlreadyExists(err) {
-		node, err = nodes.Get(ctx, a.cfg.NodeName, metav1.GetOptions{})
-		if err == nil {
+		err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			var err error
+			node, err = nodes.Get(ctx, a.cfg.NodeName, metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
 			changed := false
 			for k, v := range want.Labels {
 				if node.Labels[k] != v {
@@ -218,7 +248,8 @@ func (a *Agent) register(ctx context.Context) (*corev1.Node, error) {
 			if changed {
 				node, err = nodes.Update(ctx, node, metav1.UpdateOptions{})
 			}
-		}
+			return err
+		})
 	}
 	if err != nil {
 		return nil, fmt.Errorf("register node %s: %w", a.cfg.NodeName, err)
@@ -235,7 +266,13 @@ func (a *Agent) register(ctx context.Context) (*corev1.Node, error) {
 	return node, nil
 }
 
+// updateNodeStatus posts the Ready condition, addresses and capacity; a
+// conflict (a controller wrote the Node meanwhile) is tried again at once.
 func (a *Agent) updateNodeStatus(ctx context.Context) error {
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error { return a.tryUpdateNodeStatus(ctx) })
+}
+
+func (a *Agent) tryUpdateNodeStatus(ctx context.Context) error {
 	nodes := a.client.CoreV1().Nodes()
 	node, err := nodes.Get(ctx, a.cfg.NodeName, metav1.GetOptions{})
 	if err != nil {

@@ -128,7 +128,11 @@ func desiredTaints(n *corev1.Node, evict bool, now time.Time) []corev1.Taint {
 	add := func(key string, effect corev1.TaintEffect) {
 		want = append(want, corev1.Taint{Key: key, Effect: effect})
 	}
-	switch readyStatus(n) {
+	ready := corev1.ConditionStatus("") // a node that never said is left to its startup grace
+	if c := readyCondition(n); c != nil {
+		ready = c.Status
+	}
+	switch ready {
 	case corev1.ConditionFalse:
 		add(corev1.TaintNodeNotReady, corev1.TaintEffectNoSchedule)
 		if evict {

@@ -132,6 +132,7 @@ func TestDesiredTaints(t *testing.T) {
 			[]tn{{corev1.TaintNodeNotReady, corev1.TaintEffectNoSchedule}, {corev1.TaintNodeNotReady, corev1.TaintEffectNoExecute}}},
 		{"cordoned", cordoned, true, []tn{{corev1.TaintNodeUnschedulable, corev1.TaintEffectNoSchedule}}},
 		{"disk pressure", pressure, true, []tn{{corev1.TaintNodeDiskPressure, corev1.TaintEffectNoSchedule}}},
+		{"new, no Ready condition yet: no taint before its startup grace", &corev1.Node{}, true, nil},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
