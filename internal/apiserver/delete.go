@@ -31,6 +31,11 @@ func (s *Server) deleteOptions(rq *request) (registry.DeleteOptions, error) {
 	} else if err := kube.DecodeQuery(rq.r.URL.Query(), &opts); err != nil {
 		return registry.DeleteOptions{}, apierrors.NewBadRequest(err.Error())
 	}
+	return registryDeleteOptions(opts)
+}
+
+// registryDeleteOptions checks a metav1.DeleteOptions and converts it.
+func registryDeleteOptions(opts metav1.DeleteOptions) (registry.DeleteOptions, error) {
 	dry, err := checkDryRun(opts.DryRun)
 	if err != nil {
 		return registry.DeleteOptions{}, err

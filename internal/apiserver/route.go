@@ -86,6 +86,8 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, info Requ
 		err = s.serveStream(rq)
 	case info.Subresource == "scale":
 		err = s.serveScale(rq)
+	case info.Subresource == "eviction":
+		err = s.serveEviction(rq)
 	default:
 		switch info.Verb {
 		case "get":

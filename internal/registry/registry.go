@@ -43,7 +43,8 @@ type Resource struct {
 	Namespaced bool
 	ShortNames []string
 	Categories []string
-	// Subresources this resource serves: "status", "scale", "log", "attach", "exec".
+	// Subresources this resource serves: "status", "scale", "log", "attach",
+	// "exec", "eviction".
 	Subresources []string
 	// AllowCreateOnUpdate lets PUT create a missing object.
 	AllowCreateOnUpdate bool

@@ -50,6 +50,7 @@ func Resources(cfg Config) []*Resource {
 		replicaSetResource(),
 		statefulSetResource(),
 		leaseResource(),
+		podDisruptionBudgetResource(),
 	}
 }
 

@@ -1,8 +1,9 @@
 // Package manager runs every controller of the cluster — Deployment,
 // ReplicaSet, StatefulSet, EndpointSlice, Endpoints, EndpointSlice
 // mirroring, the scheduler, the garbage collector, the namespace
-// controller, node lifecycle and taint eviction — on shared informers, while this process holds the
-// controllers' Lease, so several servers on one etcd run each controller once.
+// controller, node lifecycle, taint eviction and disruption budgets — on
+// shared informers, while this process holds the controllers' Lease, so
+// several servers on one etcd run each controller once.
 package manager
 
 import (
@@ -23,6 +24,7 @@ import (
 	"k8s.io/client-go/tools/record"
 
 	"github.com/svcnet/svcnet/internal/controller/deployment"
+	"github.com/svcnet/svcnet/internal/controller/disruption"
 	"github.com/svcnet/svcnet/internal/controller/endpoints"
 	"github.com/svcnet/svcnet/internal/controller/endpointslice"
 	"github.com/svcnet/svcnet/internal/controller/gc"
@@ -108,6 +110,7 @@ func (m *Manager) lead(ctx context.Context) {
 		namespace.New(m.client, m.meta, m.cfg.Namespaced, core.Namespaces(), m.log),
 		nodelifecycle.New(m.client, core.Nodes(), factory.Coordination().V1().Leases(), core.Pods(), recorder("node-controller"), m.cfg.Nodes, m.log, now),
 		tainteviction.New(m.client, core.Pods(), core.Nodes(), recorder("taint-eviction-controller"), m.log, now),
+		disruption.New(m.client, factory.Policy().V1().PodDisruptionBudgets(), core.Pods(), apps.ReplicaSets(), apps.Deployments(), apps.StatefulSets(), m.log, now),
 	}
 	factory.Start(ctx.Done())
 	metaFactory.Start(ctx.Done())
