@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -43,6 +44,9 @@ type ServerOptions struct {
 	DataDir     string
 	APIAddr     string
 	EtcdServers string
+	// EtcdCAFile, EtcdCertFile and EtcdKeyFile reach an external etcd over
+	// TLS (kube-apiserver's --etcd-cafile, --etcd-certfile, --etcd-keyfile).
+	EtcdCAFile, EtcdCertFile, EtcdKeyFile string
 	// ServiceCIDR and ClusterCIDR "" take the runtime's defaults.
 	ServiceCIDR   string
 	ClusterCIDR   string
@@ -132,6 +136,12 @@ func (o *ServerOptions) Validate() error {
 	if o.DataDir == "" {
 		errs = append(errs, errors.New("--data-dir is required"))
 	}
+	if (o.EtcdCertFile == "") != (o.EtcdKeyFile == "") {
+		errs = append(errs, errors.New("--etcd-certfile and --etcd-keyfile go together"))
+	}
+	if o.EtcdServers == "" && o.EtcdCAFile+o.EtcdCertFile+o.EtcdKeyFile != "" {
+		errs = append(errs, errors.New("--etcd-cafile, --etcd-certfile and --etcd-keyfile are for --etcd-servers (the embedded etcd has credentials of its own)"))
+	}
 	if o.NodeCIDRMaskSize < 8 || o.NodeCIDRMaskSize > 30 {
 		errs = append(errs, fmt.Errorf("--node-cidr-mask-size %d: want 8 to 30", o.NodeCIDRMaskSize))
 	}
@@ -161,7 +171,10 @@ func serverCommand(stdout, stderr io.Writer) *cobra.Command {
 	f := cmd.Flags()
 	f.StringVar(&o.DataDir, "data-dir", o.DataDir, "directory for etcd data, credentials and the kubeconfig")
 	f.StringVar(&o.APIAddr, "api-addr", o.APIAddr, "address the HTTPS API listens on")
-	f.StringVar(&o.EtcdServers, "etcd-servers", o.EtcdServers, "comma-separated etcd client URLs; empty runs an embedded etcd in the data dir")
+	f.StringVar(&o.EtcdServers, "etcd-servers", o.EtcdServers, "comma-separated etcd client URLs; empty runs an embedded etcd in the data dir (TLS with client certificates, on loopback)")
+	f.StringVar(&o.EtcdCAFile, "etcd-cafile", o.EtcdCAFile, "CA bundle to verify an external etcd's serving certificate")
+	f.StringVar(&o.EtcdCertFile, "etcd-certfile", o.EtcdCertFile, "client certificate for an external etcd")
+	f.StringVar(&o.EtcdKeyFile, "etcd-keyfile", o.EtcdKeyFile, "client key for an external etcd")
 	f.StringVar(&o.ServiceCIDR, "service-cidr", o.ServiceCIDR, "ClusterIP range; an IPv4,IPv6 pair makes the cluster dual-stack (default "+defaultServiceCIDR+"; "+processServiceCIDR+" with --runtime process)")
 	f.StringVar(&o.NodePortRange, "service-node-port-range", o.NodePortRange, "NodePort range")
 	f.StringVar(&o.LogLevel, "log-level", o.LogLevel, "debug, info, warn or error")
@@ -266,8 +279,14 @@ func RunServer(ctx context.Context, o ServerOptions, stdout, stderr io.Writer, s
 // everything in g may still need it while stopping. If it fails, g stops.
 func startStorage(g, embedded *daemon.Group, o ServerOptions, log *slog.Logger) (*etcdstore.Store, []string, error) {
 	endpoints := splitList(o.EtcdServers)
+	caFile, certFile, keyFile := o.EtcdCAFile, o.EtcdCertFile, o.EtcdKeyFile
 	if len(endpoints) == 0 {
-		etcd, err := etcdserver.New(etcdserver.Config{Dir: o.DataDir + "/etcd"}, log)
+		creds, err := pki.LoadOrCreateEtcd(o.DataDir, time.Now())
+		if err != nil {
+			return nil, nil, fmt.Errorf("etcd credentials: %w", err)
+		}
+		caFile, certFile, keyFile = creds.CAFile, creds.ClientCertFile, creds.ClientKeyFile
+		etcd, err := etcdserver.New(etcdserver.Config{Dir: o.DataDir + "/etcd", CAFile: creds.CAFile, CertFile: creds.CertFile, KeyFile: creds.KeyFile}, log)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -287,7 +306,14 @@ func startStorage(g, embedded *daemon.Group, o ServerOptions, log *slog.Logger) 
 		}
 		endpoints = []string{etcd.ClientURL()}
 	}
-	store, err := etcdstore.New(etcdstore.Config{Endpoints: endpoints}, log)
+	var tlsCfg *tls.Config
+	if caFile != "" || certFile != "" {
+		var err error
+		if tlsCfg, err = pki.ClientTLS(caFile, certFile, keyFile); err != nil {
+			return nil, nil, fmt.Errorf("etcd TLS: %w", err)
+		}
+	}
+	store, err := etcdstore.New(etcdstore.Config{Endpoints: endpoints, TLS: tlsCfg}, log)
 	if err != nil {
 		return nil, nil, err
 	}

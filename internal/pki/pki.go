@@ -54,7 +54,7 @@ func LoadOrCreate(dir string, hosts []string, now time.Time) (*Bundle, error) {
 	if err := os.MkdirAll(filepath.Join(dir, "pki"), 0o700); err != nil {
 		return nil, err
 	}
-	caCert, caKey, err := loadOrCreateCA(dir, now)
+	caCert, caKey, err := loadOrCreateCA(dir, caCertFile, caKeyFile, "svcnet-ca", now)
 	if err != nil {
 		return nil, err
 	}
@@ -132,7 +132,7 @@ func serial() *big.Int {
 	return n
 }
 
-func loadOrCreateCA(dir string, now time.Time) (*x509.Certificate, *ecdsa.PrivateKey, error) {
+func loadOrCreateCA(dir, caCertFile, caKeyFile, name string, now time.Time) (*x509.Certificate, *ecdsa.PrivateKey, error) {
 	certPEM, err1 := os.ReadFile(filepath.Join(dir, caCertFile))
 	keyPEM, err2 := os.ReadFile(filepath.Join(dir, caKeyFile))
 	if err1 == nil && err2 == nil {
@@ -155,7 +155,7 @@ func loadOrCreateCA(dir string, now time.Time) (*x509.Certificate, *ecdsa.Privat
 		return nil, nil, err
 	}
 	tmpl := &x509.Certificate{
-		SerialNumber: serial(), Subject: pkix.Name{CommonName: "svcnet-ca"},
+		SerialNumber: serial(), Subject: pkix.Name{CommonName: name},
 		NotBefore: now.Add(-time.Hour), NotAfter: now.AddDate(10, 0, 0),
 		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature, IsCA: true, BasicConstraintsValid: true,
 	}

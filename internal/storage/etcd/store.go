@@ -4,6 +4,7 @@ package etcd
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -28,6 +29,9 @@ var _ storage.Store = (*Store)(nil)
 type Config struct {
 	Endpoints   []string
 	DialTimeout time.Duration
+	// TLS, when set, is how https endpoints are dialled (the CA to trust,
+	// the client certificate to show).
+	TLS *tls.Config
 }
 
 // New connects to etcd. It does not wait for the cluster to answer.
@@ -44,6 +48,7 @@ func New(cfg Config, log *slog.Logger) (*Store, error) {
 		MaxCallSendMsgSize: 8 << 20,
 		MaxCallRecvMsgSize: 256 << 20,
 		Logger:             nil,
+		TLS:                cfg.TLS,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("etcd client: %w", err)
