@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/svcnet/svcnet/internal/pki"
 	"github.com/svcnet/svcnet/internal/testutil"
 )
 
@@ -75,5 +76,36 @@ func TestEmbeddedEtcdIsLocked(t *testing.T) {
 		if got := fi.Mode().Perm(); got != want {
 			t.Errorf("%s: mode %o, want %o", path, got, want)
 		}
+	}
+}
+
+// TestExternalEtcdOverTLS: --etcd-cafile, --etcd-certfile and
+// --etcd-keyfile reach an etcd that requires client certificates.
+func TestExternalEtcdOverTLS(t *testing.T) {
+	etcdBin, err := exec.LookPath("etcd")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("etcd is not installed; .ci/run installs etcd-server")
+		}
+		t.Skip("etcd not installed (apt-get install etcd-server); CI runs this test")
+	}
+	dir := t.TempDir()
+	creds, err := pki.LoadOrCreateEtcd(dir, time.Now()) // a CA, a loopback serving certificate, a client certificate
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, peer := freePort(t), freePort(t)
+	etcd := exec.Command(etcdBin, "--data-dir", t.TempDir(), "--name", "tls",
+		"--listen-client-urls", "https://"+client, "--advertise-client-urls", "https://"+client,
+		"--listen-peer-urls", "http://"+peer, "--initial-advertise-peer-urls", "http://"+peer, "--initial-cluster", "tls=http://"+peer,
+		"--cert-file", creds.CertFile, "--key-file", creds.KeyFile, "--trusted-ca-file", creds.CAFile, "--client-cert-auth", "--log-level", "error")
+	if err := etcd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = etcd.Process.Kill(); _ = etcd.Wait() })
+	p := startSvcnet(t, t.TempDir(), freePort(t), "--etcd-servers", "https://"+client,
+		"--etcd-cafile", creds.CAFile, "--etcd-certfile", creds.ClientCertFile, "--etcd-keyfile", creds.ClientKeyFile)
+	if out := p.mustKubectl(t, "get", "namespaces"); !strings.Contains(out, "kube-system") {
+		t.Fatalf("namespaces:\n%s", out)
 	}
 }
