@@ -39,6 +39,9 @@ func (s *Server) create(ctx context.Context, rq *request, obj runtime.Object, ma
 	if m.GetName() == "" && m.GetGenerateName() == "" {
 		return nil, apierrors.NewInvalid(rq.res.GroupVersionKind().GroupKind(), "", fieldErrorList("metadata.name", "name or generateName is required"))
 	}
+	if err := admitNode(userFrom(ctx), rq.res, obj); err != nil {
+		return nil, err
+	}
 	if rq.res.Namespaced {
 		if err := s.reg.CheckNamespace(ctx, m.GetNamespace()); err != nil {
 			return nil, err

@@ -50,8 +50,13 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request) {
 		s.codecs.writeError(w, apierrors.NewNotFound(schemaGR(""), ""))
 		return
 	}
-	if err := authorize(userFrom(r.Context()), info); err != nil {
-		s.codecs.writeError(w, err)
+	u := userFrom(r.Context())
+	authz := authorize(u, info)
+	if node, ok := nodeOf(u); ok && !u.IsAdmin() {
+		authz = s.authorizeNode(r.Context(), node, u, info)
+	}
+	if authz != nil {
+		s.codecs.writeError(w, authz)
 		return
 	}
 	s.serveResource(w, r, info)

@@ -2,10 +2,14 @@ package app
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -15,6 +19,8 @@ import (
 
 	"github.com/svcnet/svcnet/internal/app/daemon"
 	"github.com/svcnet/svcnet/internal/nodeagent"
+	"github.com/svcnet/svcnet/internal/nodeagent/process"
+	"github.com/svcnet/svcnet/internal/pki"
 )
 
 // AgentOptions are the flags of `svcnet agent`. DefaultAgentOptions holds
@@ -22,10 +28,18 @@ import (
 type AgentOptions struct {
 	Kubeconfig string
 	Server     string
-	Token      string
-	CAFile     string
-	NodeName   string
-	Zone       string
+	// TokenFile holds a bearer token (SVCNET_TOKEN in the environment is
+	// the other way): credentials never go on the command line, where every
+	// local user reads them.
+	TokenFile string
+	CAFile    string
+	// TLSCertFile, TLSKeyFile and ClientCAFile are the node server's
+	// credentials (kubelet's flags); empty takes serving.crt, serving.key
+	// and ca.crt beside --kubeconfig when `svcnet token create node` wrote
+	// them there.
+	TLSCertFile, TLSKeyFile, ClientCAFile string
+	NodeName                              string
+	Zone                                  string
 	// ClusterDomain is the zone pods' search paths are built from.
 	ClusterDomain string
 	InternalIP    string
@@ -50,8 +64,11 @@ func (o AgentOptions) Validate() error {
 	if o.NodeName == "" {
 		errs = append(errs, errors.New("--node-name is required"))
 	}
-	if o.Kubeconfig == "" && (o.Server == "" || o.Token == "" || o.CAFile == "") {
-		errs = append(errs, errors.New("give --kubeconfig, or --server with --token and --ca-file"))
+	if o.Kubeconfig == "" && (o.Server == "" || o.CAFile == "" || o.TokenFile == "" && os.Getenv(TokenEnv) == "") {
+		errs = append(errs, errors.New("give --kubeconfig (e.g. from `svcnet token create node NAME`), or --server and --ca-file with --token-file or "+TokenEnv))
+	}
+	if (o.TLSCertFile == "") != (o.TLSKeyFile == "") {
+		errs = append(errs, errors.New("--tls-cert-file and --tls-private-key-file go together"))
 	}
 	if _, err := netip.ParseAddr(o.InternalIP); err != nil {
 		errs = append(errs, fmt.Errorf("--internal-ip: %w", err))
@@ -68,10 +85,13 @@ func agentCommand(stdout, stderr io.Writer) *cobra.Command {
 		RunE:  func(cmd *cobra.Command, _ []string) error { return RunAgent(cmd.Context(), o, stdout, stderr) },
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.Kubeconfig, "kubeconfig", o.Kubeconfig, "kubeconfig of the API (instead of --server, --token, --ca-file)")
+	f.StringVar(&o.Kubeconfig, "kubeconfig", o.Kubeconfig, "kubeconfig of the API: the node's own, from `svcnet token create node NAME` (instead of --server, --ca-file and a token)")
 	f.StringVar(&o.Server, "server", o.Server, "API URL, e.g. https://127.0.0.1:6443")
-	f.StringVar(&o.Token, "token", o.Token, "bearer token (the server's <data-dir>/pki/admin.token)")
+	f.StringVar(&o.TokenFile, "token-file", o.TokenFile, "file holding a bearer token ("+TokenEnv+" in the environment does too)")
 	f.StringVar(&o.CAFile, "ca-file", o.CAFile, "CA certificate of the API (the server's <data-dir>/pki/ca.crt)")
+	f.StringVar(&o.TLSCertFile, "tls-cert-file", o.TLSCertFile, "serving certificate of the node's server (logs, attach, exec); default: serving.crt beside --kubeconfig")
+	f.StringVar(&o.TLSKeyFile, "tls-private-key-file", o.TLSKeyFile, "its key; default: serving.key beside --kubeconfig")
+	f.StringVar(&o.ClientCAFile, "client-ca-file", o.ClientCAFile, "CA of the API server's client certificate, the one caller the node's server takes; default: ca.crt beside --kubeconfig")
 	f.StringVar(&o.NodeName, "node-name", o.NodeName, "name of the node (required)")
 	f.StringVar(&o.Zone, "zone", o.Zone, "topology.kubernetes.io/zone label of the node")
 	f.StringVar(&o.InternalIP, "internal-ip", o.InternalIP, "the node's address")
@@ -94,7 +114,55 @@ func (o AgentOptions) restConfig() (*rest.Config, error) {
 		}
 		return cfg, nil
 	}
-	return &rest.Config{Host: o.Server, BearerToken: o.Token, TLSClientConfig: rest.TLSClientConfig{CAFile: o.CAFile}}, nil
+	cfg := &rest.Config{Host: o.Server, BearerTokenFile: o.TokenFile, TLSClientConfig: rest.TLSClientConfig{CAFile: o.CAFile}}
+	if o.TokenFile == "" {
+		cfg.BearerToken = os.Getenv(TokenEnv)
+	}
+	return cfg, nil
+}
+
+// TokenEnv is the environment variable an agent's bearer token may come in.
+const TokenEnv = "SVCNET_TOKEN"
+
+// serverTLS is the node server's credentials: the flags, or the files
+// `svcnet token create node` wrote beside the kubeconfig; nil when there
+// are none (the node then serves no logs, attach or exec).
+func (o AgentOptions) serverTLS() (*process.ServerTLS, error) {
+	cert, key, ca := o.TLSCertFile, o.TLSKeyFile, o.ClientCAFile
+	if o.Kubeconfig != "" {
+		dir := filepath.Dir(o.Kubeconfig)
+		beside := func(flag *string, name string) {
+			if *flag == "" {
+				if _, err := os.Stat(filepath.Join(dir, name)); err == nil {
+					*flag = filepath.Join(dir, name)
+				}
+			}
+		}
+		if cert == "" && key == "" {
+			beside(&cert, pki.NodeServingCert)
+			beside(&key, pki.NodeServingKey)
+		}
+		beside(&ca, pki.NodeCA)
+	}
+	if ca == "" && o.CAFile != "" {
+		ca = o.CAFile // the cluster CA signs the API server's client certificate too
+	}
+	if cert == "" || key == "" || ca == "" {
+		return nil, nil
+	}
+	pair, err := tls.LoadX509KeyPair(cert, key)
+	if err != nil {
+		return nil, fmt.Errorf("node serving certificate: %w", err)
+	}
+	pem, err := os.ReadFile(ca)
+	if err != nil {
+		return nil, fmt.Errorf("--client-ca-file: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("--client-ca-file %s: no certificate", ca)
+	}
+	return &process.ServerTLS{Cert: pair, ClientCA: pool, Caller: pki.KubeletClientName}, nil
 }
 
 // RunAgent runs one node until ctx ends.
@@ -126,7 +194,11 @@ func RunAgent(ctx context.Context, o AgentOptions, stdout, stderr io.Writer) err
 	}
 	ncfg := nodeagent.Config{NodeName: o.NodeName, Labels: labels, InternalIP: o.InternalIP, ReadyAfter: o.SimReadyAfter, ClusterDomain: o.ClusterDomain,
 		LeaseDuration: time.Duration(o.Node.LeaseDurationSeconds) * time.Second}
-	n, err := buildNode(client, ncfg, o.Node, o.DataDir, cfg.BearerToken, metrics.Registerer(), log)
+	serverTLS, err := o.serverTLS()
+	if err != nil {
+		return err
+	}
+	n, err := buildNode(client, ncfg, o.Node, o.DataDir, serverTLS, metrics.Registerer(), log)
 	if err != nil {
 		return err
 	}

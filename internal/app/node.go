@@ -93,21 +93,24 @@ type node struct {
 // logToken, when set, is the bearer token the API server presents to read
 // this node's container logs (process runtime): they are served on the
 // node's InternalIP at the port the Node publishes.
-func buildNode(client kubernetes.Interface, cfg nodeagent.Config, o NodeOptions, dataDir, logToken string, reg prometheus.Registerer, log *slog.Logger) (*node, error) {
+// buildNode builds a node: its agent, its runtime and, with the process
+// runtime, its server (logs, attach, exec for the API server) when
+// serverTLS gives it credentials.
+func buildNode(client kubernetes.Interface, cfg nodeagent.Config, o NodeOptions, dataDir string, serverTLS *process.ServerTLS, reg prometheus.Registerer, log *slog.Logger) (*node, error) {
 	n := &node{}
 	if o.Runtime == "process" {
 		var err error
 		if n.runtime, err = buildProcessRuntime(&cfg, o, dataDir, log, &n.built); err != nil {
 			return nil, err
 		}
-		if logToken != "" {
-			if n.logs, err = n.runtime.ListenLogs(net.JoinHostPort(cfg.InternalIP, "0"), logToken); err != nil {
+		if serverTLS != nil {
+			if n.logs, err = n.runtime.ListenLogs(net.JoinHostPort(cfg.InternalIP, "0"), *serverTLS); err != nil {
 				n.runtime.Close()
-				return nil, fmt.Errorf("container log server: %w", err)
+				return nil, fmt.Errorf("node server: %w", err)
 			}
 			cfg.LogPort = n.logs.Port()
 		} else {
-			log.Warn("no bearer token: this node's container logs are not served to the API (kubectl logs)")
+			log.Warn("no serving certificate (--tls-cert-file): this node's container logs, attach and exec are not served to the API")
 		}
 	}
 	a, err := nodeagent.New(cfg, client, log, time.Now)

@@ -30,6 +30,7 @@ import (
 	"github.com/svcnet/svcnet/internal/hostnet"
 	"github.com/svcnet/svcnet/internal/ipalloc"
 	"github.com/svcnet/svcnet/internal/nodeagent"
+	"github.com/svcnet/svcnet/internal/nodeagent/process"
 	"github.com/svcnet/svcnet/internal/nodeproxy"
 	"github.com/svcnet/svcnet/internal/pki"
 	"github.com/svcnet/svcnet/internal/registry"
@@ -401,10 +402,17 @@ func buildControlPlane(o ServerOptions, store *etcdstore.Store, log *slog.Logger
 	if o.MetricsAddr != "" {
 		cp.metrics = daemon.NewMetricsServer(o.MetricsAddr, o.Profiling, log)
 	}
-	logs := &nodeproxy.Source{Client: client, Token: cp.creds.AdminToken}
+	logs := &nodeproxy.Source{Client: client, TLS: &tls.Config{RootCAs: cp.creds.CAPool(), Certificates: []tls.Certificate{cp.creds.KubeletClient}, MinVersion: tls.VersionTLS12}}
 	if o.NodeName != "" {
-		cp.node, err = buildNode(client, nodeagent.Config{NodeName: o.NodeName, ReadyAfter: o.SimReadyAfter, ClusterDomain: o.DNS.ClusterDomain,
-			LeaseDuration: time.Duration(o.Node.LeaseDurationSeconds) * time.Second}, o.Node, o.DataDir, cp.creds.AdminToken, cp.metrics.Registerer(), log)
+		ncfg := nodeagent.Config{NodeName: o.NodeName, ReadyAfter: o.SimReadyAfter, ClusterDomain: o.DNS.ClusterDomain,
+			LeaseDuration: time.Duration(o.Node.LeaseDurationSeconds) * time.Second, InternalIP: "127.0.0.1"}
+		// The built-in node's server gets its certificate from the cluster CA here.
+		serving, err := cp.creds.NodeServing(o.NodeName, []string{ncfg.InternalIP, "localhost", o.NodeName}, time.Now())
+		if err != nil {
+			return nil, fmt.Errorf("node serving certificate: %w", err)
+		}
+		serverTLS := &process.ServerTLS{Cert: serving, ClientCA: cp.creds.CAPool(), Caller: pki.KubeletClientName}
+		cp.node, err = buildNode(client, ncfg, o.Node, o.DataDir, serverTLS, cp.metrics.Registerer(), log)
 		if err != nil {
 			return nil, err
 		}

@@ -1,13 +1,15 @@
 // Package nodeproxy serves the API's pods/log, pods/attach and pods/exec
 // subresources from the node a pod runs on, as kube-apiserver reaches its
 // kubelets: a node's server (the process runtime's, on the Node's
-// InternalIP at the port it publishes as its kubelet endpoint) answers
-// holders of the cluster's bearer token. A log comes straight from this
+// InternalIP at the port it publishes as its kubelet endpoint) speaks
+// HTTPS with a certificate of the cluster CA and answers only the API
+// server's kubelet-client certificate. A log comes straight from this
 // server's own process runtime when the pod runs there.
 package nodeproxy
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -17,6 +19,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -42,10 +45,23 @@ type Source struct {
 	Local *process.Runtime
 	// Client reads Pods and Nodes to find a remote pod's node.
 	Client kubernetes.Interface
-	// Token is the bearer token node log servers accept.
-	Token string
-	// HTTP reaches the nodes' log servers (nil: http.DefaultClient).
-	HTTP *http.Client
+	// TLS reaches the nodes' servers: the cluster CA (their serving
+	// certificates) and the API server's kubelet-client certificate (the
+	// one caller they take).
+	TLS *tls.Config
+
+	once      sync.Once
+	transport *http.Transport
+}
+
+// tr is the transport to the nodes, made once.
+func (s *Source) tr() *http.Transport {
+	s.once.Do(func() {
+		s.transport = http.DefaultTransport.(*http.Transport).Clone()
+		s.transport.TLSClientConfig = s.TLS
+		s.transport.ForceAttemptHTTP2 = false // streams upgrade HTTP/1.1 connections
+	})
+	return s.transport
 }
 
 // Logs writes the log of container o.Container of pod ns/pod to w.
@@ -64,12 +80,7 @@ func (s *Source) Logs(ctx context.Context, ns, pod string, o *corev1.PodLogOptio
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Authorization", "Bearer "+s.Token)
-	hc := s.HTTP
-	if hc == nil {
-		hc = http.DefaultClient
-	}
-	resp, err := hc.Do(req)
+	resp, err := (&http.Client{Transport: s.tr()}).Do(req)
 	if err != nil {
 		return fmt.Errorf("node log server: %w", err)
 	}
@@ -128,15 +139,15 @@ func (s *Source) nodeBase(ctx context.Context, ns, pod string) (*url.URL, error)
 		}
 	}
 	if port == 0 || addr == "" {
-		return nil, fmt.Errorf("node %s serves no containers' logs or streams (its pods are simulated, or its agent has no token)", node.Name)
+		return nil, fmt.Errorf("node %s serves no containers' logs or streams (its pods are simulated, or its agent has no serving certificate)", node.Name)
 	}
-	return &url.URL{Scheme: "http", Host: net.JoinHostPort(addr, strconv.Itoa(int(port)))}, nil
+	return &url.URL{Scheme: "https", Host: net.JoinHostPort(addr, strconv.Itoa(int(port)))}, nil
 }
 
 // Stream proxies an attach or exec request (subresource) for container
 // ctr of pod ns/pod to its node, upgraded connection and all: the node
 // speaks the remote-command protocol with the client. The client's
-// credentials stay here; the node gets the cluster's token.
+// credentials stay here; the node sees the API server's certificate.
 func (s *Source) Stream(w http.ResponseWriter, r *http.Request, ns, pod, subresource, ctr string) error {
 	base, err := s.nodeBase(r.Context(), ns, pod)
 	if err != nil {
@@ -148,8 +159,9 @@ func (s *Source) Stream(w http.ResponseWriter, r *http.Request, ns, pod, subreso
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.Out.URL = &target
 			pr.Out.Host = target.Host
-			pr.Out.Header.Set("Authorization", "Bearer "+s.Token)
+			pr.Out.Header.Del("Authorization")
 		},
+		Transport: s.tr(),
 		ErrorHandler: func(w http.ResponseWriter, _ *http.Request, err error) {
 			http.Error(w, "node: "+err.Error(), http.StatusBadGateway)
 		},

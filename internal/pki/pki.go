@@ -34,7 +34,16 @@ type Bundle struct {
 	AdminToken string
 	// AdminCertPEM and AdminKeyPEM are a client certificate for system:masters.
 	AdminCertPEM, AdminKeyPEM []byte
+	// KubeletClient is the API server's client certificate for the nodes'
+	// servers (logs, attach, exec); they take no other.
+	KubeletClient tls.Certificate
+
+	caKey *ecdsa.PrivateKey
 }
+
+// KubeletClientName is the common name of the API server's certificate
+// for the nodes' servers.
+const KubeletClientName = "svcnet-apiserver-kubelet-client"
 
 // Paths inside the data dir.
 const (
@@ -44,6 +53,8 @@ const (
 	servingKey   = "pki/apiserver.key"
 	adminCert    = "pki/admin.crt"
 	adminKey     = "pki/admin.key"
+	kubeletCert  = "pki/apiserver-kubelet-client.crt"
+	kubeletKey   = "pki/apiserver-kubelet-client.key"
 	tokenFile    = "pki/admin.token"
 	kubeconfigFn = "kubeconfig"
 )
@@ -58,7 +69,7 @@ func LoadOrCreate(dir string, hosts []string, now time.Time) (*Bundle, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &Bundle{CA: caCert, CAPEM: pemCert(caCert.Raw)}
+	b := &Bundle{CA: caCert, CAPEM: pemCert(caCert.Raw), caKey: caKey}
 	certPEM, keyPEM, err := loadOrIssue(dir, servingCert, servingKey, caCert, caKey, now, func(c *x509.Certificate) bool {
 		return coversHosts(c, hosts)
 	}, func() *x509.Certificate {
@@ -83,6 +94,16 @@ func LoadOrCreate(dir string, hosts []string, now time.Time) (*Bundle, error) {
 			return &x509.Certificate{Subject: pkix.Name{CommonName: "admin", Organization: []string{"system:masters"}}, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
 		})
 	if err != nil {
+		return nil, err
+	}
+	kcPEM, kkPEM, err := loadOrIssue(dir, kubeletCert, kubeletKey, caCert, caKey, now, func(*x509.Certificate) bool { return true },
+		func() *x509.Certificate {
+			return &x509.Certificate{Subject: pkix.Name{CommonName: KubeletClientName}, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
+		})
+	if err != nil {
+		return nil, err
+	}
+	if b.KubeletClient, err = tls.X509KeyPair(kcPEM, kkPEM); err != nil {
 		return nil, err
 	}
 	tok, err := os.ReadFile(filepath.Join(dir, tokenFile))

@@ -441,14 +441,22 @@ func TestExternalEtcdTwoServers(t *testing.T) {
 }
 
 // startAgent runs `svcnet agent` against a server.
+// startAgent runs `svcnet agent` for node with the node's own credentials
+// (`svcnet token create node`), as the README does.
 func startAgent(t *testing.T, p *proc, node string, extra ...string) {
 	t.Helper()
-	tok, err := os.ReadFile(filepath.Join(p.dataDir, "pki", "admin.token"))
-	if err != nil {
-		t.Fatal(err)
+	internalIP := "127.0.0.1"
+	for i, a := range extra {
+		if a == "--internal-ip" && i+1 < len(extra) {
+			internalIP = extra[i+1]
+		}
 	}
-	cmd := exec.Command(binary, append([]string{"agent", "--server", "https://" + p.addr, "--token", strings.TrimSpace(string(tok)),
-		"--ca-file", filepath.Join(p.dataDir, "pki", "ca.crt"), "--node-name", node}, extra...)...)
+	creds, err := exec.Command(binary, "token", "create", "node", node, "--data-dir", p.dataDir, "--ip", internalIP,
+		"--out", filepath.Join(t.TempDir(), node)).CombinedOutput()
+	if err != nil {
+		t.Fatalf("token create node %s: %v\n%s", node, err, creds)
+	}
+	cmd := exec.Command(binary, append([]string{"agent", "--kubeconfig", strings.TrimSpace(string(creds)), "--node-name", node}, extra...)...)
 	var out strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {

@@ -3,6 +3,7 @@ package process
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -17,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/svcnet/svcnet/internal/pki"
 	"github.com/svcnet/svcnet/internal/testutil"
 
 	corev1 "k8s.io/api/core/v1"
@@ -224,35 +226,64 @@ func TestSeekTail(t *testing.T) {
 	}
 }
 
-func TestLogServerNeedsTheToken(t *testing.T) {
+func TestLogServerTakesOnlyTheAPIServer(t *testing.T) {
 	r := newRuntime(t, nil)
-	ls, err := r.ListenLogs("127.0.0.1:0", "s3cret")
+	creds, err := pki.LoadOrCreate(t.TempDir(), []string{"127.0.0.1"}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	serving, err := creds.NodeServing("n", []string{"127.0.0.1"}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ls, err := r.ListenLogs("127.0.0.1:0", ServerTLS{Cert: serving, ClientCA: creds.CAPool(), Caller: pki.KubeletClientName})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() { _ = ls.Run(ctx) }()
-	base := "http://127.0.0.1:" + strconv.Itoa(int(ls.Port())) + "/containerLogs/ns/pod/c"
-	for tok, want := range map[string]int{"": http.StatusUnauthorized, "wrong": http.StatusUnauthorized, "s3cret": http.StatusNotFound} {
-		req, _ := http.NewRequest(http.MethodGet, base, nil)
-		if tok != "" {
-			req.Header.Set("Authorization", "Bearer "+tok)
+	base := "https://127.0.0.1:" + strconv.Itoa(int(ls.Port())) + "/containerLogs/ns/pod/c"
+	adminCert, err := tls.X509KeyPair(creds.AdminCertPEM, creds.AdminKeyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := func(certs ...tls.Certificate) *http.Client {
+		return &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: creds.CAPool(), Certificates: certs}}}
+	}
+	for name, tc := range map[string]struct {
+		c    *http.Client
+		want int // 0: the TLS handshake fails
+	}{
+		"no client certificate":                 {client(), 0},
+		"another certificate of the cluster CA": {client(adminCert), http.StatusForbidden},
+		"the API server's kubelet-client":       {client(creds.KubeletClient), http.StatusNotFound},
+	} {
+		resp, err := tc.c.Get(base)
+		if tc.want == 0 {
+			if err == nil {
+				resp.Body.Close()
+				t.Errorf("%s: let in with %d", name, resp.StatusCode)
+			}
+			continue
 		}
-		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
-			t.Fatal(err)
+			t.Fatalf("%s: %v", name, err)
 		}
 		resp.Body.Close()
-		if resp.StatusCode != want {
-			t.Errorf("token %q: %d, want %d", tok, resp.StatusCode, want)
+		if resp.StatusCode != tc.want {
+			t.Errorf("%s: %d, want %d", name, resp.StatusCode, tc.want)
+		}
+	}
+	if resp, err := http.Get(strings.Replace(base, "https", "http", 1)); err == nil {
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest { // Go's "Client sent an HTTP request to an HTTPS server."
+			t.Errorf("plain HTTP: %d", resp.StatusCode)
 		}
 	}
 	// Options it cannot read or that kube-apiserver would refuse: 400.
 	for _, q := range []string{"tailLines=x", "tailLines=-1", "limitBytes=0", "follow=perhaps"} {
-		req, _ := http.NewRequest(http.MethodGet, base+"?"+q, nil)
-		req.Header.Set("Authorization", "Bearer s3cret")
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := client(creds.KubeletClient).Get(base + "?" + q)
 		if err != nil {
 			t.Fatal(err)
 		}

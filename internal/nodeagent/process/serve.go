@@ -2,7 +2,8 @@ package process
 
 import (
 	"context"
-	"crypto/subtle"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"net"
 	"net/http"
@@ -14,26 +15,37 @@ import (
 	"github.com/svcnet/svcnet/internal/kube"
 )
 
-// LogServer serves the runtime's container logs over HTTP, as a kubelet
-// serves /containerLogs: GET /containerLogs/<namespace>/<pod>/<container>
-// with follow, previous, timestamps, tailLines and limitBytes. Callers must
-// present token as a bearer token.
+// LogServer is the node's server, as a kubelet's: container logs (GET
+// /containerLogs/<namespace>/<pod>/<container> with follow, previous,
+// timestamps, tailLines and limitBytes), and /attach and /exec streams. It
+// speaks HTTPS only, and only to the API server: a client certificate the
+// cluster CA signed, with the API server's name.
 type LogServer struct {
-	rt    *Runtime
-	token string
-	ln    net.Listener
+	rt     *Runtime
+	caller string
+	ln     net.Listener
 }
 
-// ListenLogs binds addr (host:0 picks a port) for the runtime's logs.
-func (r *Runtime) ListenLogs(addr, token string) (*LogServer, error) {
-	if token == "" {
-		return nil, errors.New("log server: a token is required")
+// ServerTLS is what the node's server needs: its serving certificate, the
+// CA that signs callers' certificates, and the one caller's common name.
+type ServerTLS struct {
+	Cert     tls.Certificate
+	ClientCA *x509.CertPool
+	Caller   string
+}
+
+// ListenLogs binds addr (host:0 picks a port) for the runtime's server.
+func (r *Runtime) ListenLogs(addr string, t ServerTLS) (*LogServer, error) {
+	if len(t.Cert.Certificate) == 0 || t.ClientCA == nil || t.Caller == "" {
+		return nil, errors.New("node server: a serving certificate, a client CA and the caller's name are required")
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
 	}
-	return &LogServer{rt: r, token: token, ln: ln}, nil
+	cfg := &tls.Config{Certificates: []tls.Certificate{t.Cert}, ClientCAs: t.ClientCA, ClientAuth: tls.RequireAndVerifyClientCert,
+		MinVersion: tls.VersionTLS12, NextProtos: []string{"http/1.1"}}
+	return &LogServer{rt: r, caller: t.Caller, ln: tls.NewListener(ln, cfg)}, nil
 }
 
 // Port is the bound port.
@@ -53,9 +65,8 @@ func (s *LogServer) Run(ctx context.Context) error {
 }
 
 func (s *LogServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	got, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if subtle.ConstantTimeCompare([]byte(got), []byte(s.token)) != 1 {
-		http.Error(w, "unauthorized", http.StatusUnauthorized)
+	if r.TLS == nil || len(r.TLS.VerifiedChains) == 0 || r.TLS.VerifiedChains[0][0].Subject.CommonName != s.caller {
+		http.Error(w, "forbidden: only the API server may call a node", http.StatusForbidden)
 		return
 	}
 	kind, rest, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
