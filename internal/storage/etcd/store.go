@@ -99,7 +99,7 @@ func (s *Store) Create(ctx context.Context, key string, value []byte, claims ...
 	}
 	resp, err := s.cli.Txn(ctx).If(cmps...).Then(ops...).Commit()
 	if err != nil {
-		return 0, fmt.Errorf("create %s: %w", key, err)
+		return 0, fmt.Errorf("create %s: %w", key, ctxErr(ctx, err))
 	}
 	if resp.Succeeded {
 		return resp.Header.Revision, nil
@@ -119,7 +119,7 @@ func (s *Store) Create(ctx context.Context, key string, value []byte, claims ...
 func (s *Store) Get(ctx context.Context, key string) (storage.KV, error) {
 	resp, err := s.cli.Get(ctx, key)
 	if err != nil {
-		return storage.KV{}, fmt.Errorf("get %s: %w", key, err)
+		return storage.KV{}, fmt.Errorf("get %s: %w", key, ctxErr(ctx, err))
 	}
 	if len(resp.Kvs) == 0 {
 		return storage.KV{}, storage.ErrNotFound
@@ -149,7 +149,7 @@ func (s *Store) List(ctx context.Context, prefix string, o storage.ListOptions) 
 		if errors.Is(err, rpctypes.ErrFutureRev) {
 			return storage.ListResult{}, storage.ErrFutureRevision
 		}
-		return storage.ListResult{}, fmt.Errorf("list %s: %w", prefix, err)
+		return storage.ListResult{}, fmt.Errorf("list %s: %w", prefix, ctxErr(ctx, err))
 	}
 	out := storage.ListResult{Revision: resp.Header.Revision, More: resp.More}
 	if o.Revision > 0 {
@@ -179,7 +179,7 @@ func (s *Store) Update(ctx context.Context, key string, value []byte, expectedRe
 		Else(clientv3.OpGet(key, clientv3.WithCountOnly())).
 		Commit()
 	if err != nil {
-		return 0, fmt.Errorf("update %s: %w", key, err)
+		return 0, fmt.Errorf("update %s: %w", key, ctxErr(ctx, err))
 	}
 	if !resp.Succeeded {
 		r := resp.Responses[0].GetResponseRange()
@@ -211,7 +211,7 @@ func (s *Store) Delete(ctx context.Context, key string, expectedRev int64, relea
 	}
 	resp, err := s.cli.Txn(ctx).If(cmps...).Then(ops...).Else(clientv3.OpGet(key, clientv3.WithCountOnly())).Commit()
 	if err != nil {
-		return storage.KV{}, 0, fmt.Errorf("delete %s: %w", key, err)
+		return storage.KV{}, 0, fmt.Errorf("delete %s: %w", key, ctxErr(ctx, err))
 	}
 	if !resp.Succeeded {
 		if r := resp.Responses[0].GetResponseRange(); r != nil && r.Count == 0 {
@@ -348,4 +348,14 @@ func (s *Store) Watch(ctx context.Context, prefix string, fromRev int64) (storag
 		}
 	}()
 	return w, nil
+}
+
+// ctxErr is ctx's error when ctx has ended, err otherwise: etcd sometimes
+// reports a deadline as an error of its own (code Unknown, "context
+// deadline exceeded"), which callers could not tell from a failure.
+func ctxErr(ctx context.Context, err error) error {
+	if cerr := ctx.Err(); cerr != nil {
+		return cerr
+	}
+	return err
 }
