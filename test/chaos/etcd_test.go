@@ -4,13 +4,19 @@ package chaos
 
 import (
 	"context"
+	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
 )
 
 // requestTimeout is the server's --request-timeout in these tests (60s by
@@ -194,4 +200,55 @@ func apiCode(err error) int32 {
 		return st.Status().Code
 	}
 	return 0
+}
+
+// TestRestartThenScale: a server stopped cleanly and started again on the
+// same data acts on a scale at once: the controllers' Lease was released,
+// so the new process leads without waiting for it to expire.
+func TestRestartThenScale(t *testing.T) {
+	dir, addr := t.TempDir(), freeAddr(t)
+	s := startSvcnet(t, dir, addr, "--node-name", "node-1")
+	c := s.client(t)
+	ctx := context.Background()
+	replicas := int32(2)
+	d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "default"}, Spec: appsv1.DeploymentSpec{
+		Replicas: &replicas, Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}},
+		Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "web"}},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "web", Image: "nginx"}}}}}}
+	if _, err := c.AppsV1().Deployments("default").Create(ctx, d, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	readyReplicas := func(c kubernetes.Interface) int32 {
+		d, err := c.AppsV1().Deployments("default").Get(ctx, "web", metav1.GetOptions{})
+		if err != nil {
+			return -1
+		}
+		return d.Status.ReadyReplicas
+	}
+	eventually(t, 20*time.Second, "2 ready", func() error {
+		if n := readyReplicas(c); n != 2 {
+			return fmt.Errorf("%d ready", n)
+		}
+		return nil
+	})
+	s.stop(t)
+	s = startSvcnet(t, dir, addr, "--node-name", "node-1")
+	c = s.client(t)
+	start := time.Now()
+	if _, err := c.AppsV1().Deployments("default").Patch(ctx, "web", types.MergePatchType, []byte(`{"spec":{"replicas":4}}`), metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	took := eventually(t, 30*time.Second, "4 ready after the restart", func() error {
+		if n := readyReplicas(c); n != 4 {
+			return fmt.Errorf("%d ready", n)
+		}
+		return nil
+	})
+	t.Logf("restart, then scale 2 ▶ 4: ready after %s", took.Round(time.Millisecond))
+	if took > 5*time.Second {
+		t.Errorf("the scale took %s after the restart, want within 5s", time.Since(start))
+	}
+	if strings.Contains(s.out.String(), "level=ERROR") {
+		t.Errorf("errors logged:\n%s", s.out)
+	}
 }

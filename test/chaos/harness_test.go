@@ -20,6 +20,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -224,6 +225,25 @@ func startSvcnet(t *testing.T, dataDir, addr string, extra ...string) *svcnet {
 	}
 	t.Cleanup(s.kill)
 	return s
+}
+
+// stop ends the server with SIGTERM and expects a clean exit, without
+// anything logged at ERROR.
+func (s *svcnet) stop(t *testing.T) {
+	t.Helper()
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.exited:
+	case <-time.After(30 * time.Second):
+		s.kill()
+		t.Fatalf("svcnet did not stop within 30s of SIGTERM\n%s", s.out)
+	}
+	if code := s.cmd.ProcessState.ExitCode(); code != 0 {
+		t.Fatalf("svcnet exited %d on SIGTERM\n%s", code, s.out)
+	}
+	if strings.Contains(s.out.String(), "level=ERROR") {
+		t.Fatalf("a clean shutdown logged at ERROR:\n%s", s.out)
+	}
 }
 
 // kill ends the server with SIGKILL.
