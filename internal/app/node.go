@@ -141,7 +141,7 @@ func buildProcessRuntime(cfg *nodeagent.Config, o NodeOptions, dataDir string, l
 	rt, err := process.New(process.Config{
 		Dir: filepath.Join(dataDir, "pods", cfg.NodeName), Hello: []string{self, "hello"}, Images: images,
 		BackoffBase: o.RestartBackoff, Log: log.With("node", cfg.NodeName),
-		PodInit: []string{self, podInitCommand}, Busybox: busybox,
+		PodInit: []string{self, podInitCommand}, Busybox: busybox, Nslookup128: self,
 		DNS: func() poddns.Cluster {
 			if a := agent.Load(); a != nil {
 				return a.ClusterDNS()

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -68,6 +69,30 @@ func (r *Runtime) isBusybox(image string) bool {
 	return path.Base(image) == "busybox"
 }
 
+// oldBusybox: a busybox image of 1.28 or before (the seed's 1.28.3), whose
+// nslookup printed differently from today's.
+func (r *Runtime) oldBusybox(image string) bool {
+	if r.oldAppletDir == "" || !r.isBusybox(image) {
+		return false
+	}
+	if i := strings.IndexAny(image, "@"); i >= 0 {
+		image = image[:i]
+	}
+	i := strings.LastIndex(image, ":")
+	if i <= strings.LastIndex(image, "/") {
+		return false // latest
+	}
+	minor, ok := strings.CutPrefix(image[i+1:], "1.")
+	if !ok {
+		return false
+	}
+	if j := strings.IndexFunc(minor, func(c rune) bool { return c < '0' || c > '9' }); j >= 0 {
+		minor = minor[:j]
+	}
+	n, err := strconv.Atoi(minor)
+	return err == nil && n <= 28
+}
+
 // busyboxCommand is a busybox container's command as the image runs it:
 // command and args, or args alone in place of the image's `sh`; the first
 // word, an applet's name or path (/bin/sh), runs that applet.
@@ -78,6 +103,9 @@ func (r *Runtime) busyboxCommand(spec corev1.Container) []string {
 	}
 	if name := path.Base(argv[0]); r.applets[name] {
 		argv[0] = filepath.Join(r.appletDir, name)
+		if name == "nslookup" && r.oldBusybox(spec.Image) {
+			argv[0] = filepath.Join(r.oldAppletDir, name)
+		}
 	}
 	return argv
 }

@@ -60,7 +60,11 @@ type Config struct {
 	// Busybox is the host's busybox: containers of images named busybox
 	// run its applets ("": none found).
 	Busybox string
-	Log     *slog.Logger
+	// Nslookup128, when set, is a program that, run as `nslookup`, prints
+	// as busybox 1.28's did (svcnet itself): busybox:1.27 and 1.28 images
+	// run it instead of the host's newer nslookup.
+	Nslookup128 string
+	Log         *slog.Logger
 }
 
 // Runtime runs pods as processes.
@@ -72,7 +76,10 @@ type Runtime struct {
 	ns nsMode
 	// appletDir holds a link per busybox applet (applets), for busybox images.
 	appletDir string
-	applets   map[string]bool
+	// oldAppletDir holds the applets that differ in busybox 1.28 and
+	// before (nslookup), ahead of appletDir for those images.
+	oldAppletDir string
+	applets      map[string]bool
 }
 
 // New makes a runtime; it starts nothing until a pod is synced.
@@ -112,6 +119,18 @@ func New(cfg Config) (*Runtime, error) {
 			return nil, fmt.Errorf("process runtime: busybox: %w", err)
 		}
 		r.appletDir, r.applets = dir, applets
+		if cfg.Nslookup128 != "" {
+			old := filepath.Join(cfg.Dir, "busybox-1.28-bin")
+			if err := os.MkdirAll(old, 0o755); err != nil {
+				return nil, err
+			}
+			link := filepath.Join(old, "nslookup")
+			_ = os.Remove(link)
+			if err := os.Symlink(cfg.Nslookup128, link); err != nil {
+				return nil, fmt.Errorf("process runtime: busybox 1.28 nslookup: %w", err)
+			}
+			r.oldAppletDir = old
+		}
 	}
 	switch {
 	case len(cfg.PodInit) > 0 && r.ns == nsNone:
@@ -276,6 +295,9 @@ func (r *Runtime) env(p *corev1.Pod, ps *pod, spec corev1.Container) []string {
 		"PATH": os.Getenv("PATH"), "HOME": os.Getenv("HOME")}
 	if r.isBusybox(spec.Image) {
 		vars["PATH"] = r.appletDir + ":" + vars["PATH"]
+		if r.oldBusybox(spec.Image) {
+			vars["PATH"] = r.oldAppletDir + ":" + vars["PATH"]
+		}
 	}
 	if r.ns == nsNone && ps.resolv != nil {
 		// Without a resolv.conf of its own, the pod's search path and
