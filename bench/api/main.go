@@ -9,6 +9,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -30,6 +31,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/svcnet/svcnet/bench/measure"
+	"github.com/svcnet/svcnet/internal/pki"
 	etcdstore "github.com/svcnet/svcnet/internal/storage/etcd"
 )
 
@@ -90,7 +92,12 @@ func run(n, conc int, out string) error {
 	rss := func() float64 { return measure.RSSMB(srv.Process.Pid) }
 	startRSS := rss()
 
-	ceiling, err := etcdCeiling(eu, n, conc)
+	pkiDir := filepath.Join(tmp, "data", "pki")
+	etcdTLS, err := pki.ClientTLS(filepath.Join(pkiDir, "etcd", "ca.crt"), filepath.Join(pkiDir, "apiserver-etcd-client.crt"), filepath.Join(pkiDir, "apiserver-etcd-client.key"))
+	if err != nil {
+		return err
+	}
+	ceiling, err := etcdCeiling(eu, etcdTLS, n, conc)
 	if err != nil {
 		return err
 	}
@@ -171,8 +178,8 @@ func scan(r io.Reader, re *regexp.Regexp, found chan<- string) {
 
 // etcdCeiling writes n Service-sized values with transactional creates
 // straight to etcd: the most the API could do on this storage.
-func etcdCeiling(url string, n, conc int) (result, error) {
-	store, err := etcdstore.New(etcdstore.Config{Endpoints: []string{url}}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+func etcdCeiling(url string, tlsCfg *tls.Config, n, conc int) (result, error) {
+	store, err := etcdstore.New(etcdstore.Config{Endpoints: []string{url}, TLS: tlsCfg}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		return result{}, err
 	}

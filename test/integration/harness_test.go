@@ -34,8 +34,9 @@ type server struct {
 }
 
 type serverOpts struct {
-	dataDir     string
-	etcdServers string
+	dataDir string
+	// etcdOf runs on the embedded etcd of another server.
+	etcdOf      *server
 	serviceCIDR string
 	apiAddr     string
 	logTo       io.Writer
@@ -74,7 +75,14 @@ func launch(o serverOpts) (*server, error) {
 		logw, level = o.logTo, "debug"
 	}
 	so := app.DefaultServerOptions()
-	so.DataDir, so.APIAddr, so.EtcdServers, so.ServiceCIDR, so.LogLevel = o.dataDir, o.apiAddr, o.etcdServers, o.serviceCIDR, level
+	so.DataDir, so.APIAddr, so.ServiceCIDR, so.LogLevel = o.dataDir, o.apiAddr, o.serviceCIDR, level
+	if o.etcdOf != nil {
+		// Another server's embedded etcd, with its API server's credentials.
+		pki := filepath.Join(o.etcdOf.dataDir, "pki")
+		so.EtcdServers = o.etcdOf.started.EtcdURLs[0]
+		so.EtcdCAFile, so.EtcdCertFile, so.EtcdKeyFile = filepath.Join(pki, "etcd", "ca.crt"),
+			filepath.Join(pki, "apiserver-etcd-client.crt"), filepath.Join(pki, "apiserver-etcd-client.key")
+	}
 	so.Controllers, so.NodeName, so.LeaseDuration = o.controllers, o.nodeName, 4*time.Second
 	so.DNS.Addr, so.MetricsAddr = "", "" // the e2e tier tests them
 	if o.limits != nil {

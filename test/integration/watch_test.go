@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/netip"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"testing"
@@ -21,6 +22,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 
+	"github.com/svcnet/svcnet/internal/pki"
 	etcdstore "github.com/svcnet/svcnet/internal/storage/etcd"
 )
 
@@ -211,7 +213,7 @@ func TestInformerSeesEveryChangeAcrossRestart(t *testing.T) {
 	// The etcd host outlives the server under test, so the test can write
 	// while it is down and compact history to force a 410 relist.
 	host := startServer(t, serverOpts{})
-	srv := startServer(t, serverOpts{etcdServers: host.started.EtcdURLs[0]})
+	srv := startServer(t, serverOpts{etcdOf: host})
 	addr := srv.started.APIAddr
 	c := srv.client(false)
 	ns := testNamespace(t, c)
@@ -238,7 +240,7 @@ func TestInformerSeesEveryChangeAcrossRestart(t *testing.T) {
 	// it comes back, since the watch resumes from its resourceVersion.
 	srv.stop()
 	outage := churn(t, host.client(false), ns, 200, rnd, live, "b")
-	srv = startServer(t, serverOpts{dataDir: srv.dataDir, etcdServers: host.started.EtcdURLs[0], apiAddr: addr})
+	srv = startServer(t, serverOpts{dataDir: srv.dataDir, etcdOf: host, apiAddr: addr})
 	waitSeen(t, seen, outage)
 	checkExactlyOnce(t, outage, seen.snapshot())
 
@@ -246,7 +248,12 @@ func TestInformerSeesEveryChangeAcrossRestart(t *testing.T) {
 	// 410 Gone and the informer relists.
 	srv.stop()
 	lost := churn(t, host.client(false), ns, 10, rnd, live, "x")
-	store, err := etcdstore.New(etcdstore.Config{Endpoints: host.started.EtcdURLs}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	pkiDir := filepath.Join(host.dataDir, "pki")
+	etcdTLS, err := pki.ClientTLS(filepath.Join(pkiDir, "etcd", "ca.crt"), filepath.Join(pkiDir, "apiserver-etcd-client.crt"), filepath.Join(pkiDir, "apiserver-etcd-client.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := etcdstore.New(etcdstore.Config{Endpoints: host.started.EtcdURLs, TLS: etcdTLS}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -258,7 +265,7 @@ func TestInformerSeesEveryChangeAcrossRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	store.Close()
-	srv = startServer(t, serverOpts{dataDir: srv.dataDir, etcdServers: host.started.EtcdURLs[0], apiAddr: addr})
+	srv = startServer(t, serverOpts{dataDir: srv.dataDir, etcdOf: host, apiAddr: addr})
 	for _, inf := range []cache.SharedIndexInformer{factory.Core().V1().Services().Informer(), factory.Discovery().V1().EndpointSlices().Informer()} {
 		eventually(t, 30*time.Second, func() error {
 			if got, _ := strconv.ParseInt(inf.LastSyncResourceVersion(), 10, 64); got < rev {
@@ -324,7 +331,7 @@ func waitSeen(t *testing.T, seen *observed, ops []op) {
 
 func TestTwoServersOneEtcdDistinctClusterIPs(t *testing.T) {
 	a := startServer(t, serverOpts{serviceCIDR: "10.96.0.0/22"})
-	b := startServer(t, serverOpts{etcdServers: a.started.EtcdURLs[0], serviceCIDR: "10.96.0.0/22"})
+	b := startServer(t, serverOpts{etcdOf: a, serviceCIDR: "10.96.0.0/22"})
 	ca, cb := a.client(false), b.client(true)
 	ns := testNamespace(t, ca)
 	// Each server's watchers see the other's writes.
