@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -35,7 +36,9 @@ type NodeOptions struct {
 	ImageMap string
 	// RestartBackoff is the first crash-loop delay (Kubernetes: 10s).
 	RestartBackoff time.Duration
-	// Proxy is "auto" (on with the process runtime), "on" or "off".
+	// Proxy is "auto" (on with the process runtime), "on", "node" (only
+	// this node's nodePorts: another proxy on the machine serves its shared
+	// addresses) or "off".
 	Proxy string
 	// LeaseDurationSeconds of the node's heartbeat Lease, renewed every
 	// quarter of it (kubelet's --node-lease-duration-seconds).
@@ -52,7 +55,7 @@ func addNodeFlags(cmd *cobra.Command, o *NodeOptions) {
 	f.StringVar(&o.Runtime, "runtime", o.Runtime, "how pods run: sim (nothing runs; pods are Ready at once) or process (each container is a local process on its pod IP)")
 	f.StringVar(&o.ImageMap, "image-map", o.ImageMap, "YAML file mapping image names to commands for the process runtime (an image not listed runs `svcnet hello`)")
 	f.DurationVar(&o.RestartBackoff, "restart-backoff", o.RestartBackoff, "first crash-loop back-off of the process runtime (then doubling, up to 5m)")
-	f.StringVar(&o.Proxy, "proxy", o.Proxy, "ClusterIP proxy: auto (on with --runtime process), on or off")
+	f.StringVar(&o.Proxy, "proxy", o.Proxy, "Service proxy: auto (on with --runtime process), on, node (only this node's nodePorts on --internal-ip, for a node sharing a machine with another proxy) or off")
 	f.IntVar(&o.LeaseDurationSeconds, "node-lease-duration-seconds", o.LeaseDurationSeconds, "the node's heartbeat Lease duration; it is renewed every quarter of it")
 }
 
@@ -62,8 +65,8 @@ func (o NodeOptions) Validate() error {
 	if o.Runtime != "sim" && o.Runtime != "process" {
 		errs = append(errs, fmt.Errorf("--runtime must be sim or process, not %q", o.Runtime))
 	}
-	if o.Proxy != "auto" && o.Proxy != "on" && o.Proxy != "off" {
-		errs = append(errs, fmt.Errorf("--proxy must be auto, on or off, not %q", o.Proxy))
+	if o.Proxy != "auto" && o.Proxy != "on" && o.Proxy != "off" && o.Proxy != "node" {
+		errs = append(errs, fmt.Errorf("--proxy must be auto, on, node or off, not %q", o.Proxy))
 	}
 	if o.LeaseDurationSeconds < 4 {
 		errs = append(errs, fmt.Errorf("--node-lease-duration-seconds %d: want 4 or more", o.LeaseDurationSeconds))
@@ -75,7 +78,7 @@ func (o NodeOptions) Validate() error {
 }
 
 func (o NodeOptions) proxyOn() bool {
-	return o.Proxy == "on" || (o.Proxy == "auto" && o.Runtime == "process")
+	return o.Proxy == "on" || o.Proxy == "node" || (o.Proxy == "auto" && o.Runtime == "process")
 }
 
 // node is a built node: its agent, its runtime, its log server and its
@@ -120,7 +123,11 @@ func buildNode(client kubernetes.Interface, cfg nodeagent.Config, o NodeOptions,
 	n.agent = a
 	n.built.Store(a)
 	if o.proxyOn() {
-		n.proxy = proxy.New(proxy.Config{Metrics: reg}, client, log)
+		pc := proxy.Config{Metrics: reg, NodeName: cfg.NodeName, NodeOnly: o.Proxy == "node"}
+		if ip, err := netip.ParseAddr(cfg.InternalIP); err == nil {
+			pc.NodeAddresses = []netip.Addr{ip}
+		}
+		n.proxy = proxy.New(pc, client, log)
 	}
 	return n, nil
 }

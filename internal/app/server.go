@@ -65,6 +65,9 @@ type ServerOptions struct {
 	LeaseDuration time.Duration
 	// Nodes: how the controllers notice failed nodes.
 	Nodes nodelifecycle.Config
+	// LBRange is the load-balancer controller's pool (comma-separated
+	// CIDRs); "" runs none.
+	LBRange string
 	// MetricsAddr serves the whole process's /metrics (and the DNS's
 	// /health and /ready); "" serves none.
 	MetricsAddr string
@@ -90,6 +93,9 @@ const (
 	defaultServiceCIDR = "10.96.0.0/12"
 	defaultClusterCIDR = "10.244.0.0/16"
 	processServiceCIDR = "127.96.0.0/16"
+	// defaultLBRange: LoadBalancer addresses inside 127.0.0.0/8, so they
+	// work without root whatever the runtime.
+	defaultLBRange     = "127.98.0.0/16"
 	processClusterCIDR = "127.244.0.0/16"
 )
 
@@ -100,6 +106,7 @@ func DefaultServerOptions() ServerOptions {
 		DataDir: "./svcnet-data", APIAddr: "127.0.0.1:6443", NodePortRange: "30000-32767", LogLevel: "info",
 		NodeCIDRMaskSize: 24, Controllers: true, NodeName: host, MaxEndpointsPerSlice: 100,
 		MetricsAddr: "127.0.0.1:9153", DNS: dnsapp.DefaultOptions(), Node: DefaultNodeOptions(),
+		LBRange: defaultLBRange,
 		Nodes: nodelifecycle.Config{MonitorPeriod: nodelifecycle.DefaultMonitorPeriod, GracePeriod: nodelifecycle.DefaultGracePeriod,
 			StartupGracePeriod: nodelifecycle.DefaultStartupGracePeriod},
 		Limits: apiserver.Limits{
@@ -130,6 +137,11 @@ func (o *ServerOptions) Validate() error {
 	}
 	if _, err := ipalloc.ParseCIDRs(o.ClusterCIDR); err != nil {
 		errs = append(errs, fmt.Errorf("--cluster-cidr: %w", err))
+	}
+	if o.LBRange != "" {
+		if _, err := ipalloc.ParseCIDRs(o.LBRange); err != nil {
+			errs = append(errs, fmt.Errorf("--lb-range: %w", err))
+		}
 	}
 	if _, _, err := net.SplitHostPort(o.APIAddr); err != nil {
 		errs = append(errs, fmt.Errorf("--api-addr: %w", err))
@@ -184,6 +196,7 @@ func serverCommand(stdout, stderr io.Writer) *cobra.Command {
 	f.BoolVar(&o.Controllers, "controllers", o.Controllers, "run the controllers and scheduler (one leader per cluster)")
 	f.StringVar(&o.NodeName, "node-name", o.NodeName, "name of the built-in node; empty runs no node")
 	f.DurationVar(&o.SimReadyAfter, "sim-ready-after", o.SimReadyAfter, "how long simulated pods take to become ready")
+	f.StringVar(&o.LBRange, "lb-range", o.LBRange, "addresses the load-balancer controller gives LoadBalancer Services (comma-separated CIDRs, one per IP family); empty leaves them pending")
 	f.DurationVar(&o.Nodes.GracePeriod, "node-monitor-grace-period", o.Nodes.GracePeriod, "how long a node may renew neither its Lease nor its status before it is Ready=Unknown, its pods not ready, and it is tainted unreachable")
 	f.DurationVar(&o.Nodes.MonitorPeriod, "node-monitor-period", o.Nodes.MonitorPeriod, "how often the controllers check every node's heartbeat")
 	f.DurationVar(&o.Nodes.StartupGracePeriod, "node-startup-grace-period", o.Nodes.StartupGracePeriod, "the grace period of a node that never posted its status")
@@ -517,6 +530,7 @@ func (cp *controlPlane) start(g *daemon.Group) error {
 			Rest: cp.restCfg, Identity: controllerIdentity(), MaxEndpointsPerSlice: cp.o.MaxEndpointsPerSlice,
 			Resources: gcResources(cp.reg), Namespaced: namespacedResources(cp.reg), LeaseDuration: cp.o.LeaseDuration,
 			RenewDeadline: cp.o.LeaseDuration * 2 / 3, RetryPeriod: cp.o.LeaseDuration / 8, Nodes: cp.o.Nodes,
+			LoadBalancerRanges: lbRanges(cp.o.LBRange),
 		}, cp.log)
 		if err != nil {
 			return err
@@ -589,4 +603,13 @@ func namespacedResources(reg *registry.Registry) []schema.GroupVersionResource {
 		}
 	}
 	return out
+}
+
+// lbRanges parses --lb-range (checked by Validate).
+func lbRanges(s string) []netip.Prefix {
+	if s == "" {
+		return nil
+	}
+	r, _ := ipalloc.ParseCIDRs(s)
+	return r
 }

@@ -1,12 +1,22 @@
-// Package proxy makes ClusterIPs carry traffic: for every port of every
-// Service with a ClusterIP it listens on ClusterIP:port (TCP and UDP) and
-// forwards each connection, or each client's datagrams, to a ready
-// endpoint from the Service's EndpointSlices: a random one, or the same one
-// per client with sessionAffinity ClientIP. A backend that refuses is
-// retried on another. Changes apply as the watch delivers them, without
-// touching established connections; those to removed endpoints drain.
-// The addresses must be local: in process mode the service CIDR lies in
-// 127.0.0.0/8, which Linux routes to the loopback device.
+// Package proxy makes Services carry traffic, as kube-proxy does: for
+// every port of every Service it listens on ClusterIP:port, on each
+// externalIP and load-balancer address (status.loadBalancer.ingress) at
+// the port, and, for NodePort and LoadBalancer Services, on this node's
+// addresses at the nodePort (TCP and UDP), and forwards each connection,
+// or each client's datagrams, to a ready endpoint from the Service's
+// EndpointSlices: a random one, or the same one per client with
+// sessionAffinity ClientIP; with externalTrafficPolicy Local, traffic from
+// outside (nodePort, externalIPs, load balancer) goes only to this node's
+// endpoints. A backend that refuses is retried on another. Changes apply
+// as the watch delivers them, without touching established connections;
+// those to removed endpoints drain. The addresses must be local: in
+// process mode the service CIDR lies in 127.0.0.0/8, which Linux routes to
+// the loopback device.
+//
+// Several nodes on one machine share its addresses: ClusterIPs,
+// externalIPs and load-balancer addresses are one set per machine, so one
+// proxy serves them (NodeOnly false) while each node's proxy serves its own
+// nodePorts on its own address (NodeOnly true for the others).
 package proxy
 
 import (
@@ -44,6 +54,15 @@ type Config struct {
 	UDPIdle time.Duration
 	// Metrics registers the proxy's metrics; nil keeps them unregistered.
 	Metrics prometheus.Registerer
+	// NodeName is this proxy's node: externalTrafficPolicy Local keeps to
+	// its endpoints.
+	NodeName string
+	// NodeAddresses are where nodePorts listen (the node's InternalIP, as
+	// kube-proxy's --nodeport-addresses); none serves no nodePorts.
+	NodeAddresses []netip.Addr
+	// NodeOnly serves only the nodePorts: another proxy on this machine
+	// serves its shared addresses.
+	NodeOnly bool
 }
 
 // Proxy forwards ClusterIP traffic.
@@ -153,11 +172,7 @@ func (p *Proxy) sync(key string) {
 	want := map[string]wanted{}
 	if err == nil && svc.Spec.Type != corev1.ServiceTypeExternalName {
 		slices, _ := kube.ServiceSlices(p.slices, ns, name, "")
-		for _, ipStr := range clusterIPs(svc) {
-			ip, err := netip.ParseAddr(ipStr)
-			if err != nil {
-				continue
-			}
+		for _, l := range p.listeners(svc) {
 			for _, sp := range svc.Spec.Ports {
 				proto := sp.Protocol
 				if proto == "" {
@@ -166,7 +181,17 @@ func (p *Proxy) sync(key string) {
 				if proto != corev1.ProtocolTCP && proto != corev1.ProtocolUDP {
 					continue
 				}
-				w := wanted{svc: key, ip: ip, port: int(sp.Port), proto: proto, backends: backends(slices, ip, sp.Name, proto)}
+				port := int(sp.Port)
+				if l.nodePort {
+					if port = int(sp.NodePort); port == 0 {
+						continue
+					}
+				}
+				node := ""
+				if l.external && svc.Spec.ExternalTrafficPolicy == corev1.ServiceExternalTrafficPolicyLocal {
+					node = p.cfg.NodeName
+				}
+				w := wanted{svc: key, ip: l.ip, port: port, proto: proto, backends: backends(slices, l.ip, sp.Name, proto, node)}
 				if svc.Spec.SessionAffinity == corev1.ServiceAffinityClientIP {
 					w.affinity = 3 * time.Hour
 					if c := svc.Spec.SessionAffinityConfig; c != nil && c.ClientIP != nil && c.ClientIP.TimeoutSeconds != nil {
@@ -230,6 +255,48 @@ func (p *Proxy) observe(key string, sls []*discoveryv1.EndpointSlice) {
 	}
 }
 
+// listener is an address a Service is served on: external ones (nodePort,
+// externalIPs, load balancer) follow externalTrafficPolicy.
+type listener struct {
+	ip                 netip.Addr
+	nodePort, external bool
+}
+
+// listeners are the addresses this proxy serves svc on.
+func (p *Proxy) listeners(svc *corev1.Service) []listener {
+	var out []listener
+	add := func(s string, external bool) {
+		if ip, err := netip.ParseAddr(s); err == nil && !slices.ContainsFunc(out, func(l listener) bool { return l.ip == ip && !l.nodePort }) {
+			out = append(out, listener{ip: ip, external: external})
+		}
+	}
+	if !p.cfg.NodeOnly {
+		for _, ip := range clusterIPs(svc) {
+			add(ip, false)
+		}
+		for _, ip := range svc.Spec.ExternalIPs {
+			add(ip, true)
+		}
+		if svc.Spec.Type == corev1.ServiceTypeLoadBalancer {
+			for _, in := range svc.Status.LoadBalancer.Ingress {
+				if in.IPMode == nil || *in.IPMode == corev1.LoadBalancerIPModeVIP {
+					add(in.IP, true)
+				}
+			}
+		}
+	}
+	if svc.Spec.Type == corev1.ServiceTypeNodePort || svc.Spec.Type == corev1.ServiceTypeLoadBalancer {
+		fams := clusterIPs(svc)
+		for _, a := range p.cfg.NodeAddresses {
+			// A nodePort serves the families the Service has.
+			if slices.ContainsFunc(fams, func(s string) bool { ip, err := netip.ParseAddr(s); return err == nil && ip.Is6() == a.Is6() }) {
+				out = append(out, listener{ip: a, nodePort: true, external: true})
+			}
+		}
+	}
+	return out
+}
+
 func clusterIPs(svc *corev1.Service) []string {
 	if len(svc.Spec.ClusterIPs) > 0 {
 		return slices.DeleteFunc(slices.Clone(svc.Spec.ClusterIPs), func(s string) bool { return s == corev1.ClusterIPNone || s == "" })
@@ -241,8 +308,8 @@ func clusterIPs(svc *corev1.Service) []string {
 }
 
 // backends are the ready endpoints of the slices of ip's family that serve
-// the named port.
-func backends(sls []*discoveryv1.EndpointSlice, ip netip.Addr, portName string, proto corev1.Protocol) []netip.AddrPort {
+// the named port; node, when set, keeps those on that node.
+func backends(sls []*discoveryv1.EndpointSlice, ip netip.Addr, portName string, proto corev1.Protocol, node string) []netip.AddrPort {
 	family := discoveryv1.AddressTypeIPv4
 	if ip.Is6() {
 		family = discoveryv1.AddressTypeIPv6
@@ -272,6 +339,9 @@ func backends(sls []*discoveryv1.EndpointSlice, ip netip.Addr, portName string, 
 		}
 		for _, e := range sl.Endpoints {
 			if e.Conditions.Ready != nil && !*e.Conditions.Ready {
+				continue
+			}
+			if node != "" && (e.NodeName == nil || *e.NodeName != node) {
 				continue
 			}
 			for _, a := range e.Addresses {

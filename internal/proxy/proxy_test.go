@@ -69,11 +69,81 @@ func TestBackends(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			var got []string
-			for _, b := range backends(tc.slices, v4, tc.port, corev1.ProtocolTCP) {
+			for _, b := range backends(tc.slices, v4, tc.port, corev1.ProtocolTCP, "") {
 				got = append(got, b.String())
 			}
 			if !slices.Equal(got, tc.want) {
 				t.Fatalf("got %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestBackendsOfANode(t *testing.T) {
+	s := slice(discoveryv1.AddressTypeIPv4, "http", 3000, nil)
+	for addr, node := range map[string]string{"127.244.0.2": "node-1", "127.244.1.2": "node-2", "127.244.1.3": "node-2"} {
+		s.Endpoints = append(s.Endpoints, discoveryv1.Endpoint{Addresses: []string{addr}, NodeName: ptr(node), Conditions: discoveryv1.EndpointConditions{Ready: ptr(true)}})
+	}
+	v4 := netip.MustParseAddr("127.96.0.5")
+	for node, want := range map[string]int{"": 3, "node-1": 1, "node-2": 2, "node-3": 0} {
+		if got := backends([]*discoveryv1.EndpointSlice{s}, v4, "http", corev1.ProtocolTCP, node); len(got) != want {
+			t.Errorf("node %q: %v, want %d", node, got, want)
+		}
+	}
+}
+
+func TestListeners(t *testing.T) {
+	vip := corev1.LoadBalancerIPModeVIP
+	proxyMode := corev1.LoadBalancerIPModeProxy
+	node := []netip.Addr{netip.MustParseAddr("127.0.0.2")}
+	svc := func(typ corev1.ServiceType, mutate func(*corev1.ServiceSpec, *corev1.ServiceStatus)) *corev1.Service {
+		s := &corev1.Service{Spec: corev1.ServiceSpec{Type: typ, ClusterIP: "127.96.0.5", ClusterIPs: []string{"127.96.0.5"}}}
+		if mutate != nil {
+			mutate(&s.Spec, &s.Status)
+		}
+		return s
+	}
+	cases := []struct {
+		name     string
+		svc      *corev1.Service
+		nodeOnly bool
+		want     []string // ip, then n for a nodePort, e for external
+	}{
+		{"ClusterIP", svc(corev1.ServiceTypeClusterIP, nil), false, []string{"127.96.0.5"}},
+		{"headless: nothing", svc(corev1.ServiceTypeClusterIP, func(s *corev1.ServiceSpec, _ *corev1.ServiceStatus) {
+			s.ClusterIP, s.ClusterIPs = "None", []string{"None"}
+		}), false, nil},
+		{"NodePort", svc(corev1.ServiceTypeNodePort, nil), false, []string{"127.96.0.5", "127.0.0.2 n e"}},
+		{"externalIPs", svc(corev1.ServiceTypeClusterIP, func(s *corev1.ServiceSpec, _ *corev1.ServiceStatus) { s.ExternalIPs = []string{"127.99.0.1"} }), false,
+			[]string{"127.96.0.5", "127.99.0.1 e"}},
+		{"LoadBalancer", svc(corev1.ServiceTypeLoadBalancer, func(_ *corev1.ServiceSpec, st *corev1.ServiceStatus) {
+			st.LoadBalancer.Ingress = []corev1.LoadBalancerIngress{{IP: "127.98.0.1", IPMode: &vip}, {IP: "127.98.0.2", IPMode: &proxyMode}, {Hostname: "lb.example"}}
+		}), false, []string{"127.96.0.5", "127.98.0.1 e", "127.0.0.2 n e"}},
+		{"node only: the nodePort alone", svc(corev1.ServiceTypeLoadBalancer, func(s *corev1.ServiceSpec, st *corev1.ServiceStatus) {
+			s.ExternalIPs = []string{"127.99.0.1"}
+			st.LoadBalancer.Ingress = []corev1.LoadBalancerIngress{{IP: "127.98.0.1"}}
+		}), true, []string{"127.0.0.2 n e"}},
+		{"an IPv6-only Service has no IPv4 nodePort", svc(corev1.ServiceTypeNodePort, func(s *corev1.ServiceSpec, _ *corev1.ServiceStatus) {
+			s.ClusterIP, s.ClusterIPs = "fd00::5", []string{"fd00::5"}
+		}), false,
+			[]string{"fd00::5"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			p := New(Config{NodeAddresses: node, NodeOnly: tc.nodeOnly}, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+			var got []string
+			for _, l := range p.listeners(tc.svc) {
+				s := l.ip.String()
+				if l.nodePort {
+					s += " n"
+				}
+				if l.external {
+					s += " e"
+				}
+				got = append(got, s)
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Fatalf("listeners %v, want %v", got, tc.want)
 			}
 		})
 	}
@@ -312,5 +382,55 @@ func TestEstablishedConnectionsSurviveEndpointRemoval(t *testing.T) {
 	})
 	if err := roundTrip("after"); err != nil {
 		t.Fatalf("the established connection broke when its endpoint left: %v", err)
+	}
+}
+
+// A NodePort Service with externalTrafficPolicy Local: its nodePort on
+// this node's address reaches only this node's endpoints; its ClusterIP
+// every endpoint.
+func TestNodePortLocal(t *testing.T) {
+	here, there := echo(t, "here"), echo(t, "there")
+	free := func() int32 {
+		ln, _ := net.Listen("tcp", "127.0.0.1:0")
+		defer ln.Close()
+		return int32(ln.Addr().(*net.TCPAddr).Port)
+	}
+	port, nodePort := free(), free()
+	client := fake.NewClientset(
+		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "ns"}, Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeNodePort,
+			ClusterIP: "127.0.0.1", ClusterIPs: []string{"127.0.0.1"}, ExternalTrafficPolicy: corev1.ServiceExternalTrafficPolicyLocal,
+			Ports: []corev1.ServicePort{{Name: "http", Port: port, NodePort: nodePort, Protocol: corev1.ProtocolTCP}}}},
+		&discoveryv1.EndpointSlice{ObjectMeta: metav1.ObjectMeta{Name: "web-1", Namespace: "ns", Labels: map[string]string{discoveryv1.LabelServiceName: "web"}},
+			AddressType: discoveryv1.AddressTypeIPv4, Ports: []discoveryv1.EndpointPort{{Name: ptr("http"), Port: ptr(int32(here.Port())), Protocol: ptr(corev1.ProtocolTCP)}},
+			Endpoints: []discoveryv1.Endpoint{{Addresses: []string{"127.0.0.1"}, NodeName: ptr("node-1")}}},
+		&discoveryv1.EndpointSlice{ObjectMeta: metav1.ObjectMeta{Name: "web-2", Namespace: "ns", Labels: map[string]string{discoveryv1.LabelServiceName: "web"}},
+			AddressType: discoveryv1.AddressTypeIPv4, Ports: []discoveryv1.EndpointPort{{Name: ptr("http"), Port: ptr(int32(there.Port())), Protocol: ptr(corev1.ProtocolTCP)}},
+			Endpoints: []discoveryv1.Endpoint{{Addresses: []string{"127.0.0.1"}, NodeName: ptr("node-2")}}},
+	)
+	runProxy(t, Config{NodeName: "node-1", NodeAddresses: []netip.Addr{netip.MustParseAddr("127.0.0.2")}}, client)
+	ask := func(addr string) string {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err != nil {
+			return err.Error()
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(3 * time.Second))
+		_, _ = c.Write([]byte("x"))
+		b, _ := io.ReadAll(c)
+		return string(b)
+	}
+	seen := map[string]int{}
+	for i := 0; i < 20; i++ {
+		seen[ask(net.JoinHostPort("127.0.0.2", strconv.Itoa(int(nodePort))))]++
+	}
+	if seen["here"] != 20 {
+		t.Fatalf("the nodePort with policy Local reached %v, want node-1's endpoint only", seen)
+	}
+	seen = map[string]int{}
+	for i := 0; i < 40; i++ {
+		seen[ask(net.JoinHostPort("127.0.0.1", strconv.Itoa(int(port))))]++
+	}
+	if seen["here"] == 0 || seen["there"] == 0 {
+		t.Fatalf("the ClusterIP reached %v, want both endpoints", seen)
 	}
 }

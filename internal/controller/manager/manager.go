@@ -1,14 +1,16 @@
 // Package manager runs every controller of the cluster — Deployment,
 // ReplicaSet, StatefulSet, EndpointSlice, Endpoints, EndpointSlice
 // mirroring, the scheduler, the garbage collector, the namespace
-// controller, node lifecycle, taint eviction and disruption budgets — on
-// shared informers, while this process holds the controllers' Lease, so
-// several servers on one etcd run each controller once.
+// controller, node lifecycle, taint eviction, disruption budgets and load
+// balancer addresses — on shared informers, while this process holds the
+// controllers' Lease, so several servers on one etcd run each controller
+// once.
 package manager
 
 import (
 	"context"
 	"log/slog"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -28,6 +30,7 @@ import (
 	"github.com/svcnet/svcnet/internal/controller/endpoints"
 	"github.com/svcnet/svcnet/internal/controller/endpointslice"
 	"github.com/svcnet/svcnet/internal/controller/gc"
+	"github.com/svcnet/svcnet/internal/controller/loadbalancer"
 	"github.com/svcnet/svcnet/internal/controller/mirroring"
 	"github.com/svcnet/svcnet/internal/controller/namespace"
 	"github.com/svcnet/svcnet/internal/controller/nodelifecycle"
@@ -51,6 +54,9 @@ type Config struct {
 	LeaseDuration, RenewDeadline, RetryPeriod time.Duration
 	// Nodes: how failed nodes are noticed; zero takes Kubernetes' defaults.
 	Nodes nodelifecycle.Config
+	// LoadBalancerRanges are the load-balancer controller's pool; none runs
+	// no controller (LoadBalancer Services stay pending).
+	LoadBalancerRanges []netip.Prefix
 }
 
 // Manager runs the controllers.
@@ -111,6 +117,9 @@ func (m *Manager) lead(ctx context.Context) {
 		nodelifecycle.New(m.client, core.Nodes(), factory.Coordination().V1().Leases(), core.Pods(), recorder("node-controller"), m.cfg.Nodes, m.log, now),
 		tainteviction.New(m.client, core.Pods(), core.Nodes(), recorder("taint-eviction-controller"), m.log, now),
 		disruption.New(m.client, factory.Policy().V1().PodDisruptionBudgets(), core.Pods(), apps.ReplicaSets(), apps.Deployments(), apps.StatefulSets(), m.log, now),
+	}
+	if len(m.cfg.LoadBalancerRanges) > 0 {
+		runners = append(runners, loadbalancer.New(m.client, core.Services(), loadbalancer.NewPool(m.cfg.LoadBalancerRanges), recorder("service-lb-controller"), m.log))
 	}
 	factory.Start(ctx.Done())
 	metaFactory.Start(ctx.Done())
