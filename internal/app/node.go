@@ -123,7 +123,7 @@ func buildNode(client kubernetes.Interface, cfg nodeagent.Config, o NodeOptions,
 	n.agent = a
 	n.built.Store(a)
 	if o.proxyOn() {
-		pc := proxy.Config{Metrics: reg, NodeName: cfg.NodeName, NodeOnly: o.Proxy == "node"}
+		pc := proxy.Config{Metrics: reg, NodeName: cfg.NodeName, NodeOnly: o.Proxy == "node", Zone: cfg.Labels["topology.kubernetes.io/zone"]}
 		if ip, err := netip.ParseAddr(cfg.InternalIP); err == nil {
 			pc.NodeAddresses = []netip.Addr{ip}
 		}

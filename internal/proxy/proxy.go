@@ -63,6 +63,8 @@ type Config struct {
 	// NodeOnly serves only the nodePorts: another proxy on this machine
 	// serves its shared addresses.
 	NodeOnly bool
+	// Zone is this node's topology.kubernetes.io/zone, for zone hints.
+	Zone string
 }
 
 // Proxy forwards ClusterIP traffic.
@@ -187,11 +189,14 @@ func (p *Proxy) sync(key string) {
 						continue
 					}
 				}
+				// A Local policy keeps to this node's endpoints: the external
+				// one for traffic from outside, the internal one for ClusterIPs.
 				node := ""
-				if l.external && svc.Spec.ExternalTrafficPolicy == corev1.ServiceExternalTrafficPolicyLocal {
+				if l.external && svc.Spec.ExternalTrafficPolicy == corev1.ServiceExternalTrafficPolicyLocal ||
+					!l.external && svc.Spec.InternalTrafficPolicy != nil && *svc.Spec.InternalTrafficPolicy == corev1.ServiceInternalTrafficPolicyLocal {
 					node = p.cfg.NodeName
 				}
-				w := wanted{svc: key, ip: l.ip, port: port, proto: proto, backends: backends(slices, l.ip, sp.Name, proto, node)}
+				w := wanted{svc: key, ip: l.ip, port: port, proto: proto, backends: p.choose(endpoints(slices, l.ip, sp.Name, proto), node)}
 				if svc.Spec.SessionAffinity == corev1.ServiceAffinityClientIP {
 					w.affinity = 3 * time.Hour
 					if c := svc.Spec.SessionAffinityConfig; c != nil && c.ClientIP != nil && c.ClientIP.TimeoutSeconds != nil {
@@ -307,15 +312,25 @@ func clusterIPs(svc *corev1.Service) []string {
 	return []string{svc.Spec.ClusterIP}
 }
 
-// backends are the ready endpoints of the slices of ip's family that serve
-// the named port; node, when set, keeps those on that node.
-func backends(sls []*discoveryv1.EndpointSlice, ip netip.Addr, portName string, proto corev1.Protocol, node string) []netip.AddrPort {
+// endpoint is one address of a Service port, with what the proxy chooses
+// by.
+type endpoint struct {
+	ap                        netip.AddrPort
+	ready, servingTerminating bool
+	node                      string
+	hinted                    bool
+	forNodes, forZones        []string
+}
+
+// endpoints are the addresses of the slices of ip's family that serve the
+// named port, each once, sorted.
+func endpoints(sls []*discoveryv1.EndpointSlice, ip netip.Addr, portName string, proto corev1.Protocol) []endpoint {
 	family := discoveryv1.AddressTypeIPv4
 	if ip.Is6() {
 		family = discoveryv1.AddressTypeIPv6
 	}
 	seen := map[netip.AddrPort]bool{}
-	var out []netip.AddrPort
+	var out []endpoint
 	for _, sl := range sls {
 		if sl.AddressType != family {
 			continue
@@ -338,24 +353,74 @@ func backends(sls []*discoveryv1.EndpointSlice, ip netip.Addr, portName string, 
 			continue
 		}
 		for _, e := range sl.Endpoints {
-			if e.Conditions.Ready != nil && !*e.Conditions.Ready {
-				continue
+			c := e.Conditions
+			ep := endpoint{ready: c.Ready == nil || *c.Ready,
+				servingTerminating: c.Serving != nil && *c.Serving && c.Terminating != nil && *c.Terminating}
+			if e.NodeName != nil {
+				ep.node = *e.NodeName
 			}
-			if node != "" && (e.NodeName == nil || *e.NodeName != node) {
-				continue
+			if h := e.Hints; h != nil {
+				ep.hinted = len(h.ForNodes)+len(h.ForZones) > 0
+				for _, n := range h.ForNodes {
+					ep.forNodes = append(ep.forNodes, n.Name)
+				}
+				for _, z := range h.ForZones {
+					ep.forZones = append(ep.forZones, z.Name)
+				}
 			}
 			for _, a := range e.Addresses {
 				if addr, err := netip.ParseAddr(a); err == nil {
 					ap := netip.AddrPortFrom(addr, uint16(port))
 					if !seen[ap] {
 						seen[ap] = true
-						out = append(out, ap)
+						ep.ap = ap
+						out = append(out, ep)
 					}
 				}
 			}
 		}
 	}
-	slices.SortFunc(out, func(x, y netip.AddrPort) int { return x.Compare(y) })
+	slices.SortFunc(out, func(x, y endpoint) int { return x.ap.Compare(y.ap) })
+	return out
+}
+
+// choose picks the backends among eps as kube-proxy does: with node set
+// (a Local traffic policy) only that node's; the ready ones, or when none
+// is, the serving ones still terminating (a rolling update loses no
+// connection); and, when every one of them carries topology hints, those
+// for this proxy's node (trafficDistribution PreferSameNode) or else zone
+// (PreferSameZone, PreferClose), all of them when none is.
+func (p *Proxy) choose(eps []endpoint, node string) []netip.AddrPort {
+	var ready, terminating []endpoint
+	for _, e := range eps {
+		if node != "" && e.node != node {
+			continue
+		}
+		if e.ready {
+			ready = append(ready, e)
+		} else if e.servingTerminating {
+			terminating = append(terminating, e)
+		}
+	}
+	use := ready
+	if len(use) == 0 {
+		use = terminating
+	}
+	if node == "" && len(use) > 0 && !slices.ContainsFunc(use, func(e endpoint) bool { return !e.hinted }) {
+		for _, prefer := range []func(endpoint) bool{
+			func(e endpoint) bool { return p.cfg.NodeName != "" && slices.Contains(e.forNodes, p.cfg.NodeName) },
+			func(e endpoint) bool { return p.cfg.Zone != "" && slices.Contains(e.forZones, p.cfg.Zone) },
+		} {
+			if near := slices.DeleteFunc(slices.Clone(use), func(e endpoint) bool { return !prefer(e) }); len(near) > 0 {
+				use = near
+				break
+			}
+		}
+	}
+	out := make([]netip.AddrPort, 0, len(use))
+	for _, e := range use {
+		out = append(out, e.ap)
+	}
 	return out
 }
 

@@ -69,7 +69,8 @@ func TestBackends(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			var got []string
-			for _, b := range backends(tc.slices, v4, tc.port, corev1.ProtocolTCP, "") {
+			p := New(Config{}, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+			for _, b := range p.choose(endpoints(tc.slices, v4, tc.port, corev1.ProtocolTCP), "") {
 				got = append(got, b.String())
 			}
 			if !slices.Equal(got, tc.want) {
@@ -79,16 +80,61 @@ func TestBackends(t *testing.T) {
 	}
 }
 
-func TestBackendsOfANode(t *testing.T) {
-	s := slice(discoveryv1.AddressTypeIPv4, "http", 3000, nil)
-	for addr, node := range map[string]string{"127.244.0.2": "node-1", "127.244.1.2": "node-2", "127.244.1.3": "node-2"} {
-		s.Endpoints = append(s.Endpoints, discoveryv1.Endpoint{Addresses: []string{addr}, NodeName: ptr(node), Conditions: discoveryv1.EndpointConditions{Ready: ptr(true)}})
+func TestChoose(t *testing.T) {
+	type ep struct {
+		addr, node         string
+		ready, terminating bool
+		forNodes, forZones []string
 	}
-	v4 := netip.MustParseAddr("127.96.0.5")
-	for node, want := range map[string]int{"": 3, "node-1": 1, "node-2": 2, "node-3": 0} {
-		if got := backends([]*discoveryv1.EndpointSlice{s}, v4, "http", corev1.ProtocolTCP, node); len(got) != want {
-			t.Errorf("node %q: %v, want %d", node, got, want)
+	mk := func(eps ...ep) []*discoveryv1.EndpointSlice {
+		s := slice(discoveryv1.AddressTypeIPv4, "http", 3000, nil)
+		for _, e := range eps {
+			d := discoveryv1.Endpoint{Addresses: []string{e.addr}, NodeName: ptr(e.node),
+				Conditions: discoveryv1.EndpointConditions{Ready: ptr(e.ready), Serving: ptr(e.ready || e.terminating), Terminating: ptr(e.terminating)}}
+			if len(e.forNodes)+len(e.forZones) > 0 {
+				d.Hints = &discoveryv1.EndpointHints{}
+				for _, n := range e.forNodes {
+					d.Hints.ForNodes = append(d.Hints.ForNodes, discoveryv1.ForNode{Name: n})
+				}
+				for _, z := range e.forZones {
+					d.Hints.ForZones = append(d.Hints.ForZones, discoveryv1.ForZone{Name: z})
+				}
+			}
+			s.Endpoints = append(s.Endpoints, d)
 		}
+		return []*discoveryv1.EndpointSlice{s}
+	}
+	a1 := ep{addr: "127.244.0.2", node: "node-1", ready: true, forNodes: []string{"node-1"}, forZones: []string{"zone-a"}}
+	a2 := ep{addr: "127.244.0.3", node: "node-1", ready: true, forNodes: []string{"node-1"}, forZones: []string{"zone-a"}}
+	b1 := ep{addr: "127.244.1.2", node: "node-2", ready: true, forNodes: []string{"node-2"}, forZones: []string{"zone-b"}}
+	c1 := ep{addr: "127.244.2.2", node: "node-3", ready: true, forNodes: []string{"node-3"}, forZones: []string{"zone-b"}}
+	unhinted := ep{addr: "127.244.3.2", node: "node-4", ready: true}
+	gone := ep{addr: "127.244.0.9", node: "node-1", terminating: true}
+	cases := []struct {
+		name       string
+		slices     []*discoveryv1.EndpointSlice
+		self, zone string
+		local      string
+		want       int
+	}{
+		{"every ready endpoint", mk(a1, b1, c1), "", "", "", 3},
+		{"Local: this node's only", mk(a1, a2, b1), "node-1", "", "node-1", 2},
+		{"Local with none here: nothing", mk(b1), "node-1", "", "node-1", 0},
+		{"hints for this node", mk(a1, a2, b1, c1), "node-1", "zone-a", "", 2},
+		{"no node hint here: this zone's", mk(b1, c1), "node-9", "zone-b", "", 2},
+		{"no hint for here at all: everything", mk(b1, c1), "node-9", "zone-z", "", 2},
+		{"an endpoint without hints: hints ignored", mk(a1, b1, unhinted), "node-1", "zone-a", "", 3},
+		{"no ready endpoint: the terminating ones still serving", mk(gone, ep{addr: "127.244.0.8", node: "node-1"}), "", "", "", 1},
+		{"a ready one: no terminating one", mk(gone, b1), "", "", "", 1},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			p := New(Config{NodeName: tc.self, Zone: tc.zone}, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+			got := p.choose(endpoints(tc.slices, netip.MustParseAddr("127.96.0.5"), "http", corev1.ProtocolTCP), tc.local)
+			if len(got) != tc.want {
+				t.Fatalf("chose %v, want %d", got, tc.want)
+			}
+		})
 	}
 }
 

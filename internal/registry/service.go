@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -249,6 +250,12 @@ func (s *ServiceStrategy) Validate(obj runtime.Object) field.ErrorList {
 	}
 	if p := sp.InternalTrafficPolicy; p != nil && *p != corev1.ServiceInternalTrafficPolicyCluster && *p != corev1.ServiceInternalTrafficPolicyLocal {
 		errs = append(errs, field.NotSupported(spec.Child("internalTrafficPolicy"), *p, []string{"Cluster", "Local"}))
+	}
+	if d := sp.TrafficDistribution; d != nil {
+		valid := []string{corev1.ServiceTrafficDistributionPreferClose, corev1.ServiceTrafficDistributionPreferSameZone, corev1.ServiceTrafficDistributionPreferSameNode}
+		if !slices.Contains(valid, *d) {
+			errs = append(errs, field.NotSupported(spec.Child("trafficDistribution"), *d, valid))
+		}
 	}
 	for i, ip := range sp.ExternalIPs {
 		if _, err := netip.ParseAddr(ip); err != nil {

@@ -56,7 +56,8 @@ func New(client kubernetes.Interface, svcInf coreinformers.ServiceInformer, podI
 	}
 	kube.IndexSlicesByService(c.sliceInf)
 	podservices.Index(c.podInf, svcInf.Informer())
-	c.reconciler = endpointslicerec.NewReconciler(client, nodeInf.Lister(), maxPerSlice, c.tracker, nil, recorder, ControllerName)
+	c.reconciler = endpointslicerec.NewReconciler(client, nodeInf.Lister(), maxPerSlice, c.tracker, nil, recorder, ControllerName,
+		endpointslicerec.WithPreferSameTrafficDistributionEnabled(true))
 	q := kube.NewQueue[string]("endpointslice")
 	c.loop = &kube.Loop[string]{Name: "endpointslice", Queue: q, Sync: c.sync, Workers: 4, Log: log,
 		Synced: []cache.InformerSynced{svcInf.Informer().HasSynced, podInf.Informer().HasSynced, sliceInf.Informer().HasSynced, nodeInf.Informer().HasSynced}}
