@@ -77,10 +77,11 @@ type Proxy struct {
 	svcs   corelisters.ServiceLister
 	slices cache.SharedIndexInformer // indexed by kube.IndexSlicesByService
 
-	mu    sync.Mutex
-	ports map[string]*servicePort // by "ip|port|proto"
-	seen  map[string]time.Time    // newest trigger time applied, by service
-	ready chan struct{}
+	mu     sync.Mutex
+	ports  map[string]*servicePort // by "ip|port|proto"
+	health map[netip.AddrPort]*healthCheck
+	seen   map[string]time.Time // newest trigger time applied, by service
+	ready  chan struct{}
 }
 
 // New makes a proxy; Run starts it.
@@ -92,7 +93,7 @@ func New(cfg Config, client kubernetes.Interface, log *slog.Logger) *Proxy {
 		cfg.UDPIdle = 30 * time.Second
 	}
 	return &Proxy{cfg: cfg, client: client, log: log.With("component", "proxy"), m: newMetrics(cfg.Metrics),
-		ports: map[string]*servicePort{}, seen: map[string]time.Time{}, ready: make(chan struct{})}
+		ports: map[string]*servicePort{}, health: map[netip.AddrPort]*healthCheck{}, seen: map[string]time.Time{}, ready: make(chan struct{})}
 }
 
 // Ready is closed once every Service known at start is programmed.
@@ -161,6 +162,10 @@ func (p *Proxy) Run(ctx context.Context) error {
 		sp.close()
 		delete(p.ports, k)
 	}
+	for k, h := range p.health {
+		h.close()
+		delete(p.health, k)
+	}
 	return nil
 }
 
@@ -172,8 +177,13 @@ func (p *Proxy) sync(key string) {
 		return
 	}
 	want := map[string]wanted{}
-	if err == nil && svc.Spec.Type != corev1.ServiceTypeExternalName {
+	var sls []*discoveryv1.EndpointSlice
+	if err != nil {
+		svc = nil
+	}
+	if svc != nil && svc.Spec.Type != corev1.ServiceTypeExternalName {
 		slices, _ := kube.ServiceSlices(p.slices, ns, name, "")
+		sls = slices
 		for _, l := range p.listeners(svc) {
 			for _, sp := range svc.Spec.Ports {
 				proto := sp.Protocol
@@ -210,6 +220,7 @@ func (p *Proxy) sync(key string) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.syncHealth(key, svc, sls)
 	for id, sp := range p.ports {
 		if sp.svc == key {
 			if _, ok := want[id]; !ok {

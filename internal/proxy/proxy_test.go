@@ -2,10 +2,13 @@ package proxy
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -479,4 +482,49 @@ func TestNodePortLocal(t *testing.T) {
 	if seen["here"] == 0 || seen["there"] == 0 {
 		t.Fatalf("the ClusterIP reached %v, want both endpoints", seen)
 	}
+}
+
+// The healthCheckNodePort of a LoadBalancer with externalTrafficPolicy
+// Local answers as kube-proxy's: 200 with this node's endpoint count while
+// it has some, 503 when it has none.
+func TestHealthCheckNodePort(t *testing.T) {
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	hc := int32(ln.Addr().(*net.TCPAddr).Port)
+	ln.Close()
+	slice := func(node string) *discoveryv1.EndpointSlice {
+		return &discoveryv1.EndpointSlice{ObjectMeta: metav1.ObjectMeta{Name: "lb-1", Namespace: "ns", Labels: map[string]string{discoveryv1.LabelServiceName: "lb"}},
+			AddressType: discoveryv1.AddressTypeIPv4, Ports: []discoveryv1.EndpointPort{{Name: ptr("http"), Port: ptr(int32(3000)), Protocol: ptr(corev1.ProtocolTCP)}},
+			Endpoints: []discoveryv1.Endpoint{{Addresses: []string{"127.244.0.2"}, NodeName: ptr(node)}, {Addresses: []string{"127.244.0.3"}, NodeName: ptr(node)}}}
+	}
+	client := fake.NewClientset(
+		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "lb", Namespace: "ns"}, Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer,
+			ClusterIP: "None", ExternalTrafficPolicy: corev1.ServiceExternalTrafficPolicyLocal, HealthCheckNodePort: hc,
+			Ports: []corev1.ServicePort{{Name: "http", Port: 80, Protocol: corev1.ProtocolTCP}}}},
+		slice("node-1"),
+	)
+	runProxy(t, Config{NodeName: "node-1", NodeAddresses: []netip.Addr{netip.MustParseAddr("127.0.0.2")}}, client)
+	url := "http://" + net.JoinHostPort("127.0.0.2", strconv.Itoa(int(hc))) + "/"
+	check := func(wantCode, wantLocal int) {
+		t.Helper()
+		testutil.Eventually(t, 5*time.Second, "health check", func() error {
+			resp, err := http.Get(url)
+			if err != nil {
+				return err
+			}
+			defer resp.Body.Close()
+			var b healthBody
+			if err := json.NewDecoder(resp.Body).Decode(&b); err != nil {
+				return err
+			}
+			if resp.StatusCode != wantCode || b.LocalEndpoints != wantLocal || b.Service.Name != "lb" || b.Service.Namespace != "ns" || !b.ServiceProxyHealthy {
+				return fmt.Errorf("%d %+v", resp.StatusCode, b)
+			}
+			return nil
+		})
+	}
+	check(http.StatusOK, 2)
+	if _, err := client.DiscoveryV1().EndpointSlices("ns").Update(context.Background(), slice("node-2"), metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	check(http.StatusServiceUnavailable, 0)
 }

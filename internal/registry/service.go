@@ -251,6 +251,13 @@ func (s *ServiceStrategy) Validate(obj runtime.Object) field.ErrorList {
 	if p := sp.InternalTrafficPolicy; p != nil && *p != corev1.ServiceInternalTrafficPolicyCluster && *p != corev1.ServiceInternalTrafficPolicyLocal {
 		errs = append(errs, field.NotSupported(spec.Child("internalTrafficPolicy"), *p, []string{"Cluster", "Local"}))
 	}
+	if hc := sp.HealthCheckNodePort; hc != 0 {
+		if !NeedsHealthCheck(sp) {
+			errs = append(errs, field.Invalid(spec.Child("healthCheckNodePort"), hc, "may only be set when `type` is 'LoadBalancer' and `externalTrafficPolicy` is 'Local'"))
+		} else if !s.Ports.Contains(int(hc)) {
+			errs = append(errs, field.Invalid(spec.Child("healthCheckNodePort"), hc, fmt.Sprintf("provided port is not in the valid range. The range of valid ports is %d-%d", s.Ports.Base, s.Ports.Base+s.Ports.Size-1)))
+		}
+	}
 	if d := sp.TrafficDistribution; d != nil {
 		valid := []string{corev1.ServiceTrafficDistributionPreferClose, corev1.ServiceTrafficDistributionPreferSameZone, corev1.ServiceTrafficDistributionPreferSameNode}
 		if !slices.Contains(valid, *d) {
@@ -356,6 +363,22 @@ func (s *ServiceStrategy) Allocate(ctx context.Context, obj, old runtime.Object,
 			sp.Ports[i].NodePort = 0
 		}
 	}
+	if NeedsHealthCheck(sp) {
+		if sp.HealthCheckNodePort == 0 && oldSvc != nil {
+			sp.HealthCheckNodePort = oldSvc.Spec.HealthCheckNodePort
+		}
+		for try := 0; sp.HealthCheckNodePort == 0 && try < 10; try++ {
+			n, err := s.Ports.Pick(ctx, string(corev1.ProtocolTCP), attempt+try)
+			if err != nil {
+				return nil, nil, apierrors.NewInternalError(err)
+			}
+			if !slices.ContainsFunc(sp.Ports, func(p corev1.ServicePort) bool { return p.NodePort == int32(n) && p.Protocol == corev1.ProtocolTCP }) {
+				sp.HealthCheckNodePort = int32(n)
+			}
+		}
+	} else {
+		sp.HealthCheckNodePort = 0
+	}
 	now := map[string]bool{}
 	for _, k := range s.Held(svc) {
 		now[k] = true
@@ -390,7 +413,17 @@ func (s *ServiceStrategy) Held(obj runtime.Object) []string {
 			keys = append(keys, ipalloc.PortKey(string(p.Protocol), int(p.NodePort)))
 		}
 	}
+	if hc := svc.Spec.HealthCheckNodePort; hc != 0 {
+		keys = append(keys, ipalloc.PortKey(string(corev1.ProtocolTCP), int(hc)))
+	}
 	return keys
+}
+
+// NeedsHealthCheck: a LoadBalancer Service with externalTrafficPolicy
+// Local has a healthCheckNodePort, where each node's proxy says whether
+// it has endpoints of the Service (kube-proxy's answer).
+func NeedsHealthCheck(sp *corev1.ServiceSpec) bool {
+	return sp.Type == corev1.ServiceTypeLoadBalancer && sp.ExternalTrafficPolicy == corev1.ServiceExternalTrafficPolicyLocal
 }
 
 // Taken implements Claimer: the Invalid error for a value the client asked for.
@@ -407,6 +440,10 @@ func (s *ServiceStrategy) Taken(obj runtime.Object, key string) error {
 			return apierrors.NewInvalid(serviceGK, svc.Name, field.ErrorList{field.Invalid(field.NewPath("spec", "ports").Index(i).Child("nodePort"), p.NodePort,
 				"provided port is already allocated")})
 		}
+	}
+	if hc := svc.Spec.HealthCheckNodePort; hc != 0 && ipalloc.PortKey(string(corev1.ProtocolTCP), int(hc)) == key {
+		return apierrors.NewInvalid(serviceGK, svc.Name, field.ErrorList{field.Invalid(field.NewPath("spec", "healthCheckNodePort"), hc,
+			"provided port is already allocated")})
 	}
 	return apierrors.NewInternalError(fmt.Errorf("claim %s is held by another object", key))
 }

@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"strings"
 	"testing"
@@ -107,4 +109,27 @@ func TestServiceTypesCarryTraffic(t *testing.T) {
 	p.mustKubectl(t, "delete", "svc", "lb")
 	p.mustKubectl(t, "expose", "deployment", "api-deployment", "--name", "lb2", "--type", "LoadBalancer", "--port", "8080", "--target-port", "3000")
 	p.awaitKubectl(t, 10*time.Second, lbIP, "get", "svc", "lb2", "-o", "jsonpath={.status.loadBalancer.ingress[0].ip}")
+
+	// externalTrafficPolicy Local on a LoadBalancer: a healthCheckNodePort
+	// where each node's proxy reports its own endpoints, as kube-proxy does.
+	p.mustKubectl(t, "patch", "svc", "lb2", "-p", `{"spec":{"externalTrafficPolicy":"Local"}}`)
+	hc := p.mustKubectl(t, "get", "svc", "lb2", "-o", "jsonpath={.spec.healthCheckNodePort}")
+	if hc == "" || hc == "0" {
+		t.Fatalf("no healthCheckNodePort allocated")
+	}
+	for node, name := range map[string]string{"127.0.0.1": "node-1", "127.0.0.2": "node-2"} {
+		want := fmt.Sprintf(`"localEndpoints":%d`, perNode[name])
+		eventually(t, 10*time.Second, name+"'s health check", func() string {
+			resp, err := http.Get("http://" + node + ":" + hc + "/")
+			if err != nil {
+				return err.Error()
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != http.StatusOK || !strings.Contains(string(b), want) {
+				return fmt.Sprintf("%d %s, want %s", resp.StatusCode, b, want)
+			}
+			return ""
+		})
+	}
 }
