@@ -28,6 +28,7 @@ import (
 	"github.com/svcnet/svcnet/internal/controller/nodelifecycle"
 	"github.com/svcnet/svcnet/internal/etcdserver"
 	"github.com/svcnet/svcnet/internal/hostnet"
+	"github.com/svcnet/svcnet/internal/ingress"
 	"github.com/svcnet/svcnet/internal/ipalloc"
 	"github.com/svcnet/svcnet/internal/nodeagent"
 	"github.com/svcnet/svcnet/internal/nodeagent/process"
@@ -68,6 +69,8 @@ type ServerOptions struct {
 	// LBRange is the load-balancer controller's pool (comma-separated
 	// CIDRs); "" runs none.
 	LBRange string
+	// IngressAddr serves the Ingresses of class svcnet; "" serves none.
+	IngressAddr string
 	// MetricsAddr serves the whole process's /metrics (and the DNS's
 	// /health and /ready); "" serves none.
 	MetricsAddr string
@@ -106,7 +109,7 @@ func DefaultServerOptions() ServerOptions {
 		DataDir: "./svcnet-data", APIAddr: "127.0.0.1:6443", NodePortRange: "30000-32767", LogLevel: "info",
 		NodeCIDRMaskSize: 24, Controllers: true, NodeName: host, MaxEndpointsPerSlice: 100,
 		MetricsAddr: "127.0.0.1:9153", DNS: dnsapp.DefaultOptions(), Node: DefaultNodeOptions(),
-		LBRange: defaultLBRange,
+		LBRange: defaultLBRange, IngressAddr: "127.0.0.1:8080",
 		Nodes: nodelifecycle.Config{MonitorPeriod: nodelifecycle.DefaultMonitorPeriod, GracePeriod: nodelifecycle.DefaultGracePeriod,
 			StartupGracePeriod: nodelifecycle.DefaultStartupGracePeriod},
 		Limits: apiserver.Limits{
@@ -196,6 +199,7 @@ func serverCommand(stdout, stderr io.Writer) *cobra.Command {
 	f.BoolVar(&o.Controllers, "controllers", o.Controllers, "run the controllers and scheduler (one leader per cluster)")
 	f.StringVar(&o.NodeName, "node-name", o.NodeName, "name of the built-in node; empty runs no node")
 	f.DurationVar(&o.SimReadyAfter, "sim-ready-after", o.SimReadyAfter, "how long simulated pods take to become ready")
+	f.StringVar(&o.IngressAddr, "ingress-addr", o.IngressAddr, "address of the built-in HTTP ingress (Ingresses of class svcnet); empty serves none")
 	f.StringVar(&o.LBRange, "lb-range", o.LBRange, "addresses the load-balancer controller gives LoadBalancer Services (comma-separated CIDRs, one per IP family); empty leaves them pending")
 	f.DurationVar(&o.Nodes.GracePeriod, "node-monitor-grace-period", o.Nodes.GracePeriod, "how long a node may renew neither its Lease nor its status before it is Ready=Unknown, its pods not ready, and it is tainted unreachable")
 	f.DurationVar(&o.Nodes.MonitorPeriod, "node-monitor-period", o.Nodes.MonitorPeriod, "how often the controllers check every node's heartbeat")
@@ -222,6 +226,8 @@ type Started struct {
 	DNSAddr string
 	// MetricsAddr is where /metrics is served ("" when off).
 	MetricsAddr string
+	// IngressAddr is where the ingress serves ("" when off).
+	IngressAddr string
 }
 
 // RunServer runs svcnet server until ctx ends. started, when not nil, is
@@ -273,8 +279,11 @@ func RunServer(ctx context.Context, o ServerOptions, stdout, stderr io.Writer, s
 		}
 		return err
 	}
-	st := Started{APIAddr: cp.api.Addr(), Kubeconfig: cp.kubeconfig, EtcdURLs: endpoints, DNSAddr: cp.dnsAddr, MetricsAddr: cp.metricsAddr}
+	st := Started{APIAddr: cp.api.Addr(), Kubeconfig: cp.kubeconfig, EtcdURLs: endpoints, DNSAddr: cp.dnsAddr, MetricsAddr: cp.metricsAddr, IngressAddr: cp.ingressAddr}
 	fmt.Fprintf(stdout, "svcnet API serving at https://%s\nkubeconfig: %s\n  export KUBECONFIG=%s\n", st.APIAddr, st.Kubeconfig, st.Kubeconfig)
+	if st.IngressAddr != "" {
+		fmt.Fprintf(stdout, "ingress: http://%s\n", st.IngressAddr)
+	}
 	if st.DNSAddr != "" {
 		fmt.Fprintf(stdout, "dns: %s (zone %s)\n", st.DNSAddr, o.DNS.ClusterDomain)
 	}
@@ -365,7 +374,7 @@ type controlPlane struct {
 	node    *node
 	release func()
 
-	kubeconfig, dnsAddr, metricsAddr string
+	kubeconfig, dnsAddr, metricsAddr, ingressAddr string
 }
 
 // buildControlPlane builds the registry on store, the credentials, the API
@@ -544,6 +553,19 @@ func (cp *controlPlane) start(g *daemon.Group) error {
 	}
 	if cp.node != nil {
 		cp.node.start(clients)
+	}
+	if cp.o.IngressAddr != "" {
+		client, err := kubernetes.NewForConfig(cp.restCfg)
+		if err != nil {
+			return err
+		}
+		ing := ingress.New(cp.o.IngressAddr, client, cp.log)
+		clients.Go(ing.Run)
+		select {
+		case cp.ingressAddr = <-ing.Bound():
+		case <-g.Ctx.Done():
+			return g.Wait()
+		}
 	}
 	if cp.o.DNS.Addr != "" {
 		srv, err := dnsapp.Start(clients, cp.o.DNS, cp.restCfg, cp.metrics, cp.log)

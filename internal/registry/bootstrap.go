@@ -18,7 +18,8 @@ import (
 // SystemNamespaces exist on every cluster.
 var SystemNamespaces = []string{"default", "kube-system", "kube-public", "kube-node-lease"}
 
-// Bootstrap creates the system namespaces, the default/kubernetes Service
+// Bootstrap creates the system namespaces, the default IngressClass
+// (svcnet), the default/kubernetes Service
 // (the first address of the primary service range, port 443) with endpoints
 // at the API server's address, and the kube-system/kube-dns Service at
 // dnsServiceIP (the tenth address, as kubeadm puts it; its endpoints are
@@ -28,6 +29,9 @@ var SystemNamespaces = []string{"default", "kube-system", "kube-public", "kube-n
 // kube-dns, and says so in the returned warning.
 func (r *Registry) Bootstrap(ctx context.Context, apiIP netip.Addr, apiPort int32, firstServiceIP, dnsServiceIP netip.Addr) (warning string, err error) {
 	if err := r.bootstrapKubernetes(ctx, apiIP, apiPort, firstServiceIP); err != nil {
+		return "", err
+	}
+	if err := r.ensure(ctx, "networking.k8s.io", "ingressclasses", SvcnetIngressClass()); err != nil {
 		return "", err
 	}
 	dns := KubeDNSService(dnsServiceIP)

@@ -51,6 +51,8 @@ func Resources(cfg Config) []*Resource {
 		statefulSetResource(),
 		leaseResource(),
 		podDisruptionBudgetResource(),
+		ingressResource(),
+		ingressClassResource(),
 	}
 }
 

@@ -196,7 +196,7 @@ func (l *lockedBuffer) String() string {
 // tests here are about the API and its storage) and waits until it serves.
 func startSvcnet(t *testing.T, dataDir, addr string, extra ...string) *svcnet {
 	t.Helper()
-	args := append([]string{"server", "--data-dir", dataDir, "--api-addr", addr, "--dns-addr", "", "--metrics-addr", "", "--node-name", ""}, extra...)
+	args := append([]string{"server", "--data-dir", dataDir, "--api-addr", addr, "--dns-addr", "", "--metrics-addr", "", "--ingress-addr", "", "--node-name", ""}, extra...)
 	s := &svcnet{t: t, dataDir: dataDir, addr: addr, out: &lockedBuffer{}, exited: make(chan struct{})}
 	s.cmd = exec.Command(binary, args...)
 	stdout, _ := s.cmd.StdoutPipe()

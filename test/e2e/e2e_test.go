@@ -61,6 +61,7 @@ type proc struct {
 	kubeconfig string
 	dnsAddr    string
 	metricsURL string
+	ingressURL string
 	mu         sync.Mutex
 	out        strings.Builder
 	exited     chan error
@@ -68,7 +69,7 @@ type proc struct {
 
 func startSvcnet(t *testing.T, dataDir, addr string, extra ...string) *proc {
 	t.Helper()
-	args := append([]string{"server", "--data-dir", dataDir, "--api-addr", addr, "--dns-addr", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0"}, extra...)
+	args := append([]string{"server", "--data-dir", dataDir, "--api-addr", addr, "--dns-addr", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0", "--ingress-addr", "127.0.0.1:0"}, extra...)
 	p := &proc{t: t, dataDir: dataDir, addr: addr, exited: make(chan error, 1)}
 	p.cmd = exec.Command(binary, args...)
 	stdout, _ := p.cmd.StdoutPipe()
@@ -90,6 +91,11 @@ func startSvcnet(t *testing.T, dataDir, addr string, extra ...string) *proc {
 			if u, ok := strings.CutPrefix(line, "metrics: "); ok {
 				p.mu.Lock()
 				p.metricsURL = strings.TrimSuffix(u, "/metrics")
+				p.mu.Unlock()
+			}
+			if u, ok := strings.CutPrefix(line, "ingress: "); ok {
+				p.mu.Lock()
+				p.ingressURL = u
 				p.mu.Unlock()
 			}
 			if d, ok := strings.CutPrefix(line, "dns: "); ok {

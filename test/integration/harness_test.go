@@ -84,7 +84,7 @@ func launch(o serverOpts) (*server, error) {
 			filepath.Join(pki, "apiserver-etcd-client.crt"), filepath.Join(pki, "apiserver-etcd-client.key")
 	}
 	so.Controllers, so.NodeName, so.LeaseDuration = o.controllers, o.nodeName, 4*time.Second
-	so.DNS.Addr, so.MetricsAddr = "", "" // the e2e tier tests them
+	so.DNS.Addr, so.MetricsAddr, so.IngressAddr = "", "", "" // the e2e tier tests them
 	if o.limits != nil {
 		so.Limits = *o.limits
 	}

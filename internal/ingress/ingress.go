@@ -1,0 +1,338 @@
+// Package ingress is svcnet's built-in HTTP ingress: it serves the
+// Ingresses of class svcnet (the cluster's default IngressClass) on one
+// address, routing each request by host (exact, then a "*." wildcard of
+// one label, then rules without a host) and path (Exact, then the longest
+// Prefix by path elements; ImplementationSpecific is Prefix) to a ready
+// endpoint of the backend Service's port, by number or name; what matches
+// nothing goes to a default backend, else 404. It writes the Ingresses'
+// status.loadBalancer with its address.
+package ingress
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/netip"
+	"net/url"
+	"slices"
+	"sort"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	corelisters "k8s.io/client-go/listers/core/v1"
+	networkinglisters "k8s.io/client-go/listers/networking/v1"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/util/workqueue"
+
+	"github.com/svcnet/svcnet/internal/kube"
+)
+
+// Class and Controller are the IngressClass svcnet serves (the registry
+// makes it at bootstrap, as the cluster's default).
+const (
+	Class      = "svcnet"
+	Controller = "svcnet.io/ingress-controller"
+)
+
+// Server serves Ingresses on one address.
+type Server struct {
+	addr   string
+	client kubernetes.Interface
+	log    *slog.Logger
+
+	ingresses networkinglisters.IngressLister
+	services  corelisters.ServiceLister
+	slices    cache.SharedIndexInformer
+
+	routes atomic.Pointer[table]
+	bound  chan string
+}
+
+// New makes the server; Run binds addr and serves.
+func New(addr string, client kubernetes.Interface, log *slog.Logger) *Server {
+	s := &Server{addr: addr, client: client, log: log.With("component", "ingress"), bound: make(chan string, 1)}
+	s.routes.Store(&table{})
+	return s
+}
+
+// Bound gives the listening address once Run has bound it.
+func (s *Server) Bound() <-chan string { return s.bound }
+
+// Run serves until ctx ends.
+func (s *Server) Run(ctx context.Context) error {
+	ln, err := net.Listen("tcp", s.addr)
+	if err != nil {
+		return fmt.Errorf("ingress listen %s: %w", s.addr, err)
+	}
+	s.bound <- ln.Addr().String()
+	factory := informers.NewSharedInformerFactoryWithOptions(s.client, 0, informers.WithTransform(kube.StripManagedFields))
+	ingInf := factory.Networking().V1().Ingresses()
+	svcInf := factory.Core().V1().Services()
+	sliceInf := factory.Discovery().V1().EndpointSlices()
+	kube.IndexSlicesByService(sliceInf.Informer())
+	s.ingresses, s.services, s.slices = ingInf.Lister(), svcInf.Lister(), sliceInf.Informer()
+	// Every change rebuilds the (small) table once; status follows.
+	q := workqueue.NewTypedWithConfig[string](workqueue.TypedQueueConfig[string]{Name: "ingress"})
+	defer q.ShutDown()
+	poke := cache.ResourceEventHandlerFuncs{
+		AddFunc: func(any) { q.Add("rebuild") }, UpdateFunc: func(any, any) { q.Add("rebuild") }, DeleteFunc: func(any) { q.Add("rebuild") },
+	}
+	_, _ = ingInf.Informer().AddEventHandler(poke)
+	factory.Start(ctx.Done())
+	defer factory.Shutdown()
+	srv := &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 90 * time.Second}
+	go func() {
+		<-ctx.Done()
+		q.ShutDown()
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}()
+	go func() {
+		if !cache.WaitForCacheSync(ctx.Done(), ingInf.Informer().HasSynced, svcInf.Informer().HasSynced, sliceInf.Informer().HasSynced) {
+			return
+		}
+		for {
+			key, quit := q.Get()
+			if quit {
+				return
+			}
+			s.rebuild(ctx, ln.Addr())
+			q.Done(key)
+		}
+	}()
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// ours: an Ingress of the svcnet class (or the old annotation naming it).
+func ours(ing *networkingv1.Ingress) bool {
+	if ing.Spec.IngressClassName != nil {
+		return *ing.Spec.IngressClassName == Class
+	}
+	return ing.Annotations["kubernetes.io/ingress.class"] == Class
+}
+
+// rebuild makes the routing table from every Ingress of the class and
+// writes their status.
+func (s *Server) rebuild(ctx context.Context, addr net.Addr) {
+	all, _ := s.ingresses.List(labels.Everything())
+	var mine []*networkingv1.Ingress
+	for _, ing := range all {
+		if ours(ing) && ing.DeletionTimestamp == nil {
+			mine = append(mine, ing)
+		}
+	}
+	s.routes.Store(build(mine))
+	ip := "127.0.0.1"
+	if ta, ok := addr.(*net.TCPAddr); ok && !ta.IP.IsUnspecified() {
+		ip = ta.IP.String()
+	}
+	want := networkingv1.IngressLoadBalancerStatus{Ingress: []networkingv1.IngressLoadBalancerIngress{{IP: ip}}}
+	for _, ing := range mine {
+		if apiequality.Semantic.DeepEqual(ing.Status.LoadBalancer, want) {
+			continue
+		}
+		next := ing.DeepCopy()
+		next.Status.LoadBalancer = want
+		if _, err := s.client.NetworkingV1().Ingresses(ing.Namespace).UpdateStatus(ctx, next, metav1.UpdateOptions{}); err != nil {
+			s.log.Debug("ingress status", "ingress", ing.Namespace+"/"+ing.Name, "err", err)
+		}
+	}
+}
+
+// backend is a Service port an Ingress routes to.
+type backend struct {
+	namespace, service string
+	port               networkingv1.ServiceBackendPort
+}
+
+// rule is one host's paths.
+type route struct {
+	path    string
+	exact   bool
+	backend backend
+}
+
+// table is every route, by host ("" for rules without one).
+type table struct {
+	hosts    map[string][]route
+	wildcard map[string][]route // by the suffix after "*."
+	any      []route
+	fallback *backend
+}
+
+func build(ings []*networkingv1.Ingress) *table {
+	// Oldest first: on a tie the older Ingress wins, as controllers do.
+	sort.SliceStable(ings, func(i, j int) bool { return ings[i].CreationTimestamp.Before(&ings[j].CreationTimestamp) })
+	t := &table{hosts: map[string][]route{}, wildcard: map[string][]route{}}
+	for _, ing := range ings {
+		if b := ing.Spec.DefaultBackend; b != nil && b.Service != nil && t.fallback == nil {
+			t.fallback = &backend{ing.Namespace, b.Service.Name, b.Service.Port}
+		}
+		for _, r := range ing.Spec.Rules {
+			if r.HTTP == nil {
+				continue
+			}
+			var rs []route
+			for _, p := range r.HTTP.Paths {
+				if p.Backend.Service == nil {
+					continue
+				}
+				rs = append(rs, route{path: p.Path, exact: p.PathType != nil && *p.PathType == networkingv1.PathTypeExact,
+					backend: backend{ing.Namespace, p.Backend.Service.Name, p.Backend.Service.Port}})
+			}
+			switch {
+			case r.Host == "":
+				t.any = append(t.any, rs...)
+			case strings.HasPrefix(r.Host, "*."):
+				t.wildcard[r.Host[2:]] = append(t.wildcard[r.Host[2:]], rs...)
+			default:
+				t.hosts[strings.ToLower(r.Host)] = append(t.hosts[strings.ToLower(r.Host)], rs...)
+			}
+		}
+	}
+	return t
+}
+
+// match finds the route for a request's host and path: Exact over Prefix,
+// the longest prefix (element-wise) among prefixes; a host's own rules
+// before wildcard ones before those for any host.
+func (t *table) match(host, path string) (backend, bool) {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.ToLower(host)
+	candidates := [][]route{t.hosts[host]}
+	if i := strings.IndexByte(host, '.'); i > 0 {
+		candidates = append(candidates, t.wildcard[host[i+1:]])
+	}
+	candidates = append(candidates, t.any)
+	for _, rs := range candidates {
+		if b, ok := best(rs, path); ok {
+			return b, true
+		}
+	}
+	if t.fallback != nil {
+		return *t.fallback, true
+	}
+	return backend{}, false
+}
+
+func best(rs []route, path string) (backend, bool) {
+	found, bestLen := -1, -1
+	for i, r := range rs {
+		if r.exact {
+			if r.path == path {
+				return r.backend, true
+			}
+			continue
+		}
+		if prefixMatch(r.path, path) && len(r.path) > bestLen {
+			found, bestLen = i, len(r.path)
+		}
+	}
+	if found < 0 {
+		return backend{}, false
+	}
+	return rs[found].backend, true
+}
+
+// prefixMatch is Kubernetes' Prefix: element-wise on "/"-separated path
+// elements ("/foo" matches "/foo", "/foo/" and "/foo/bar", not "/foobar").
+func prefixMatch(prefix, path string) bool {
+	prefix = strings.TrimSuffix(prefix, "/")
+	if prefix == "" {
+		return true
+	}
+	return path == prefix || strings.HasPrefix(path, prefix+"/")
+}
+
+// endpoint picks a ready endpoint of b's Service port.
+func (s *Server) endpoint(b backend) (netip.AddrPort, error) {
+	svc, err := s.services.Services(b.namespace).Get(b.service)
+	if err != nil {
+		return netip.AddrPort{}, fmt.Errorf("service %s/%s: %w", b.namespace, b.service, err)
+	}
+	var sp *corev1.ServicePort
+	for i := range svc.Spec.Ports {
+		p := &svc.Spec.Ports[i]
+		if b.port.Number != 0 && p.Port == b.port.Number || b.port.Name != "" && p.Name == b.port.Name {
+			sp = p
+		}
+	}
+	if sp == nil {
+		return netip.AddrPort{}, fmt.Errorf("service %s/%s has no port %v", b.namespace, b.service, b.port)
+	}
+	sls, _ := kube.ServiceSlices(s.slices, b.namespace, b.service, "")
+	var ready []netip.AddrPort
+	for _, sl := range sls {
+		port := -1
+		for _, p := range sl.Ports {
+			if p.Port != nil && (p.Name == nil && sp.Name == "" || p.Name != nil && *p.Name == sp.Name) {
+				port = int(*p.Port)
+			}
+		}
+		if port < 0 || sl.AddressType == discoveryv1.AddressTypeFQDN {
+			continue
+		}
+		for _, e := range sl.Endpoints {
+			if e.Conditions.Ready != nil && !*e.Conditions.Ready {
+				continue
+			}
+			for _, a := range e.Addresses {
+				if ip, err := netip.ParseAddr(a); err == nil {
+					ready = append(ready, netip.AddrPortFrom(ip, uint16(port)))
+				}
+			}
+		}
+	}
+	ready = slices.Compact(ready)
+	if len(ready) == 0 {
+		return netip.AddrPort{}, fmt.Errorf("service %s/%s has no ready endpoint", b.namespace, b.service)
+	}
+	return ready[rand.IntN(len(ready))], nil
+}
+
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	b, ok := s.routes.Load().match(r.Host, r.URL.Path)
+	if !ok {
+		http.Error(w, "default backend - 404", http.StatusNotFound)
+		return
+	}
+	ep, err := s.endpoint(b)
+	if err != nil {
+		s.log.Debug("no backend", "host", r.Host, "path", r.URL.Path, "err", err)
+		http.Error(w, "503 Service Temporarily Unavailable", http.StatusServiceUnavailable)
+		return
+	}
+	target := &url.URL{Scheme: "http", Host: ep.String()}
+	proxy := &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(target)
+			pr.Out.Host = pr.In.Host // the backend sees the host asked for
+			pr.SetXForwarded()
+		},
+		ErrorHandler: func(w http.ResponseWriter, _ *http.Request, err error) {
+			s.log.Debug("backend", "endpoint", ep, "err", err)
+			http.Error(w, "502 Bad Gateway", http.StatusBadGateway)
+		},
+	}
+	proxy.ServeHTTP(w, r)
+}
