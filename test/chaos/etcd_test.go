@@ -60,17 +60,22 @@ func TestServerKilledDuringCreates(t *testing.T) {
 }
 
 // TestEtcdLeaderKilledDuringWrites: the etcd leader of a three-member
-// cluster dies under a stream of creates. No acknowledged create is lost
-// and creates succeed again within 5s.
+// cluster dies under four streams of creates. No acknowledged create is
+// lost and creates succeed again within 5s.
 func TestEtcdLeaderKilledDuringWrites(t *testing.T) {
 	etcd := startEtcdCluster(t, 3)
 	s := startSvcnet(t, t.TempDir(), freeAddr(t), "--etcd-servers", etcd.endpoints(), "--request-timeout", requestTimeout.String())
 	c := s.client(t)
 	w := &writer{}
 	ctx, cancel := context.WithCancel(context.Background())
+	// Four writers: a write in flight to the dying leader hangs until its
+	// request times out (as it would in Kubernetes); the others show when
+	// writes are back.
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); w.run(ctx, c, "w", false) }()
+	for i := range 4 {
+		wg.Add(1)
+		go func() { defer wg.Done(); w.run(ctx, c, fmt.Sprintf("w%d", i), false) }()
+	}
 	for w.count() < 50 {
 		time.Sleep(10 * time.Millisecond)
 	}
