@@ -1,11 +1,14 @@
-// Command proxy benchmarks svcnet's ClusterIP proxy: svcnet server with
-// --runtime process runs the seed Deployment (five `svcnet hello` pods) and
-// normal-service; HTTP clients then call the ClusterIP and, for the
-// ceiling in the same run, one pod's IP directly, each with a new
-// connection per request (what the proxy adds per connection) and over
-// kept-alive connections (what it adds per byte). Last it measures how long
-// an EndpointSlice change takes to steer new connections. It prints a table
-// and writes bench/results/proxy.json.
+// Command proxy benchmarks svcnet's Service proxy and ingress: svcnet
+// server with --runtime process runs the seed Deployment (five `svcnet
+// hello` pods) and normal-service, plus a NodePort, a LoadBalancer and an
+// Ingress for the same pods; HTTP clients then call the ClusterIP, the
+// nodePort, the load-balancer address and the ingress and, for the ceiling
+// in the same run, one pod's IP directly, each with a new connection per
+// request (what the proxy adds per connection) and over kept-alive
+// connections (what it adds per byte). Last it measures, for each way in,
+// how long an EndpointSlice change takes to steer new connections. It
+// prints a table and writes bench/results/proxy.json (needs root: port 80
+// on ClusterIPs and load-balancer addresses).
 package main
 
 import (
@@ -19,11 +22,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
@@ -38,11 +43,11 @@ type run struct {
 }
 
 type result struct {
-	Date          string             `json:"date"`
-	Clients       int                `json:"clients"`
-	Seconds       int                `json:"seconds"`
-	Runs          map[string]run     `json:"runs"`
-	PropagationMs map[string]float64 `json:"endpoint_change_to_proxy_ms"`
+	Date          string                        `json:"date"`
+	Clients       int                           `json:"clients"`
+	Seconds       int                           `json:"seconds"`
+	Runs          map[string]run                `json:"runs"`
+	PropagationMs map[string]map[string]float64 `json:"endpoint_change_to_traffic_ms"`
 }
 
 func main() {
@@ -65,8 +70,9 @@ func benchmark(secs, clients int, out string) error {
 	if err := measure.Build(tmp, "./cmd/svcnet"); err != nil {
 		return err
 	}
+	ingressAddr := measure.FreePort()
 	srv, err := measure.StartServer(filepath.Join(tmp, "svcnet"), "--runtime", "process", "--data-dir", filepath.Join(tmp, "data"),
-		"--api-addr", measure.FreePort(), "--dns-addr", "", "--metrics-addr", "", "--log-level", "error")
+		"--api-addr", measure.FreePort(), "--dns-addr", "", "--metrics-addr", "", "--ingress-addr", ingressAddr, "--log-level", "error")
 	if err != nil {
 		return err
 	}
@@ -106,10 +112,17 @@ func benchmark(secs, clients int, out string) error {
 			break
 		}
 	}
+	ways, err := waysIn(c, "api", 80, "", ingressAddr)
+	if err != nil {
+		return err
+	}
 	res := result{Date: time.Now().UTC().Format(time.RFC3339), Clients: clients, Seconds: secs, Runs: map[string]run{}}
 	targets := []struct{ name, url string }{
 		{"one pod directly (ceiling)", "http://" + podIPs[0] + ":3000/"},
 		{"through the ClusterIP", "http://" + clusterIP + "/"},
+		{"through a NodePort", ways.nodePort},
+		{"through the LoadBalancer", ways.lb},
+		{"through the Ingress", ways.ingress},
 	}
 	for _, keep := range []bool{false, true} {
 		for _, tgt := range targets {
@@ -122,12 +135,15 @@ func benchmark(secs, clients int, out string) error {
 			fmt.Printf("%-68s %9.0f req/s  p50 %.3f  p99 %.3f ms  errors %d\n", mode+", "+tgt.name, r.RPS, r.Ms["p50"], r.Ms["p99"], r.Err)
 		}
 	}
-	res.PropagationMs, err = propagation(c, podIPs)
+	res.PropagationMs, err = propagation(c, podIPs, ingressAddr)
 	if err != nil {
 		return err
 	}
-	fmt.Printf("%-68s p50 %.1f  p99 %.1f ms (%v changes)\n", "EndpointSlice written ▶ new connections reach the new endpoint",
-		res.PropagationMs["p50"], res.PropagationMs["p99"], res.PropagationMs["count"])
+	for _, way := range []string{"ClusterIP", "NodePort", "LoadBalancer", "Ingress"} {
+		m := res.PropagationMs[way]
+		fmt.Printf("%-68s p50 %.1f  p99 %.1f ms (%v changes)\n", "EndpointSlice written ▶ new connections reach the new endpoint, "+way,
+			m["p50"], m["p99"], m["count"])
+	}
 	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
 		return err
 	}
@@ -184,13 +200,50 @@ func load(url string, clients, secs int, keepAlive bool) run {
 
 var podName = regexp.MustCompile(`\(([0-9.]+):`)
 
-// propagation points a selectorless Service's slice at one pod, then the
-// next, and times from each write to the first new connection that the
-// proxy sends to the new pod.
-func propagation(c kubernetes.Interface, podIPs []string) (map[string]float64, error) {
+// ways are the URLs of one Service's ports from outside: its nodePort on
+// the node's address, its load-balancer address, and the ingress.
+type ways struct{ clusterIP, nodePort, lb, ingress string }
+
+// waysIn makes a LoadBalancer Service named name (selector app=api, or
+// none when selector is ""), on port, and an Ingress routing host ("": any)
+// to it, and waits for its addresses.
+func waysIn(c kubernetes.Interface, name string, port int32, host, ingressAddr string) (ways, error) {
 	ctx := context.Background()
-	svc, err := c.CoreV1().Services("default").Create(ctx, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "moving"},
-		Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Name: "http", Port: 8080, TargetPort: intstr.FromInt32(3000)}}}}, metav1.CreateOptions{})
+	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer,
+		Ports: []corev1.ServicePort{{Name: "http", Port: port, TargetPort: intstr.FromInt32(3000)}}}}
+	if name == "api" {
+		svc.Spec.Selector = map[string]string{"app": "api"}
+	}
+	if _, err := c.CoreV1().Services("default").Create(ctx, svc, metav1.CreateOptions{}); err != nil {
+		return ways{}, err
+	}
+	prefix := networkingv1.PathTypePrefix
+	ing := &networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: networkingv1.IngressSpec{Rules: []networkingv1.IngressRule{{Host: host,
+		IngressRuleValue: networkingv1.IngressRuleValue{HTTP: &networkingv1.HTTPIngressRuleValue{Paths: []networkingv1.HTTPIngressPath{{Path: "/", PathType: &prefix,
+			Backend: networkingv1.IngressBackend{Service: &networkingv1.IngressServiceBackend{Name: name, Port: networkingv1.ServiceBackendPort{Number: port}}}}}}}}}}}
+	if _, err := c.NetworkingV1().Ingresses("default").Create(ctx, ing, metav1.CreateOptions{}); err != nil {
+		return ways{}, err
+	}
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		got, err := c.CoreV1().Services("default").Get(ctx, name, metav1.GetOptions{})
+		if err != nil || len(got.Status.LoadBalancer.Ingress) == 0 {
+			continue
+		}
+		p := strconv.Itoa(int(port))
+		return ways{clusterIP: "http://" + got.Spec.ClusterIP + ":" + p + "/",
+			nodePort: "http://127.0.0.1:" + strconv.Itoa(int(got.Spec.Ports[0].NodePort)) + "/",
+			lb:       "http://" + got.Status.LoadBalancer.Ingress[0].IP + ":" + p + "/", ingress: "http://" + ingressAddr + "/"}, nil
+	}
+	return ways{}, fmt.Errorf("service %s got no load-balancer address", name)
+}
+
+// propagation points a selectorless Service's slice at one pod, then the
+// next, and times, for each way in (ClusterIP, nodePort, load balancer,
+// ingress), from each write to the first new connection sent to the new
+// pod.
+func propagation(c kubernetes.Interface, podIPs []string, ingressAddr string) (map[string]map[string]float64, error) {
+	ctx := context.Background()
+	w, err := waysIn(c, "moving", 8080, "moving.bench", ingressAddr)
 	if err != nil {
 		return nil, err
 	}
@@ -205,9 +258,10 @@ func propagation(c kubernetes.Interface, podIPs []string) (map[string]float64, e
 		return nil, err
 	}
 	client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
-	url := "http://" + svc.Spec.ClusterIP + ":8080/"
-	answeredBy := func() string {
-		resp, err := client.Get(url)
+	answeredBy := func(url string) string {
+		req, _ := http.NewRequest("GET", url, nil)
+		req.Host = "moving.bench" // the ingress routes by it; the others ignore it
+		resp, err := client.Do(req)
 		if err != nil {
 			return ""
 		}
@@ -218,7 +272,8 @@ func propagation(c kubernetes.Interface, podIPs []string) (map[string]float64, e
 		}
 		return ""
 	}
-	var lat []time.Duration
+	urls := map[string]string{"ClusterIP": w.clusterIP, "NodePort": w.nodePort, "LoadBalancer": w.lb, "Ingress": w.ingress}
+	lat := map[string][]time.Duration{}
 	for k := 1; k <= 40; k++ {
 		target := podIPs[k%len(podIPs)]
 		set(target)
@@ -226,15 +281,30 @@ func propagation(c kubernetes.Interface, podIPs []string) (map[string]float64, e
 			return nil, err
 		}
 		written := time.Now()
-		for time.Since(written) < 10*time.Second {
-			if answeredBy() == target {
-				lat = append(lat, time.Since(written))
-				break
-			}
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		for way, url := range urls {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for time.Since(written) < 10*time.Second {
+					if answeredBy(url) == target {
+						mu.Lock()
+						lat[way] = append(lat[way], time.Since(written))
+						mu.Unlock()
+						return
+					}
+				}
+			}()
 		}
+		wg.Wait()
 	}
-	if len(lat) == 0 {
-		return nil, fmt.Errorf("the proxy never followed a change")
+	out := map[string]map[string]float64{}
+	for way := range urls {
+		if len(lat[way]) == 0 {
+			return nil, fmt.Errorf("%s never followed a change", way)
+		}
+		out[way] = map[string]float64{"p50": measure.PercentileMs(lat[way], .5), "p99": measure.PercentileMs(lat[way], .99), "count": float64(len(lat[way]))}
 	}
-	return map[string]float64{"p50": measure.PercentileMs(lat, .5), "p99": measure.PercentileMs(lat, .99), "count": float64(len(lat))}, nil
+	return out, nil
 }

@@ -206,7 +206,7 @@ func (p *Proxy) sync(key string) {
 					!l.external && svc.Spec.InternalTrafficPolicy != nil && *svc.Spec.InternalTrafficPolicy == corev1.ServiceInternalTrafficPolicyLocal {
 					node = p.cfg.NodeName
 				}
-				w := wanted{svc: key, ip: l.ip, port: port, proto: proto, backends: p.choose(endpoints(slices, l.ip, sp.Name, proto), node)}
+				w := wanted{svc: key, kind: l.kind, ip: l.ip, port: port, proto: proto, backends: p.choose(endpoints(slices, l.ip, sp.Name, proto), node)}
 				if svc.Spec.SessionAffinity == corev1.ServiceAffinityClientIP {
 					w.affinity = 3 * time.Hour
 					if c := svc.Spec.SessionAffinityConfig; c != nil && c.ClientIP != nil && c.ClientIP.TimeoutSeconds != nil {
@@ -276,27 +276,30 @@ func (p *Proxy) observe(key string, sls []*discoveryv1.EndpointSlice) {
 type listener struct {
 	ip                 netip.Addr
 	nodePort, external bool
+	// kind names the way in for metrics: ClusterIP, ExternalIP,
+	// LoadBalancer or NodePort.
+	kind string
 }
 
 // listeners are the addresses this proxy serves svc on.
 func (p *Proxy) listeners(svc *corev1.Service) []listener {
 	var out []listener
-	add := func(s string, external bool) {
+	add := func(s string, external bool, kind string) {
 		if ip, err := netip.ParseAddr(s); err == nil && !slices.ContainsFunc(out, func(l listener) bool { return l.ip == ip && !l.nodePort }) {
-			out = append(out, listener{ip: ip, external: external})
+			out = append(out, listener{ip: ip, external: external, kind: kind})
 		}
 	}
 	if !p.cfg.NodeOnly {
 		for _, ip := range clusterIPs(svc) {
-			add(ip, false)
+			add(ip, false, "ClusterIP")
 		}
 		for _, ip := range svc.Spec.ExternalIPs {
-			add(ip, true)
+			add(ip, true, "ExternalIP")
 		}
 		if svc.Spec.Type == corev1.ServiceTypeLoadBalancer {
 			for _, in := range svc.Status.LoadBalancer.Ingress {
 				if in.IPMode == nil || *in.IPMode == corev1.LoadBalancerIPModeVIP {
-					add(in.IP, true)
+					add(in.IP, true, "LoadBalancer")
 				}
 			}
 		}
@@ -306,7 +309,7 @@ func (p *Proxy) listeners(svc *corev1.Service) []listener {
 		for _, a := range p.cfg.NodeAddresses {
 			// A nodePort serves the families the Service has.
 			if slices.ContainsFunc(fams, func(s string) bool { ip, err := netip.ParseAddr(s); return err == nil && ip.Is6() == a.Is6() }) {
-				out = append(out, listener{ip: a, nodePort: true, external: true})
+				out = append(out, listener{ip: a, nodePort: true, external: true, kind: "NodePort"})
 			}
 		}
 	}
@@ -438,6 +441,7 @@ func (p *Proxy) choose(eps []endpoint, node string) []netip.AddrPort {
 // wanted is one listener a Service asks for.
 type wanted struct {
 	svc      string
+	kind     string
 	ip       netip.Addr
 	port     int
 	proto    corev1.Protocol
@@ -454,6 +458,7 @@ func (w wanted) addr() string { return net.JoinHostPort(w.ip.String(), strconv.I
 type servicePort struct {
 	p        *Proxy
 	svc      string
+	kind     string
 	proto    corev1.Protocol
 	backends atomic.Pointer[[]netip.AddrPort]
 	affinity atomic.Int64 // nanoseconds; 0: none
@@ -473,7 +478,7 @@ type stick struct {
 }
 
 func (p *Proxy) listen(w wanted) (*servicePort, error) {
-	sp := &servicePort{p: p, svc: w.svc, proto: w.proto, clients: map[netip.Addr]stick{}, flows: map[netip.AddrPort]*udpFlow{}}
+	sp := &servicePort{p: p, svc: w.svc, kind: w.kind, proto: w.proto, clients: map[netip.Addr]stick{}, flows: map[netip.AddrPort]*udpFlow{}}
 	var err error
 	if w.proto == corev1.ProtocolUDP {
 		var pc net.PacketConn
@@ -580,18 +585,18 @@ func (sp *servicePort) handleTCP(c net.Conn) {
 		}
 		up, err := net.DialTimeout("tcp", b.String(), sp.p.cfg.DialTimeout)
 		if err != nil {
-			sp.p.m.errors.WithLabelValues(sp.svc).Inc()
+			sp.p.m.errors.WithLabelValues(sp.svc, sp.kind).Inc()
 			tried = append(tried, b)
 			continue
 		}
-		sp.p.m.conns.WithLabelValues(sp.svc).Inc()
+		sp.p.m.conns.WithLabelValues(sp.svc, sp.kind).Inc()
 		in, out := relay(c, up)
-		sp.p.m.bytes.WithLabelValues(sp.svc, "in").Add(float64(in))
-		sp.p.m.bytes.WithLabelValues(sp.svc, "out").Add(float64(out))
+		sp.p.m.bytes.WithLabelValues(sp.svc, sp.kind, "in").Add(float64(in))
+		sp.p.m.bytes.WithLabelValues(sp.svc, sp.kind, "out").Add(float64(out))
 		return
 	}
 	if len(tried) == 0 {
-		sp.p.m.errors.WithLabelValues(sp.svc).Inc() // no backend at all
+		sp.p.m.errors.WithLabelValues(sp.svc, sp.kind).Inc() // no backend at all
 	}
 	_ = c.Close()
 }
@@ -636,12 +641,12 @@ func (sp *servicePort) serveUDP() {
 		}
 		f := sp.flow(from)
 		if f == nil {
-			sp.p.m.errors.WithLabelValues(sp.svc).Inc()
+			sp.p.m.errors.WithLabelValues(sp.svc, sp.kind).Inc()
 			continue
 		}
 		f.last.Store(time.Now().UnixNano())
 		if k, err := f.up.Write(buf[:n]); err == nil {
-			sp.p.m.bytes.WithLabelValues(sp.svc, "in").Add(float64(k))
+			sp.p.m.bytes.WithLabelValues(sp.svc, sp.kind, "in").Add(float64(k))
 		}
 	}
 }
@@ -668,7 +673,7 @@ func (sp *servicePort) flow(from netip.AddrPort) *udpFlow {
 	sp.mu.Lock()
 	sp.flows[from] = f
 	sp.mu.Unlock()
-	sp.p.m.conns.WithLabelValues(sp.svc).Inc()
+	sp.p.m.conns.WithLabelValues(sp.svc, sp.kind).Inc()
 	go sp.replies(from, f)
 	return f
 }
@@ -699,7 +704,7 @@ func (sp *servicePort) replies(client netip.AddrPort, f *udpFlow) {
 			continue // e.g. ICMP refused: the backend may come back
 		}
 		if k, err := sp.pc.WriteToUDPAddrPort(buf[:n], client); err == nil {
-			sp.p.m.bytes.WithLabelValues(sp.svc, "out").Add(float64(k))
+			sp.p.m.bytes.WithLabelValues(sp.svc, sp.kind, "out").Add(float64(k))
 		}
 	}
 }
@@ -714,14 +719,14 @@ type metrics struct {
 func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
 		conns: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "svcnet", Subsystem: "proxy", Name: "connections_total",
-			Help: "Connections (TCP) and flows (UDP) forwarded, by Service."}, []string{"service"}),
+			Help: "Connections (TCP) and flows (UDP) forwarded, by Service and way in (ClusterIP, NodePort, LoadBalancer, ExternalIP)."}, []string{"service", "type"}),
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "svcnet", Subsystem: "proxy", Name: "errors_total",
-			Help: "Backends that refused or could not be reached, and clients with no backend, by Service."}, []string{"service"}),
+			Help: "Backends that refused or could not be reached, and clients with no backend, by Service and way in."}, []string{"service", "type"}),
 		bytes: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "svcnet", Subsystem: "proxy", Name: "bytes_total",
-			Help: "Bytes forwarded, by Service and direction (in: to the backend)."}, []string{"service", "direction"}),
+			Help: "Bytes forwarded, by Service, way in and direction (in: to the backend)."}, []string{"service", "type", "direction"}),
 		programming: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "svcnet", Subsystem: "proxy", Name: "programming_duration_seconds",
 			Help: "From an EndpointSlice's last-change-trigger-time to the proxy forwarding by it.", Buckets: prometheus.ExponentialBuckets(1e-3, 2, 16)}),
-		ports: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "svcnet", Subsystem: "proxy", Name: "listeners", Help: "ClusterIP:port listeners open."}),
+		ports: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "svcnet", Subsystem: "proxy", Name: "listeners", Help: "Listeners open (ClusterIP, external, load-balancer and node addresses)."}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.conns, m.errors, m.bytes, m.programming, m.ports)

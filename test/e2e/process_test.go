@@ -128,8 +128,8 @@ func TestProcessRuntimeSeedFlow(t *testing.T) {
 		}
 		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		expect(t, string(body), `svcnet_proxy_connections_total\{service="default/normal-service"\} (\d{3,})`,
-			`svcnet_proxy_bytes_total\{direction="out",service="default/normal-service"\} [1-9]`,
+		expect(t, string(body), `svcnet_proxy_connections_total\{service="default/normal-service",type="ClusterIP"\} (\d{3,})`,
+			`svcnet_proxy_bytes_total\{direction="out",service="default/normal-service",type="ClusterIP"\} [1-9]`,
 			`svcnet_proxy_programming_duration_seconds_count [1-9]`, `svcnet_proxy_listeners [1-9]`)
 	})
 

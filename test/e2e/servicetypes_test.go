@@ -105,6 +105,29 @@ func TestServiceTypesCarryTraffic(t *testing.T) {
 		return ""
 	})
 
+	// trafficDistribution PreferSameNode: the slices carry node hints, and
+	// each proxy keeps to its node's endpoints: node-1's (serving the
+	// ClusterIPs) for the ClusterIP, node-2's for its nodePort.
+	p.mustKubectl(t, "expose", "deployment", "api-deployment", "--name", "near", "--type", "NodePort", "--port", "80", "--target-port", "3000",
+		"--overrides", `{"spec":{"trafficDistribution":"PreferSameNode"}}`)
+	eventually(t, 10*time.Second, "node hints in near's slices", func() string {
+		hints := p.mustKubectl(t, "get", "endpointslices", "-l", "kubernetes.io/service-name=near", "-o", "jsonpath={.items[*].endpoints[*].hints.forNodes[*].name}")
+		if strings.Count(hints, "node-1") != perNode["node-1"] || strings.Count(hints, "node-2") != perNode["node-2"] {
+			return "hints: " + hints
+		}
+		return ""
+	})
+	nearIP := p.mustKubectl(t, "get", "svc", "near", "-o", "jsonpath={.spec.clusterIP}")
+	nearPort := p.mustKubectl(t, "get", "svc", "near", "-o", "jsonpath={.spec.ports[0].nodePort}")
+	for url, node := range map[string]string{"http://" + nearIP + "/": "node-1", "http://127.0.0.2:" + nearPort + "/": "node-2"} {
+		eventually(t, 10*time.Second, url+" keeps to "+node, func() string {
+			if hits := answers(url, 20); hits[node] != 20 {
+				return fmt.Sprint(hits)
+			}
+			return ""
+		})
+	}
+
 	// Deleting the LoadBalancer frees its address: the next one gets it.
 	p.mustKubectl(t, "delete", "svc", "lb")
 	p.mustKubectl(t, "expose", "deployment", "api-deployment", "--name", "lb2", "--type", "LoadBalancer", "--port", "8080", "--target-port", "3000")
