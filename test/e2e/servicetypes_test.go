@@ -20,7 +20,12 @@ func TestServiceTypesCarryTraffic(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Fatal("port 80 on the load-balancer and external addresses needs root; CI runs as root")
 	}
-	p := startSvcnet(t, t.TempDir(), freePort(t), "--runtime", "process", "--node-name", "node-1")
+	p := startSvcnet(t, t.TempDir(), freePort(t), "--runtime", "process", "--node-name", "node-1", "--log-level", "debug")
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("server output:\n%s", p.output())
+		}
+	})
 	startAgent(t, p, "node-2", "--runtime", "process", "--data-dir", t.TempDir(), "--internal-ip", "127.0.0.2", "--proxy", "node")
 	p.awaitKubectl(t, 30*time.Second, "True", "get", "node", "node-2", "-o", `jsonpath={.status.conditions[?(@.type=="Ready")].status}`)
 	p.mustKubectl(t, "apply", "-f", seedDir(t))
