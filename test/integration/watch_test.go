@@ -267,7 +267,7 @@ func TestInformerSeesEveryChangeAcrossRestart(t *testing.T) {
 	store.Close()
 	srv = startServer(t, serverOpts{dataDir: srv.dataDir, etcdOf: host, apiAddr: addr})
 	for _, inf := range []cache.SharedIndexInformer{factory.Core().V1().Services().Informer(), factory.Discovery().V1().EndpointSlices().Informer()} {
-		eventually(t, 30*time.Second, func() error {
+		eventually(t, 75*time.Second, func() error { // client-go's back-off, as above
 			if got, _ := strconv.ParseInt(inf.LastSyncResourceVersion(), 10, 64); got < rev {
 				return fmt.Errorf("informer at %d, not yet relisted past %d", got, rev)
 			}
@@ -318,7 +318,11 @@ func waitSeen(t *testing.T, seen *observed, ops []op) {
 		last[o.key[:3]] = o
 	}
 	for _, o := range last {
-		eventually(t, 30*time.Second, func() error {
+		// After a restart the informer is client-go's own: its reflector
+		// backs off up to 30s, jittered to 60s, between tries while the
+		// server was away (svcnet's DNS shortens that; a test of the API
+		// must not), so the wait covers the longest back-off.
+		eventually(t, 75*time.Second, func() error {
 			for _, e := range seen.snapshot()[o.key] {
 				if e.typ == o.typ && (o.typ == "delete" || e.rv == o.rv) {
 					return nil
