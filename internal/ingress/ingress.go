@@ -60,12 +60,32 @@ type Server struct {
 
 	routes atomic.Pointer[table]
 	bound  chan string
+	// proxy carries requests to endpoints over kept-alive connections
+	// (net/http's default keeps two per endpoint: a few clients would
+	// open a connection per request).
+	proxy *httputil.ReverseProxy
 }
+
+type targetKey struct{}
 
 // New makes the server; Run binds addr and serves.
 func New(addr string, client kubernetes.Interface, log *slog.Logger) *Server {
 	s := &Server{addr: addr, client: client, log: log.With("component", "ingress"), bound: make(chan string, 1)}
 	s.routes.Store(&table{})
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConns, tr.MaxIdleConnsPerHost = 1024, 256
+	s.proxy = &httputil.ReverseProxy{
+		Transport: tr,
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(pr.In.Context().Value(targetKey{}).(*url.URL))
+			pr.Out.Host = pr.In.Host // the backend sees the host asked for
+			pr.SetXForwarded()
+		},
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			s.log.Debug("backend", "endpoint", r.URL.Host, "err", err)
+			http.Error(w, "502 Bad Gateway", http.StatusBadGateway)
+		},
+	}
 	return s
 }
 
@@ -323,16 +343,5 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	target := &url.URL{Scheme: "http", Host: ep.String()}
-	proxy := &httputil.ReverseProxy{
-		Rewrite: func(pr *httputil.ProxyRequest) {
-			pr.SetURL(target)
-			pr.Out.Host = pr.In.Host // the backend sees the host asked for
-			pr.SetXForwarded()
-		},
-		ErrorHandler: func(w http.ResponseWriter, _ *http.Request, err error) {
-			s.log.Debug("backend", "endpoint", ep, "err", err)
-			http.Error(w, "502 Bad Gateway", http.StatusBadGateway)
-		},
-	}
-	proxy.ServeHTTP(w, r)
+	s.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), targetKey{}, target)))
 }
