@@ -133,6 +133,18 @@ func TestServiceTypesCarryTraffic(t *testing.T) {
 		})
 	}
 
+	// internalTrafficPolicy Local: the ClusterIP (node-1's proxy serves it)
+	// reaches node-1's pods only.
+	p.mustKubectl(t, "expose", "deployment", "api-deployment", "--name", "local", "--port", "80", "--target-port", "3000",
+		"--overrides", `{"spec":{"internalTrafficPolicy":"Local"}}`)
+	localIP := p.mustKubectl(t, "get", "svc", "local", "-o", "jsonpath={.spec.clusterIP}")
+	eventually(t, 10*time.Second, "internalTrafficPolicy Local keeps to node-1", func() string {
+		if hits := answers("http://"+localIP+"/", 20); hits["node-1"] != 20 {
+			return fmt.Sprint(hits)
+		}
+		return ""
+	})
+
 	// Deleting the LoadBalancer frees its address: the next one gets it.
 	p.mustKubectl(t, "delete", "svc", "lb")
 	p.mustKubectl(t, "expose", "deployment", "api-deployment", "--name", "lb2", "--type", "LoadBalancer", "--port", "8080", "--target-port", "3000")
