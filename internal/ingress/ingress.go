@@ -22,6 +22,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -64,6 +65,9 @@ type Server struct {
 	// (net/http's default keeps two per endpoint: a few clients would
 	// open a connection per request).
 	proxy *httputil.ReverseProxy
+
+	backendsOnce  sync.Once
+	startBackends func() bool
 }
 
 type targetKey struct{}
@@ -101,10 +105,18 @@ func (s *Server) Run(ctx context.Context) error {
 	s.bound <- ln.Addr().String()
 	factory := informers.NewSharedInformerFactoryWithOptions(s.client, 0, informers.WithTransform(kube.StripManagedFields))
 	ingInf := factory.Networking().V1().Ingresses()
-	svcInf := factory.Core().V1().Services()
-	sliceInf := factory.Discovery().V1().EndpointSlices()
+	// Services and EndpointSlices are followed only once there is an
+	// Ingress to serve: a cluster without one pays nothing for them.
+	backends := informers.NewSharedInformerFactoryWithOptions(s.client, 0, informers.WithTransform(kube.StripManagedFields))
+	svcInf := backends.Core().V1().Services()
+	sliceInf := backends.Discovery().V1().EndpointSlices()
 	kube.IndexSlicesByService(sliceInf.Informer())
 	s.ingresses, s.services, s.slices = ingInf.Lister(), svcInf.Lister(), sliceInf.Informer()
+	s.startBackends = func() bool {
+		s.backendsOnce.Do(func() { backends.Start(ctx.Done()) })
+		return cache.WaitForCacheSync(ctx.Done(), svcInf.Informer().HasSynced, sliceInf.Informer().HasSynced)
+	}
+	defer backends.Shutdown()
 	// Every change rebuilds the (small) table once; status follows.
 	q := workqueue.NewTypedWithConfig[string](workqueue.TypedQueueConfig[string]{Name: "ingress"})
 	defer q.ShutDown()
@@ -123,7 +135,7 @@ func (s *Server) Run(ctx context.Context) error {
 		_ = srv.Shutdown(sctx)
 	}()
 	go func() {
-		if !cache.WaitForCacheSync(ctx.Done(), ingInf.Informer().HasSynced, svcInf.Informer().HasSynced, sliceInf.Informer().HasSynced) {
+		if !cache.WaitForCacheSync(ctx.Done(), ingInf.Informer().HasSynced) {
 			return
 		}
 		for {
@@ -158,6 +170,9 @@ func (s *Server) rebuild(ctx context.Context, addr net.Addr) {
 		if ours(ing) && ing.DeletionTimestamp == nil {
 			mine = append(mine, ing)
 		}
+	}
+	if len(mine) > 0 && !s.startBackends() {
+		return // stopping
 	}
 	s.routes.Store(build(mine))
 	ip := "127.0.0.1"
