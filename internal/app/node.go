@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -43,6 +44,9 @@ type NodeOptions struct {
 	// LeaseDurationSeconds of the node's heartbeat Lease, renewed every
 	// quarter of it (kubelet's --node-lease-duration-seconds).
 	LeaseDurationSeconds int
+	// NodePortAddresses are where nodePorts listen (kube-proxy's
+	// --nodeport-addresses, as addresses); "" is the node's InternalIP.
+	NodePortAddresses string
 }
 
 // DefaultNodeOptions: simulated pods, the proxy only with real ones.
@@ -56,6 +60,7 @@ func addNodeFlags(cmd *cobra.Command, o *NodeOptions) {
 	f.StringVar(&o.ImageMap, "image-map", o.ImageMap, "YAML file mapping image names to commands for the process runtime (an image not listed runs `svcnet hello`)")
 	f.DurationVar(&o.RestartBackoff, "restart-backoff", o.RestartBackoff, "first crash-loop back-off of the process runtime (then doubling, up to 5m)")
 	f.StringVar(&o.Proxy, "proxy", o.Proxy, "Service proxy: auto (on with --runtime process), on, node (only this node's nodePorts on --internal-ip, for a node sharing a machine with another proxy) or off")
+	f.StringVar(&o.NodePortAddresses, "nodeport-addresses", o.NodePortAddresses, "comma-separated addresses the proxy serves nodePorts on (default: the node's internal IP)")
 	f.IntVar(&o.LeaseDurationSeconds, "node-lease-duration-seconds", o.LeaseDurationSeconds, "the node's heartbeat Lease duration; it is renewed every quarter of it")
 }
 
@@ -67,6 +72,9 @@ func (o NodeOptions) Validate() error {
 	}
 	if o.Proxy != "auto" && o.Proxy != "on" && o.Proxy != "off" && o.Proxy != "node" {
 		errs = append(errs, fmt.Errorf("--proxy must be auto, on, node or off, not %q", o.Proxy))
+	}
+	if _, err := nodePortAddresses(o.NodePortAddresses, "127.0.0.1"); err != nil {
+		errs = append(errs, err)
 	}
 	if o.LeaseDurationSeconds < 4 {
 		errs = append(errs, fmt.Errorf("--node-lease-duration-seconds %d: want 4 or more", o.LeaseDurationSeconds))
@@ -124,9 +132,7 @@ func buildNode(client kubernetes.Interface, cfg nodeagent.Config, o NodeOptions,
 	n.built.Store(a)
 	if o.proxyOn() {
 		pc := proxy.Config{Metrics: reg, NodeName: cfg.NodeName, NodeOnly: o.Proxy == "node", Zone: cfg.Labels["topology.kubernetes.io/zone"]}
-		if ip, err := netip.ParseAddr(cfg.InternalIP); err == nil {
-			pc.NodeAddresses = []netip.Addr{ip}
-		}
+		pc.NodeAddresses, _ = nodePortAddresses(o.NodePortAddresses, cfg.InternalIP) // checked by Validate
 		n.proxy = proxy.New(pc, client, log)
 	}
 	return n, nil
@@ -269,4 +275,21 @@ func podInitCmd() *cobra.Command {
 			return p.Run()
 		},
 	}
+}
+
+// nodePortAddresses parses --nodeport-addresses, the node's internal IP
+// when empty.
+func nodePortAddresses(list, internalIP string) ([]netip.Addr, error) {
+	if strings.TrimSpace(list) == "" {
+		list = internalIP
+	}
+	var out []netip.Addr
+	for _, s := range strings.Split(list, ",") {
+		a, err := netip.ParseAddr(strings.TrimSpace(s))
+		if err != nil {
+			return nil, fmt.Errorf("--nodeport-addresses: %q is not an address", s)
+		}
+		out = append(out, a)
+	}
+	return out, nil
 }

@@ -26,6 +26,7 @@ func TestServerOptionsValidate(t *testing.T) {
 		{name: "no DNS needs no valid DNS options", change: func(o *ServerOptions) { o.DNS.Addr, o.DNS.Pods = "", "bogus" },
 			wantSvc: "10.96.0.0/12", wantPods: "10.244.0.0/16"},
 		{name: "slices", change: func(o *ServerOptions) { o.MaxEndpointsPerSlice = 0 }, wantErr: []string{"--max-endpoints-per-slice"}},
+		{name: "nodeport addresses", change: func(o *ServerOptions) { o.Node.NodePortAddresses = "127.0.0.1,nope" }, wantErr: []string{`--nodeport-addresses: "nope"`}},
 		{name: "request limits", change: func(o *ServerOptions) { o.Limits.RequestTimeout, o.Limits.MaxRequestsInflight = 0, -1 },
 			wantErr: []string{"--request-timeout 0s", "--max-requests-inflight"}},
 	}

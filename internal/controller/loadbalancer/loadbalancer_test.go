@@ -106,3 +106,19 @@ func TestLoadBalancerAddresses(t *testing.T) {
 	create(lbService("next", nil))
 	want("next", "127.98.0.3")
 }
+
+func TestDualStackAddresses(t *testing.T) {
+	pool := NewPool([]netip.Prefix{netip.MustParsePrefix("127.98.0.0/30"), netip.MustParsePrefix("fd00:98::/126")})
+	c := &Controller{pool: pool}
+	svc := lbService("dual", func(s *corev1.Service) { s.Spec.IPFamilies = []corev1.IPFamily{corev1.IPv6Protocol, corev1.IPv4Protocol} })
+	got, err := c.addresses(svc, "ns/dual")
+	if err != nil || len(got) != 2 || !got[0].Is6() || !got[1].Is4() {
+		t.Fatalf("addresses %v, %v: want one IPv6 then one IPv4", got, err)
+	}
+	// A pool without the Service's family: a clear error, no address.
+	v4only := &Controller{pool: NewPool([]netip.Prefix{netip.MustParsePrefix("127.98.0.0/30")})}
+	if _, err := v4only.addresses(lbService("six", func(s *corev1.Service) { s.Spec.IPFamilies = []corev1.IPFamily{corev1.IPv6Protocol} }), "ns/six"); err == nil ||
+		!strings.Contains(err.Error(), "no address of the Service's families") {
+		t.Fatalf("an IPv6 Service from an IPv4 pool: %v", err)
+	}
+}
