@@ -72,7 +72,7 @@ func benchmark(secs, clients int, out string) error {
 	}
 	ingressAddr := measure.FreePort()
 	srv, err := measure.StartServer(filepath.Join(tmp, "svcnet"), "--runtime", "process", "--data-dir", filepath.Join(tmp, "data"),
-		"--api-addr", measure.FreePort(), "--dns-addr", "", "--metrics-addr", "", "--ingress-addr", ingressAddr, "--log-level", "error")
+		"--api-addr", measure.FreePort(), "--dns-addr", "", "--metrics-addr", "", "--ingress-addr", ingressAddr, "--ingress-tls-addr", "", "--log-level", "error")
 	if err != nil {
 		return err
 	}

@@ -30,6 +30,9 @@ func TestAuthorize(t *testing.T) {
 			`User "bob" cannot create resource "pods/exec"`},
 		{"user attaches", bob, RequestInfo{IsResource: true, Verb: "create", Resource: "pods", Subresource: "attach", Namespace: "default", Name: "p"}, false,
 			`cannot create resource "pods/attach"`},
+		{"user reads no secrets", bob, RequestInfo{IsResource: true, Verb: "list", Resource: "secrets", Namespace: "default"}, false,
+			`cannot list resource "secrets"`},
+		{"admin reads secrets", admin, RequestInfo{IsResource: true, Verb: "get", Resource: "secrets", Namespace: "default", Name: "s"}, true, ""},
 		{"user reads logs", bob, RequestInfo{IsResource: true, Verb: "get", Resource: "pods", Subresource: "log", Namespace: "default", Name: "p"}, true, ""},
 		{"admin execs", admin, RequestInfo{IsResource: true, Verb: "get", Resource: "pods", Subresource: "exec", Namespace: "default", Name: "p"}, true, ""},
 	}

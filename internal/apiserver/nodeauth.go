@@ -30,17 +30,14 @@ func nodeOf(u User) (string, bool) {
 }
 
 // authorizeNode is what a node's agent may do, as Kubernetes' Node
-// authorizer and NodeRestriction admission let a kubelet: read, write its
+// authorizer and NodeRestriction admission let a kubelet: read (Secrets
+// aside: no pod of svcnet's runtimes reads them through its node), write its
 // own Node and Lease, the status of the pods bound to it and their
 // deletion, and events. Nothing else.
 func (s *Server) authorizeNode(ctx context.Context, node string, u User, info RequestInfo) error {
 	verb := info.Verb
 	if info.Subresource == "attach" || info.Subresource == "exec" {
 		verb = "create"
-	}
-	switch verb {
-	case "get", "list", "watch":
-		return nil
 	}
 	deny := func(why string) error {
 		res := info.Resource
@@ -49,6 +46,13 @@ func (s *Server) authorizeNode(ctx context.Context, node string, u User, info Re
 		}
 		return apierrors.NewForbidden(schema.GroupResource{Group: info.APIGroup, Resource: info.Resource}, info.Name,
 			fmt.Errorf("User %q cannot %s resource %q in API group %q: %s", u.Name, verb, res, info.APIGroup, why))
+	}
+	switch verb {
+	case "get", "list", "watch":
+		if info.APIGroup == "" && info.Resource == "secrets" {
+			return deny("a node reads no Secrets")
+		}
+		return nil
 	}
 	switch {
 	case info.APIGroup == "" && info.Resource == "nodes":

@@ -291,7 +291,7 @@ func (s *Server) authenticate(r *http.Request) (User, bool) {
 }
 
 // authorize: system:masters may do anything; every other user may read
-// (get, list, watch) and use discovery.
+// (get, list, watch) all but Secrets, and use discovery.
 func authorize(u User, info RequestInfo) error {
 	if u.IsAdmin() || !info.IsResource {
 		return nil
@@ -302,7 +302,10 @@ func authorize(u User, info RequestInfo) error {
 	}
 	switch verb {
 	case "get", "list", "watch":
-		return nil
+		// Secrets are not for readers (Kubernetes' view role leaves them out).
+		if !(info.APIGroup == "" && info.Resource == "secrets") {
+			return nil
+		}
 	}
 	res := info.Resource
 	if info.Subresource != "" {

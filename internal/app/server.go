@@ -70,7 +70,8 @@ type ServerOptions struct {
 	// CIDRs); "" runs none.
 	LBRange string
 	// IngressAddr serves the Ingresses of class svcnet; "" serves none.
-	IngressAddr string
+	// IngressTLSAddr serves them over TLS; "" serves none.
+	IngressAddr, IngressTLSAddr string
 	// MetricsAddr serves the whole process's /metrics (and the DNS's
 	// /health and /ready); "" serves none.
 	MetricsAddr string
@@ -109,7 +110,7 @@ func DefaultServerOptions() ServerOptions {
 		DataDir: "./svcnet-data", APIAddr: "127.0.0.1:6443", NodePortRange: "30000-32767", LogLevel: "info",
 		NodeCIDRMaskSize: 24, Controllers: true, NodeName: host, MaxEndpointsPerSlice: 100,
 		MetricsAddr: "127.0.0.1:9153", DNS: dnsapp.DefaultOptions(), Node: DefaultNodeOptions(),
-		LBRange: defaultLBRange, IngressAddr: "127.0.0.1:8080",
+		LBRange: defaultLBRange, IngressAddr: "127.0.0.1:8080", IngressTLSAddr: "127.0.0.1:8443",
 		Nodes: nodelifecycle.Config{MonitorPeriod: nodelifecycle.DefaultMonitorPeriod, GracePeriod: nodelifecycle.DefaultGracePeriod,
 			StartupGracePeriod: nodelifecycle.DefaultStartupGracePeriod},
 		Limits: apiserver.Limits{
@@ -200,6 +201,7 @@ func serverCommand(stdout, stderr io.Writer) *cobra.Command {
 	f.StringVar(&o.NodeName, "node-name", o.NodeName, "name of the built-in node; empty runs no node")
 	f.DurationVar(&o.SimReadyAfter, "sim-ready-after", o.SimReadyAfter, "how long simulated pods take to become ready")
 	f.StringVar(&o.IngressAddr, "ingress-addr", o.IngressAddr, "address of the built-in HTTP ingress (Ingresses of class svcnet); empty serves none")
+	f.StringVar(&o.IngressTLSAddr, "ingress-tls-addr", o.IngressTLSAddr, "address of the ingress over TLS (certificates from the Ingresses' kubernetes.io/tls Secrets); empty serves none")
 	f.StringVar(&o.LBRange, "lb-range", o.LBRange, "addresses the load-balancer controller gives LoadBalancer Services (comma-separated CIDRs, one per IP family); empty leaves them pending")
 	f.DurationVar(&o.Nodes.GracePeriod, "node-monitor-grace-period", o.Nodes.GracePeriod, "how long a node may renew neither its Lease nor its status before it is Ready=Unknown, its pods not ready, and it is tainted unreachable")
 	f.DurationVar(&o.Nodes.MonitorPeriod, "node-monitor-period", o.Nodes.MonitorPeriod, "how often the controllers check every node's heartbeat")
@@ -283,6 +285,9 @@ func RunServer(ctx context.Context, o ServerOptions, stdout, stderr io.Writer, s
 	fmt.Fprintf(stdout, "svcnet API serving at https://%s\nkubeconfig: %s\n  export KUBECONFIG=%s\n", st.APIAddr, st.Kubeconfig, st.Kubeconfig)
 	if st.IngressAddr != "" {
 		fmt.Fprintf(stdout, "ingress: http://%s\n", st.IngressAddr)
+	}
+	if cp.ingressTLSAddr != "" {
+		fmt.Fprintf(stdout, "ingress-tls: https://%s\n", cp.ingressTLSAddr)
 	}
 	if st.DNSAddr != "" {
 		fmt.Fprintf(stdout, "dns: %s (zone %s)\n", st.DNSAddr, o.DNS.ClusterDomain)
@@ -374,7 +379,7 @@ type controlPlane struct {
 	node    *node
 	release func()
 
-	kubeconfig, dnsAddr, metricsAddr, ingressAddr string
+	kubeconfig, dnsAddr, metricsAddr, ingressAddr, ingressTLSAddr string
 }
 
 // buildControlPlane builds the registry on store, the credentials, the API
@@ -559,12 +564,16 @@ func (cp *controlPlane) start(g *daemon.Group) error {
 		if err != nil {
 			return err
 		}
-		ing := ingress.New(cp.o.IngressAddr, client, cp.log)
+		tlsAddr := cp.o.IngressTLSAddr
+		ing := ingress.New(cp.o.IngressAddr, tlsAddr, client, cp.log)
 		clients.Go(ing.Run)
 		select {
 		case cp.ingressAddr = <-ing.Bound():
 		case <-g.Ctx.Done():
 			return g.Wait()
+		}
+		if tlsAddr != "" {
+			cp.ingressTLSAddr = <-ing.Bound()
 		}
 	}
 	if cp.o.DNS.Addr != "" {

@@ -4,12 +4,15 @@
 // one label, then rules without a host) and path (Exact, then the longest
 // Prefix by path elements; ImplementationSpecific is Prefix) to a ready
 // endpoint of the backend Service's port, by number or name; what matches
-// nothing goes to a default backend, else 404. It writes the Ingresses'
-// status.loadBalancer with its address.
+// nothing goes to a default backend, else 404. On its TLS address it
+// terminates HTTPS with the certificate of the `kubernetes.io/tls` Secret
+// an Ingress names for the host asked for (SNI), a self-signed default
+// otherwise. It writes the Ingresses' status.loadBalancer with its address.
 package ingress
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -49,15 +52,17 @@ const (
 	Controller = "svcnet.io/ingress-controller"
 )
 
-// Server serves Ingresses on one address.
+// Server serves Ingresses on one address, and over TLS on another.
 type Server struct {
-	addr   string
-	client kubernetes.Interface
-	log    *slog.Logger
+	addr, tlsAddr string
+	client        kubernetes.Interface
+	log           *slog.Logger
 
 	ingresses networkinglisters.IngressLister
 	services  corelisters.ServiceLister
+	secrets   corelisters.SecretLister
 	slices    cache.SharedIndexInformer
+	certs     *certCache
 
 	routes atomic.Pointer[table]
 	bound  chan string
@@ -72,9 +77,10 @@ type Server struct {
 
 type targetKey struct{}
 
-// New makes the server; Run binds addr and serves.
-func New(addr string, client kubernetes.Interface, log *slog.Logger) *Server {
-	s := &Server{addr: addr, client: client, log: log.With("component", "ingress"), bound: make(chan string, 1)}
+// New makes the server; Run binds addr (and tlsAddr, when not empty) and
+// serves.
+func New(addr, tlsAddr string, client kubernetes.Interface, log *slog.Logger) *Server {
+	s := &Server{addr: addr, tlsAddr: tlsAddr, client: client, log: log.With("component", "ingress"), bound: make(chan string, 2), certs: newCertCache()}
 	s.routes.Store(&table{})
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConns, tr.MaxIdleConnsPerHost = 1024, 256
@@ -93,7 +99,8 @@ func New(addr string, client kubernetes.Interface, log *slog.Logger) *Server {
 	return s
 }
 
-// Bound gives the listening address once Run has bound it.
+// Bound gives the listening address once Run has bound it, then the TLS
+// one when there is one.
 func (s *Server) Bound() <-chan string { return s.bound }
 
 // Run serves until ctx ends.
@@ -102,7 +109,17 @@ func (s *Server) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("ingress listen %s: %w", s.addr, err)
 	}
+	var tlsLn net.Listener
+	if s.tlsAddr != "" {
+		if tlsLn, err = net.Listen("tcp", s.tlsAddr); err != nil {
+			ln.Close()
+			return fmt.Errorf("ingress TLS listen %s: %w", s.tlsAddr, err)
+		}
+	}
 	s.bound <- ln.Addr().String()
+	if tlsLn != nil {
+		s.bound <- tlsLn.Addr().String()
+	}
 	factory := informers.NewSharedInformerFactoryWithOptions(s.client, 0, informers.WithTransform(kube.StripManagedFields))
 	ingInf := factory.Networking().V1().Ingresses()
 	// Services and EndpointSlices are followed only once there is an
@@ -110,11 +127,12 @@ func (s *Server) Run(ctx context.Context) error {
 	backends := informers.NewSharedInformerFactoryWithOptions(s.client, 0, informers.WithTransform(kube.StripManagedFields))
 	svcInf := backends.Core().V1().Services()
 	sliceInf := backends.Discovery().V1().EndpointSlices()
+	secretInf := backends.Core().V1().Secrets()
 	kube.IndexSlicesByService(sliceInf.Informer())
-	s.ingresses, s.services, s.slices = ingInf.Lister(), svcInf.Lister(), sliceInf.Informer()
+	s.ingresses, s.services, s.slices, s.secrets = ingInf.Lister(), svcInf.Lister(), sliceInf.Informer(), secretInf.Lister()
 	s.startBackends = func() bool {
 		s.backendsOnce.Do(func() { backends.Start(ctx.Done()) })
-		return cache.WaitForCacheSync(ctx.Done(), svcInf.Informer().HasSynced, sliceInf.Informer().HasSynced)
+		return cache.WaitForCacheSync(ctx.Done(), svcInf.Informer().HasSynced, sliceInf.Informer().HasSynced, secretInf.Informer().HasSynced)
 	}
 	defer backends.Shutdown()
 	// Every change rebuilds the (small) table once; status follows.
@@ -127,13 +145,23 @@ func (s *Server) Run(ctx context.Context) error {
 	factory.Start(ctx.Done())
 	defer factory.Shutdown()
 	srv := &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 90 * time.Second}
+	tlsSrv := &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 90 * time.Second,
+		TLSConfig: &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: s.certificate}}
 	go func() {
 		<-ctx.Done()
 		q.ShutDown()
 		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		_ = srv.Shutdown(sctx)
+		_ = tlsSrv.Shutdown(sctx)
 	}()
+	if tlsLn != nil {
+		go func() {
+			if err := tlsSrv.ServeTLS(tlsLn, "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				s.log.Warn("ingress TLS", "err", err)
+			}
+		}()
+	}
 	go func() {
 		if !cache.WaitForCacheSync(ctx.Done(), ingInf.Informer().HasSynced) {
 			return
@@ -175,6 +203,7 @@ func (s *Server) rebuild(ctx context.Context, addr net.Addr) {
 		return // stopping
 	}
 	s.routes.Store(build(mine))
+	s.certs.setHosts(tlsHosts(mine))
 	ip := "127.0.0.1"
 	if ta, ok := addr.(*net.TCPAddr); ok && !ta.IP.IsUnspecified() {
 		ip = ta.IP.String()

@@ -53,6 +53,8 @@ func Resources(cfg Config) []*Resource {
 		podDisruptionBudgetResource(),
 		ingressResource(),
 		ingressClassResource(),
+		configMapResource(),
+		secretResource(),
 	}
 }
 

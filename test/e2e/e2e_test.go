@@ -54,22 +54,23 @@ func freePort(t *testing.T) string {
 
 // proc is a running svcnet server process.
 type proc struct {
-	t          *testing.T
-	cmd        *exec.Cmd
-	dataDir    string
-	addr       string
-	kubeconfig string
-	dnsAddr    string
-	metricsURL string
-	ingressURL string
-	mu         sync.Mutex
-	out        strings.Builder
-	exited     chan error
+	t             *testing.T
+	cmd           *exec.Cmd
+	dataDir       string
+	addr          string
+	kubeconfig    string
+	dnsAddr       string
+	metricsURL    string
+	ingressURL    string
+	ingressTLSURL string
+	mu            sync.Mutex
+	out           strings.Builder
+	exited        chan error
 }
 
 func startSvcnet(t *testing.T, dataDir, addr string, extra ...string) *proc {
 	t.Helper()
-	args := append([]string{"server", "--data-dir", dataDir, "--api-addr", addr, "--dns-addr", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0", "--ingress-addr", "127.0.0.1:0"}, extra...)
+	args := append([]string{"server", "--data-dir", dataDir, "--api-addr", addr, "--dns-addr", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0", "--ingress-addr", "127.0.0.1:0", "--ingress-tls-addr", "127.0.0.1:0"}, extra...)
 	p := &proc{t: t, dataDir: dataDir, addr: addr, exited: make(chan error, 1)}
 	p.cmd = exec.Command(binary, args...)
 	stdout, _ := p.cmd.StdoutPipe()
@@ -96,6 +97,11 @@ func startSvcnet(t *testing.T, dataDir, addr string, extra ...string) *proc {
 			if u, ok := strings.CutPrefix(line, "ingress: "); ok {
 				p.mu.Lock()
 				p.ingressURL = u
+				p.mu.Unlock()
+			}
+			if u, ok := strings.CutPrefix(line, "ingress-tls: "); ok {
+				p.mu.Lock()
+				p.ingressTLSURL = u
 				p.mu.Unlock()
 			}
 			if d, ok := strings.CutPrefix(line, "dns: "); ok {

@@ -1,7 +1,15 @@
 package e2e
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"fmt"
+	"math/big"
 	"io"
 	"net/http"
 	"os"
@@ -24,11 +32,19 @@ func TestIngressRoutesHostsAndPaths(t *testing.T) {
 	}
 	p.awaitKubectl(t, 60*time.Second, "2", "get", "deployment", "alpha", "-o", "jsonpath={.status.readyReplicas}")
 	p.awaitKubectl(t, 60*time.Second, "2", "get", "deployment", "beta", "-o", "jsonpath={.status.readyReplicas}")
-	manifest := filepath.Join(t.TempDir(), "ing.yaml")
+	// A TLS certificate for alpha.example, as a kubernetes.io/tls Secret.
+	dir := t.TempDir()
+	certPEM, keyPEM := selfSigned(t, "alpha.example")
+	_ = os.WriteFile(filepath.Join(dir, "tls.crt"), certPEM, 0o600)
+	_ = os.WriteFile(filepath.Join(dir, "tls.key"), keyPEM, 0o600)
+	p.mustKubectl(t, "create", "secret", "tls", "alpha-tls", "--cert", filepath.Join(dir, "tls.crt"), "--key", filepath.Join(dir, "tls.key"))
+	expect(t, p.mustKubectl(t, "get", "secret", "alpha-tls"), `alpha-tls\s+kubernetes\.io/tls\s+2\s+`)
+	manifest := filepath.Join(dir, "ing.yaml")
 	_ = os.WriteFile(manifest, []byte(`apiVersion: networking.k8s.io/v1
 kind: Ingress
 metadata: {name: web}
 spec:
+  tls: [{hosts: [alpha.example], secretName: alpha-tls}]
   rules:
   - host: alpha.example
     http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: alpha, port: {number: 80}}}}]}
@@ -72,5 +88,55 @@ spec:
 			return ""
 		})
 	}
-	expect(t, p.mustKubectl(t, "get", "ingress"), `(?m)^web\s+svcnet\s+alpha\.example,beta\.example,both\.example\s+127\.0\.0\.1\s+80\s+`)
+	expect(t, p.mustKubectl(t, "get", "ingress"), `(?m)^web\s+svcnet\s+alpha\.example,beta\.example,both\.example\s+127\.0\.0\.1\s+80, 443\s+`)
+
+	// HTTPS: the Secret's certificate for alpha.example (SNI), the default
+	// one for a name no Ingress has a certificate for.
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(certPEM)
+	tlsAddr := strings.TrimPrefix(p.ingressTLSURL, "https://")
+	eventually(t, 10*time.Second, "https://alpha.example through the ingress", func() string {
+		c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots, ServerName: "alpha.example"}}}
+		req, _ := http.NewRequest("GET", "https://"+tlsAddr+"/", nil)
+		req.Host = "alpha.example"
+		resp, err := c.Do(req)
+		if err != nil {
+			return err.Error()
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if !strings.Contains(string(b), "hello from pod alpha-") {
+			return string(b)
+		}
+		return ""
+	})
+	conn, err := tls.Dial("tcp", tlsAddr, &tls.Config{InsecureSkipVerify: true, ServerName: "beta.example"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if cn := conn.ConnectionState().PeerCertificates[0].Subject.CommonName; cn != "svcnet ingress default certificate" {
+		t.Fatalf("beta.example (no certificate of its own) got %q", cn)
+	}
+}
+
+// selfSigned makes a certificate and key for host.
+func selfSigned(t *testing.T, host string) ([]byte, []byte) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: host}, DNSNames: []string{host},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb})
 }

@@ -80,6 +80,8 @@ func TestNodeCredentialsAreLeastPrivilege(t *testing.T) {
 	mustForbid("create a Service", err)
 	_, err = node2.CoreV1().Services(ns).List(ctx, metav1.ListOptions{})
 	mustAllow("list Services", err)
+	_, err = node2.CoreV1().Secrets(ns).List(ctx, metav1.ListOptions{})
+	mustForbid("list Secrets", err)
 	_, err = node2.AppsV1().Deployments(ns).Create(ctx, seedDeployment(1), metav1.CreateOptions{})
 	mustForbid("create a Deployment", err)
 

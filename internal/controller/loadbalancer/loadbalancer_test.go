@@ -110,7 +110,9 @@ func TestLoadBalancerAddresses(t *testing.T) {
 func TestDualStackAddresses(t *testing.T) {
 	pool := NewPool([]netip.Prefix{netip.MustParsePrefix("127.98.0.0/30"), netip.MustParsePrefix("fd00:98::/126")})
 	c := &Controller{pool: pool}
-	svc := lbService("dual", func(s *corev1.Service) { s.Spec.IPFamilies = []corev1.IPFamily{corev1.IPv6Protocol, corev1.IPv4Protocol} })
+	svc := lbService("dual", func(s *corev1.Service) {
+		s.Spec.IPFamilies = []corev1.IPFamily{corev1.IPv6Protocol, corev1.IPv4Protocol}
+	})
 	got, err := c.addresses(svc, "ns/dual")
 	if err != nil || len(got) != 2 || !got[0].Is6() || !got[1].Is4() {
 		t.Fatalf("addresses %v, %v: want one IPv6 then one IPv4", got, err)
