@@ -50,7 +50,11 @@ func (s *Server) authorizeNode(ctx context.Context, node string, u User, info Re
 	switch verb {
 	case "get", "list", "watch":
 		if info.APIGroup == "" && info.Resource == "secrets" {
-			return deny("a node reads no Secrets")
+			// As the Node authorizer: a Secret one of its pods uses, by name.
+			if verb == "get" && s.podUsesSecret(ctx, node, info.Namespace, info.Name) {
+				return nil
+			}
+			return deny("a node reads only the Secrets its pods use")
 		}
 		return nil
 	}
@@ -118,4 +122,59 @@ func admitNode(u User, res *registry.Resource, obj any) error {
 		}
 	}
 	return nil
+}
+
+// podUsesSecret reports whether a pod bound to node in namespace uses the
+// Secret name (env, envFrom, volumes, image pull secrets).
+func (s *Server) podUsesSecret(ctx context.Context, node, namespace, name string) bool {
+	res, ok := s.reg.Resource(schema.GroupResource{Resource: "pods"})
+	if !ok || name == "" {
+		return false
+	}
+	list, err := s.reg.List(ctx, res, namespace, registry.ListOptions{})
+	if err != nil {
+		return false
+	}
+	for _, obj := range list.Items {
+		p := obj.(*corev1.Pod)
+		if p.Spec.NodeName == node && usesSecret(&p.Spec, name) {
+			return true
+		}
+	}
+	return false
+}
+
+func usesSecret(spec *corev1.PodSpec, name string) bool {
+	for _, r := range spec.ImagePullSecrets {
+		if r.Name == name {
+			return true
+		}
+	}
+	for _, v := range spec.Volumes {
+		if v.Secret != nil && v.Secret.SecretName == name {
+			return true
+		}
+		if v.Projected != nil {
+			for _, src := range v.Projected.Sources {
+				if src.Secret != nil && src.Secret.Name == name {
+					return true
+				}
+			}
+		}
+	}
+	for _, cs := range [][]corev1.Container{spec.InitContainers, spec.Containers} {
+		for _, c := range cs {
+			for _, e := range c.EnvFrom {
+				if e.SecretRef != nil && e.SecretRef.Name == name {
+					return true
+				}
+			}
+			for _, e := range c.Env {
+				if e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil && e.ValueFrom.SecretKeyRef.Name == name {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }

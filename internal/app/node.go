@@ -166,6 +166,12 @@ func buildProcessRuntime(cfg *nodeagent.Config, o NodeOptions, dataDir string, l
 				a.Enqueue(ns, name)
 			}
 		},
+		Source: func(ns, kind, name string) (map[string]string, bool, error) {
+			if a := agent.Load(); a != nil {
+				return a.ConfigData(ns, kind, name)
+			}
+			return nil, false, errors.New("the node is not running yet")
+		},
 		Env: func(ns string) []corev1.EnvVar {
 			if a := agent.Load(); a != nil {
 				return a.ServiceEnv(ns)

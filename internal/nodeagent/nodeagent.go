@@ -589,6 +589,40 @@ func (p *IPPool) Release(uid types.UID) {
 // kubeadm names it.
 const DNSService = "kube-dns"
 
+// ConfigData reads a ConfigMap's (binaryData too) or a Secret's data for
+// a pod's environment; found false when it does not exist.
+func (a *Agent) ConfigData(namespace, kind, name string) (map[string]string, bool, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	out := map[string]string{}
+	var err error
+	switch kind {
+	case "ConfigMap":
+		var cm *corev1.ConfigMap
+		if cm, err = a.client.CoreV1().ConfigMaps(namespace).Get(ctx, name, metav1.GetOptions{}); err == nil {
+			for k, v := range cm.Data {
+				out[k] = v
+			}
+			for k, v := range cm.BinaryData {
+				out[k] = string(v)
+			}
+		}
+	case "Secret":
+		var sec *corev1.Secret
+		if sec, err = a.client.CoreV1().Secrets(namespace).Get(ctx, name, metav1.GetOptions{}); err == nil {
+			for k, v := range sec.Data {
+				out[k] = string(v)
+			}
+		}
+	default:
+		return nil, false, fmt.Errorf("no %s", kind)
+	}
+	if apierrors.IsNotFound(err) {
+		return nil, false, nil
+	}
+	return out, err == nil, err
+}
+
 // ClusterDNS is what the node knows of the cluster's DNS now: the ClusterIPs
 // of kube-system/kube-dns (none before the Service is seen), the zone, and
 // the node's own resolv.conf.

@@ -82,6 +82,21 @@ func TestNodeCredentialsAreLeastPrivilege(t *testing.T) {
 	mustAllow("list Services", err)
 	_, err = node2.CoreV1().Secrets(ns).List(ctx, metav1.ListOptions{})
 	mustForbid("list Secrets", err)
+	// A Secret a pod bound to node-2 uses is node-2's to read; another is not.
+	for _, name := range []string{"used", "unused"} {
+		if _, err := admin.CoreV1().Secrets(ns).Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name}, StringData: map[string]string{"k": "v"}}, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	user := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "user"}, Spec: corev1.PodSpec{NodeName: "node-2", Containers: []corev1.Container{{Name: "c", Image: "busybox",
+		Env: []corev1.EnvVar{{Name: "K", ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "used"}, Key: "k"}}}}}}}}
+	if _, err := admin.CoreV1().Pods(ns).Create(ctx, user, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = node2.CoreV1().Secrets(ns).Get(ctx, "used", metav1.GetOptions{})
+	mustAllow("get a Secret its pod uses", err)
+	_, err = node2.CoreV1().Secrets(ns).Get(ctx, "unused", metav1.GetOptions{})
+	mustForbid("get a Secret none of its pods uses", err)
 	_, err = node2.AppsV1().Deployments(ns).Create(ctx, seedDeployment(1), metav1.CreateOptions{})
 	mustForbid("create a Deployment", err)
 

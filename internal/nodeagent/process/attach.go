@@ -274,9 +274,9 @@ func (r *Runtime) Exec(ctx context.Context, ns, name, ctr string, command []stri
 		argv = r.busyboxCommand(corev1.Container{Image: c.spec.Image, Command: command})
 	}
 	argv, attr, err := r.inPod(p, ps, argv)
-	env := r.env(p, ps, c.spec)
+	env, envErr := r.env(p, ps, c.spec)
 	r.mu.Unlock()
-	if err != nil {
+	if err = errors.Join(err, envErr); err != nil {
 		return err
 	}
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)

@@ -8,6 +8,7 @@ package process
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -48,6 +49,9 @@ type Config struct {
 	Notify func(namespace, name string)
 	// Env returns the service environment variables of a namespace.
 	Env func(namespace string) []corev1.EnvVar
+	// Source reads the data of a ConfigMap or Secret (kind) a container's
+	// env names; found false when it does not exist.
+	Source func(namespace, kind, name string) (data map[string]string, found bool, err error)
 	// PodInit starts a container in mount and UTS namespaces of its own
 	// (`svcnet pod-init`), where it sees its pod's resolv.conf, hosts and
 	// hostname: as root, or in a user namespace where the kernel allows
@@ -230,6 +234,10 @@ func (r *Runtime) Sync(p *corev1.Pod, ips []netip.Addr, hostIP string, now time.
 		}
 		if err := r.start(p, ps, c, now); err != nil {
 			c.waitingReason, c.waitingMessage = "RunContainerError", err.Error()
+			var ce *configError
+			if errors.As(err, &ce) {
+				c.waitingReason = "CreateContainerConfigError"
+			}
 			r.crashed(c, now)
 			if d := c.nextStart.Sub(now); wait == 0 || d < wait {
 				wait = d
@@ -288,9 +296,17 @@ func (r *Runtime) command(spec corev1.Container) []string {
 	return append(append([]string(nil), base...), spec.Args...)
 }
 
+// configError is a container's configuration that cannot be read (a
+// ConfigMap or Secret missing): CreateContainerConfigError, as a kubelet says.
+type configError struct{ err error }
+
+func (e *configError) Error() string { return e.err.Error() }
+
 // env is the container's environment: POD_NAME, POD_NAMESPACE, POD_IP, the
-// namespace's service variables, then the container's own (later wins).
-func (r *Runtime) env(p *corev1.Pod, ps *pod, spec corev1.Container) []string {
+// namespace's service variables, then the container's own (later wins):
+// envFrom first, then env, each value as given, from a field of the pod, or
+// from a key of a ConfigMap or Secret.
+func (r *Runtime) env(p *corev1.Pod, ps *pod, spec corev1.Container) ([]string, error) {
 	vars := map[string]string{"POD_NAME": p.Name, "POD_NAMESPACE": p.Namespace, "POD_IP": ps.ip, "HOSTNAME": poddns.Hostname(p),
 		"PATH": os.Getenv("PATH"), "HOME": os.Getenv("HOME")}
 	if r.isBusybox(spec.Image) {
@@ -315,12 +331,60 @@ func (r *Runtime) env(p *corev1.Pod, ps *pod, spec corev1.Container) []string {
 			vars[e.Name] = e.Value
 		}
 	}
+	source := func(kind, name string, optional *bool) (map[string]string, error) {
+		if r.cfg.Source == nil {
+			return nil, &configError{fmt.Errorf("%s %q: this node reads no %ss", strings.ToLower(kind), name, kind)}
+		}
+		data, found, err := r.cfg.Source(p.Namespace, kind, name)
+		if err != nil {
+			return nil, &configError{err}
+		}
+		if !found && (optional == nil || !*optional) {
+			return nil, &configError{fmt.Errorf("%s %q not found", strings.ToLower(kind), name)}
+		}
+		return data, nil
+	}
+	for _, from := range spec.EnvFrom {
+		var data map[string]string
+		var err error
+		switch {
+		case from.ConfigMapRef != nil:
+			data, err = source("ConfigMap", from.ConfigMapRef.Name, from.ConfigMapRef.Optional)
+		case from.SecretRef != nil:
+			data, err = source("Secret", from.SecretRef.Name, from.SecretRef.Optional)
+		}
+		if err != nil {
+			return nil, err
+		}
+		for k, v := range data {
+			vars[from.Prefix+k] = v
+		}
+	}
 	for _, e := range spec.Env {
 		switch {
 		case e.ValueFrom == nil:
 			vars[e.Name] = expand(e.Value, vars)
 		case e.ValueFrom.FieldRef != nil:
 			vars[e.Name] = fieldRef(p, ps, e.ValueFrom.FieldRef.FieldPath)
+		case e.ValueFrom.ConfigMapKeyRef != nil, e.ValueFrom.SecretKeyRef != nil:
+			kind, name, key, optional := "ConfigMap", "", "", (*bool)(nil)
+			if ref := e.ValueFrom.ConfigMapKeyRef; ref != nil {
+				name, key, optional = ref.Name, ref.Key, ref.Optional
+			} else {
+				ref := e.ValueFrom.SecretKeyRef
+				kind, name, key, optional = "Secret", ref.Name, ref.Key, ref.Optional
+			}
+			data, err := source(kind, name, optional)
+			if err != nil {
+				return nil, err
+			}
+			v, ok := data[key]
+			if !ok && (optional == nil || !*optional) {
+				return nil, &configError{fmt.Errorf("couldn't find key %s in %s %s/%s", key, kind, p.Namespace, name)}
+			}
+			if ok {
+				vars[e.Name] = v
+			}
 		}
 	}
 	out := make([]string, 0, len(vars))
@@ -328,7 +392,7 @@ func (r *Runtime) env(p *corev1.Pod, ps *pod, spec corev1.Container) []string {
 		out = append(out, k+"="+v)
 	}
 	sort.Strings(out)
-	return out
+	return out, nil
 }
 
 // expand replaces $(VAR) with earlier variables, as Kubernetes does.
@@ -401,8 +465,13 @@ func (r *Runtime) start(p *corev1.Pod, ps *pod, c *container, now time.Time) err
 		logf.Close()
 		return err
 	}
+	env, err := r.env(p, ps, c.spec)
+	if err != nil {
+		logf.Close()
+		return err
+	}
 	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Env = r.env(p, ps, c.spec)
+	cmd.Env = env
 	cmd.Dir = r.workingDir(c.spec)
 	cmd.SysProcAttr = attr
 	lw := &stampedWriter{w: &cappedWriter{f: logf, limit: r.cfg.LogLimit}, lineStart: true, now: time.Now}

@@ -71,7 +71,7 @@ func TestEnv(t *testing.T) {
 		{Name: "APP", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.labels['app']"}}},
 		{Name: "MY_IP", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "status.podIP"}}},
 	}}
-	env := r.env(p, &pod{ip: "127.244.0.7"}, c)
+	env, _ := r.env(p, &pod{ip: "127.244.0.7"}, c)
 	for _, want := range []string{"POD_NAME=api-1", "POD_NAMESPACE=shop", "POD_IP=127.244.0.7", "WEB_SERVICE_HOST=127.96.0.9",
 		"GREETING=hi api-1 at 127.96.0.9, $(NOPE)", "APP=api", "MY_IP=127.244.0.7", "SVCNET_HELLO_PORTS=3000/tcp"} {
 		if !slices.Contains(env, want) {
@@ -80,7 +80,7 @@ func TestEnv(t *testing.T) {
 	}
 	off := false
 	p.Spec.EnableServiceLinks = &off
-	if env := r.env(p, &pod{ip: "127.244.0.7"}, corev1.Container{}); slices.Contains(env, "WEB_SERVICE_HOST=127.96.0.9") {
+	if env, _ := r.env(p, &pod{ip: "127.244.0.7"}, corev1.Container{}); slices.Contains(env, "WEB_SERVICE_HOST=127.96.0.9") {
 		t.Error("enableServiceLinks: false still gave service variables")
 	}
 }
@@ -338,5 +338,58 @@ func TestRestartCountSurvivesTheAgent(t *testing.T) {
 	st, _ := r.Sync(p, []netip.Addr{netip.MustParseAddr("127.244.0.12")}, "127.0.0.1", time.Now())
 	if cs := st.ContainerStatuses[0]; cs.RestartCount != 3 || cs.State.Running == nil {
 		t.Fatalf("status: %+v", cs)
+	}
+}
+
+func TestEnvFromConfigMapsAndSecrets(t *testing.T) {
+	r := newRuntime(t, nil)
+	store := map[string]map[string]string{
+		"ConfigMap/settings": {"MODE": "fast", "LEVEL": "3"},
+		"Secret/creds":       {"password": "s3cret"},
+	}
+	r.cfg.Source = func(ns, kind, name string) (map[string]string, bool, error) {
+		d, ok := store[kind+"/"+name]
+		return d, ok, nil
+	}
+	p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "app", Namespace: "shop"}}
+	yes := true
+	cases := []struct {
+		name    string
+		c       corev1.Container
+		want    []string
+		wantErr string
+	}{
+		{"envFrom with a prefix, then env (which wins)", corev1.Container{
+			EnvFrom: []corev1.EnvFromSource{{Prefix: "CFG_", ConfigMapRef: &corev1.ConfigMapEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "settings"}}}},
+			Env: []corev1.EnvVar{{Name: "CFG_MODE", Value: "slow"},
+				{Name: "DB_PASSWORD", ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "creds"}, Key: "password"}}},
+				{Name: "LEVEL", ValueFrom: &corev1.EnvVarSource{ConfigMapKeyRef: &corev1.ConfigMapKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "settings"}, Key: "LEVEL"}}}}},
+			[]string{"CFG_MODE=slow", "CFG_LEVEL=3", "DB_PASSWORD=s3cret", "LEVEL=3"}, ""},
+		{"a missing ConfigMap", corev1.Container{EnvFrom: []corev1.EnvFromSource{{ConfigMapRef: &corev1.ConfigMapEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "nope"}}}}},
+			nil, `configmap "nope" not found`},
+		{"a missing optional one", corev1.Container{EnvFrom: []corev1.EnvFromSource{{ConfigMapRef: &corev1.ConfigMapEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "nope"}, Optional: &yes}}}},
+			[]string{"POD_NAME=app"}, ""},
+		{"a missing key", corev1.Container{Env: []corev1.EnvVar{{Name: "X", ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "creds"}, Key: "user"}}}}},
+			nil, "couldn't find key user in Secret shop/creds"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			env, err := r.env(p, &pod{ip: "127.244.0.7"}, tc.c)
+			if tc.wantErr != "" {
+				var ce *configError
+				if !errors.As(err, &ce) || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("error %v, want a configError %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, w := range tc.want {
+				if !slices.Contains(env, w) {
+					t.Errorf("missing %s in %v", w, env)
+				}
+			}
+		})
 	}
 }
