@@ -22,6 +22,14 @@ func podResource() *Resource {
 			p := obj.(*corev1.Pod)
 			p.Status = corev1.PodStatus{Phase: corev1.PodPending, QOSClass: corev1.PodQOSBestEffort}
 			AddDefaultTolerations(&p.Spec)
+			// The ServiceAccount admission: a pod without one runs as its
+			// namespace's default.
+			if p.Spec.ServiceAccountName == "" {
+				p.Spec.ServiceAccountName = DefaultServiceAccount
+			}
+			if p.Spec.DeprecatedServiceAccount == "" {
+				p.Spec.DeprecatedServiceAccount = p.Spec.ServiceAccountName
+			}
 		},
 		Default: func(obj runtime.Object) { DefaultPodSpec(&obj.(*corev1.Pod).Spec) },
 		Validate: func(obj runtime.Object) field.ErrorList {

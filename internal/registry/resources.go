@@ -55,6 +55,7 @@ func Resources(cfg Config) []*Resource {
 		ingressClassResource(),
 		configMapResource(),
 		secretResource(),
+		serviceAccountResource(),
 	}
 }
 

@@ -1,8 +1,8 @@
 // Package manager runs every controller of the cluster — Deployment,
 // ReplicaSet, StatefulSet, EndpointSlice, Endpoints, EndpointSlice
 // mirroring, the scheduler, the garbage collector, the namespace
-// controller, node lifecycle, taint eviction, disruption budgets and load
-// balancer addresses — on shared informers, while this process holds the
+// controller, node lifecycle, taint eviction, disruption budgets, load
+// balancer addresses and default ServiceAccounts — on shared informers, while this process holds the
 // controllers' Lease, so several servers on one etcd run each controller
 // once.
 package manager
@@ -35,6 +35,7 @@ import (
 	"github.com/svcnet/svcnet/internal/controller/namespace"
 	"github.com/svcnet/svcnet/internal/controller/nodelifecycle"
 	"github.com/svcnet/svcnet/internal/controller/replicaset"
+	"github.com/svcnet/svcnet/internal/controller/serviceaccount"
 	"github.com/svcnet/svcnet/internal/controller/statefulset"
 	"github.com/svcnet/svcnet/internal/controller/tainteviction"
 	"github.com/svcnet/svcnet/internal/kube"
@@ -116,6 +117,7 @@ func (m *Manager) lead(ctx context.Context) {
 		namespace.New(m.client, m.meta, m.cfg.Namespaced, core.Namespaces(), m.log),
 		nodelifecycle.New(m.client, core.Nodes(), factory.Coordination().V1().Leases(), core.Pods(), recorder("node-controller"), m.cfg.Nodes, m.log, now),
 		tainteviction.New(m.client, core.Pods(), core.Nodes(), recorder("taint-eviction-controller"), m.log, now),
+		serviceaccount.New(m.client, core.Namespaces(), core.ServiceAccounts(), m.log),
 		disruption.New(m.client, factory.Policy().V1().PodDisruptionBudgets(), core.Pods(), apps.ReplicaSets(), apps.Deployments(), apps.StatefulSets(), m.log, now),
 	}
 	if len(m.cfg.LoadBalancerRanges) > 0 {
