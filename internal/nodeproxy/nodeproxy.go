@@ -22,6 +22,7 @@ import (
 	"sync"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
@@ -73,6 +74,10 @@ func (s *Source) Logs(ctx context.Context, ns, pod string, o *corev1.PodLogOptio
 		}
 	}
 	u, err := s.nodeURL(ctx, ns, pod, o)
+	var none *noServerError
+	if errors.As(err, &none) {
+		return nil // a simulated pod ran nothing: its log is empty
+	}
 	if err != nil {
 		return err
 	}
@@ -139,7 +144,7 @@ func (s *Source) nodeBase(ctx context.Context, ns, pod string) (*url.URL, error)
 		}
 	}
 	if port == 0 || addr == "" {
-		return nil, fmt.Errorf("node %s serves no containers' logs or streams (its pods are simulated, or its agent has no serving certificate)", node.Name)
+		return nil, &noServerError{node: node.Name}
 	}
 	return &url.URL{Scheme: "https", Host: net.JoinHostPort(addr, strconv.Itoa(int(port)))}, nil
 }
@@ -150,6 +155,10 @@ func (s *Source) nodeBase(ctx context.Context, ns, pod string) (*url.URL, error)
 // credentials stay here; the node sees the API server's certificate.
 func (s *Source) Stream(w http.ResponseWriter, r *http.Request, ns, pod, subresource, ctr string) error {
 	base, err := s.nodeBase(r.Context(), ns, pod)
+	var none *noServerError
+	if errors.As(err, &none) {
+		return apierrors.NewBadRequest(fmt.Sprintf("pod %s runs on node %s, which runs no processes for it (simulated pods, or an agent without a serving certificate)", pod, none.node))
+	}
 	if err != nil {
 		return err
 	}
@@ -168,4 +177,12 @@ func (s *Source) Stream(w http.ResponseWriter, r *http.Request, ns, pod, subreso
 	}
 	proxy.ServeHTTP(w, r)
 	return nil
+}
+
+// noServerError: the pod's node has no server (its pods are simulated, or
+// its agent has no serving certificate).
+type noServerError struct{ node string }
+
+func (e *noServerError) Error() string {
+	return "node " + e.node + " serves no containers' logs or streams (its pods are simulated, or its agent has no serving certificate)"
 }

@@ -26,6 +26,14 @@ func TestDrainHonoursTheBudget(t *testing.T) {
 	})
 	p.mustKubectl(t, "create", "deployment", "web", "--image=nginx", "--replicas=4")
 	p.mustKubectl(t, "rollout", "status", "deployment", "web", "--timeout=30s")
+	// Simulated pods ran nothing: an empty log, and a clear 400 for exec.
+	pod := "pod/" + p.mustKubectl(t, "get", "pods", "-l", "app=web", "-o", "jsonpath={.items[0].metadata.name}")
+	if out, err := p.kubectl(t, kubectlPath(t), "logs", pod); err != nil || strings.TrimSpace(out) != "" {
+		t.Fatalf("logs of a simulated pod: %v %q", err, out)
+	}
+	if out, err := p.kubectl(t, kubectlPath(t), "exec", pod, "--", "true"); err == nil || !strings.Contains(out, "runs no processes") {
+		t.Fatalf("exec into a simulated pod: %v %q", err, out)
+	}
 	p.mustKubectl(t, "create", "pdb", "web", "--selector=app=web", "--min-available=3")
 	testutil.Eventually(t, 10*time.Second, "the budget's status", func() error {
 		out := p.mustKubectl(t, "get", "pdb", "web", "--no-headers")
