@@ -56,13 +56,15 @@ func Greeting(pod, ip string, port int) string {
 	return fmt.Sprintf("hello from pod %s (%s:%d)\n", pod, ip, port)
 }
 
-// Run serves every port on ip until ctx ends; no port serves 8080.
+// Run serves every port on ip until ctx ends; no port serves 80, as an
+// nginx-like image would, or 8080 where port 80 is not allowed.
 func Run(ctx context.Context, pod, ip string, ports []Port, logw io.Writer) error {
 	if ip == "" {
 		ip = "127.0.0.1"
 	}
-	if len(ports) == 0 {
-		ports = []Port{{Number: 8080}}
+	guessed := len(ports) == 0
+	if guessed {
+		ports = []Port{{Number: 80}}
 	}
 	lg := log.New(logw, "", log.LstdFlags)
 	errc := make(chan error, len(ports))
@@ -90,6 +92,11 @@ func Run(ctx context.Context, pod, ip string, ports []Port, logw io.Writer) erro
 			continue
 		}
 		ln, err := net.Listen("tcp", addr)
+		if err != nil && guessed {
+			addr = net.JoinHostPort(ip, "8080")
+			p.Number = 8080
+			ln, err = net.Listen("tcp", addr)
+		}
 		if err != nil {
 			return err
 		}

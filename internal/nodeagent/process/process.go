@@ -291,6 +291,13 @@ func (r *Runtime) command(spec corev1.Container) []string {
 		}
 	}
 	if len(base) == 0 {
+		// An image not mapped: args alone that name a program run as given
+		// (an image without an entrypoint); anything else is the greeter.
+		if len(spec.Args) > 0 && !strings.HasPrefix(spec.Args[0], "-") {
+			if _, err := exec.LookPath(spec.Args[0]); err == nil {
+				return append([]string(nil), spec.Args...)
+			}
+		}
 		return r.cfg.Hello
 	}
 	return append(append([]string(nil), base...), spec.Args...)

@@ -53,6 +53,9 @@ func TestCommand(t *testing.T) {
 		{"mapped image without its tag", corev1.Container{Image: "redis:7.2", Args: []string{"--port", "7000"}}, []string{"/usr/bin/redis-server", "--port", "7000"}},
 		{"mapped image with its tag", corev1.Container{Image: "busybox:1.36"}, []string{"/bin/sh"}},
 		{"registry port is not a tag", corev1.Container{Image: "reg:5000/redis"}, []string{"/bin/hello"}},
+		{"args alone naming a program run it", corev1.Container{Image: "example/tool", Args: []string{"sleep", "5"}}, []string{"sleep", "5"}},
+		{"args alone that are flags: the greeter", corev1.Container{Image: "example/api", Args: []string{"--port", "8080"}}, []string{"/bin/hello"}},
+		{"args naming no program: the greeter", corev1.Container{Image: "example/api", Args: []string{"no-such-program-here"}}, []string{"/bin/hello"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
