@@ -25,6 +25,9 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request) {
 	case p == "/readyz":
 		s.serveReadyz(w, r)
 		return
+	case p == "/metrics" && s.cfg.Metrics != nil:
+		s.cfg.Metrics.ServeHTTP(w, r)
+		return
 	case p == "/api" || p == "/api/":
 		s.serveDiscoveryRoot(w, r, true)
 		return

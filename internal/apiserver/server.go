@@ -103,6 +103,9 @@ type Config struct {
 	Ready func() error
 	// Limits end every request.
 	Limits Limits
+	// Metrics, when set, answers GET /metrics (`kubectl get --raw
+	// /metrics`): the process's Prometheus metrics.
+	Metrics http.Handler
 }
 
 // Server is the API server. New builds it; Run serves until ctx ends.

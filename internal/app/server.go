@@ -454,6 +454,7 @@ func buildControlPlane(o ServerOptions, store *etcdstore.Store, log *slog.Logger
 		Tokens:    []apiserver.TokenUser{{Token: cp.creds.AdminToken, User: apiserver.User{Name: "admin", Groups: []string{"system:masters", "system:authenticated"}}}},
 		Ready:     store.ReadyCheck(etcdReadyTimeout),
 		Limits:    o.Limits,
+		Metrics:   cp.metrics.Handler(),
 	}, reg, log)
 	return cp, err
 }

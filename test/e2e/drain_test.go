@@ -34,6 +34,8 @@ func TestDrainHonoursTheBudget(t *testing.T) {
 	if out, err := p.kubectl(t, kubectlPath(t), "exec", pod, "--", "true"); err == nil || !strings.Contains(out, "runs no processes") {
 		t.Fatalf("exec into a simulated pod: %v %q", err, out)
 	}
+	// The API's own metrics, as kube-apiserver serves them.
+	expect(t, p.mustKubectl(t, "get", "--raw", "/metrics"), `(?m)^go_goroutines \d+`)
 	p.mustKubectl(t, "create", "pdb", "web", "--selector=app=web", "--min-available=3")
 	testutil.Eventually(t, 10*time.Second, "the budget's status", func() error {
 		out := p.mustKubectl(t, "get", "pdb", "web", "--no-headers")

@@ -72,6 +72,14 @@ func (m *MetricsServer) Registerer() prometheus.Registerer {
 	return m.Reg
 }
 
+// Handler answers with the metrics; nil for a nil server.
+func (m *MetricsServer) Handler() http.Handler {
+	if m == nil {
+		return nil
+	}
+	return promhttp.HandlerFor(m.Reg, promhttp.HandlerOpts{})
+}
+
 // Start runs m in g and returns its bound address once it listens.
 func Start(g *Group, m *MetricsServer) (string, error) {
 	g.Go(m.Run)
