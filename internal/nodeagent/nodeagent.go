@@ -31,8 +31,11 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/retry"
 
 	"github.com/svcnet/svcnet/internal/kube"
@@ -103,6 +106,9 @@ type Agent struct {
 	services corelisters.ServiceLister
 	queue    atomic.Pointer[kube.Loop[string]]
 	started  time.Time
+	// recorder posts the node's and its pods' Events, as a kubelet's.
+	recorder record.EventRecorder
+	killing  sync.Map // pod UID → struct{}: Killing already said
 }
 
 // Enqueue asks for a pod to be synced (a runtime's process ended, a probe
@@ -138,9 +144,16 @@ func New(cfg Config, client kubernetes.Interface, log *slog.Logger, now func() t
 
 // Run registers the node and manages its pods until ctx ends.
 func (a *Agent) Run(ctx context.Context) error {
+	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
+	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: a.client.CoreV1().Events("")})
+	defer broadcaster.Shutdown()
+	a.recorder = broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "kubelet", Host: a.cfg.NodeName})
 	if !a.registerUntilDone(ctx) {
 		return nil
 	}
+	nodeRef := &corev1.ObjectReference{Kind: "Node", Name: a.cfg.NodeName, UID: types.UID(a.cfg.NodeName)}
+	a.recorder.Event(nodeRef, corev1.EventTypeNormal, "Starting", "Starting kubelet.")
+	a.recorder.Eventf(nodeRef, corev1.EventTypeNormal, "NodeReady", "Node %s status is now: NodeReady", a.cfg.NodeName)
 	a.ips = NewIPPool(a.cidrs)
 	a.started = a.now()
 	factory := informers.NewSharedInformerFactoryWithOptions(a.client, 0, informers.WithTweakListOptions(func(o *metav1.ListOptions) {
@@ -343,6 +356,11 @@ func (a *Agent) syncPod(ctx context.Context, key string) error {
 		return err
 	}
 	if pod.DeletionTimestamp != nil {
+		if _, said := a.killing.LoadOrStore(pod.UID, struct{}{}); !said {
+			for _, c := range pod.Spec.Containers {
+				a.event(pod, corev1.EventTypeNormal, "Killing", "Stopping container %s", c.Name)
+			}
+		}
 		// The pod is gone once the runtime has stopped its containers.
 		if !a.cfg.Runtime.Stop(pod, a.now()) {
 			return nil // the runtime asks for a sync as they end
@@ -351,6 +369,7 @@ func (a *Agent) syncPod(ctx context.Context, key string) error {
 		err := a.client.CoreV1().Pods(ns).Delete(ctx, name, metav1.DeleteOptions{GracePeriodSeconds: &zero, Preconditions: &metav1.Preconditions{UID: &pod.UID}})
 		if err == nil || apierrors.IsNotFound(err) {
 			a.ips.Release(pod.UID)
+			a.killing.Delete(pod.UID)
 			return nil
 		}
 		return err
@@ -369,10 +388,44 @@ func (a *Agent) syncPod(ctx context.Context, key string) error {
 	if apiequality.Semantic.DeepEqual(pod.Status, status) {
 		return nil
 	}
+	a.containerEvents(pod, status)
 	upd := pod.DeepCopy()
 	upd.Status = status
 	_, err = a.client.CoreV1().Pods(ns).UpdateStatus(ctx, upd, metav1.UpdateOptions{})
 	return err
+}
+
+// event posts an Event about a pod (nothing before Run).
+func (a *Agent) event(pod *corev1.Pod, typ, reason, format string, args ...any) {
+	if a.recorder != nil {
+		a.recorder.Eventf(pod, typ, reason, format, args...)
+	}
+}
+
+// containerEvents says what changed between a pod's posted status and the
+// runtime's, as a kubelet does: a container started (Pulled, Created,
+// Started), backing off, or unable to start.
+func (a *Agent) containerEvents(pod *corev1.Pod, next corev1.PodStatus) {
+	old := map[string]corev1.ContainerStatus{}
+	for _, cs := range pod.Status.ContainerStatuses {
+		old[cs.Name] = cs
+	}
+	for _, cs := range next.ContainerStatuses {
+		was, had := old[cs.Name]
+		switch {
+		case cs.State.Running != nil && (!had || was.State.Running == nil || !was.State.Running.StartedAt.Equal(&cs.State.Running.StartedAt)):
+			a.event(pod, corev1.EventTypeNormal, "Pulled", "Container image %q already present on machine", cs.Image)
+			a.event(pod, corev1.EventTypeNormal, "Created", "Created container: %s", cs.Name)
+			a.event(pod, corev1.EventTypeNormal, "Started", "Started container %s", cs.Name)
+		case cs.State.Waiting != nil && (!had || was.State.Waiting == nil || was.State.Waiting.Reason != cs.State.Waiting.Reason):
+			switch cs.State.Waiting.Reason {
+			case "CrashLoopBackOff":
+				a.event(pod, corev1.EventTypeWarning, "BackOff", "Back-off restarting failed container %s in pod %s", cs.Name, pod.Name)
+			case "CreateContainerConfigError", "RunContainerError":
+				a.event(pod, corev1.EventTypeWarning, "Failed", "Error: %s", cs.State.Waiting.Message)
+			}
+		}
+	}
 }
 
 // goneRecheck is how soon a pod deleted from under the agent is looked at

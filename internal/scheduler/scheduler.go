@@ -22,6 +22,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
 
 	"github.com/svcnet/svcnet/internal/controller/podutil"
 	"github.com/svcnet/svcnet/internal/kube"
@@ -82,12 +83,13 @@ func nodeReady(n *corev1.Node) bool {
 
 // Scheduler watches pods and nodes.
 type Scheduler struct {
-	client kubernetes.Interface
-	pods   corelisters.PodLister
-	nodes  corelisters.NodeLister
-	loop   *kube.Loop[string]
-	log    *slog.Logger
-	mu     sync.Mutex
+	client   kubernetes.Interface
+	pods     corelisters.PodLister
+	nodes    corelisters.NodeLister
+	loop     *kube.Loop[string]
+	recorder record.EventRecorder
+	log      *slog.Logger
+	mu       sync.Mutex
 	// load counts the active pods bound to each node, kept from pod events.
 	load map[string]int
 	// bound remembers where each counted pod is, to uncount it.
@@ -95,8 +97,8 @@ type Scheduler struct {
 }
 
 // New wires the scheduler; it starts nothing.
-func New(client kubernetes.Interface, podInf coreinformers.PodInformer, nodeInf coreinformers.NodeInformer, log *slog.Logger) *Scheduler {
-	s := &Scheduler{client: client, pods: podInf.Lister(), nodes: nodeInf.Lister(), log: log, load: map[string]int{}, bound: map[types.UID]string{}}
+func New(client kubernetes.Interface, podInf coreinformers.PodInformer, nodeInf coreinformers.NodeInformer, recorder record.EventRecorder, log *slog.Logger) *Scheduler {
+	s := &Scheduler{client: client, pods: podInf.Lister(), nodes: nodeInf.Lister(), recorder: recorder, log: log, load: map[string]int{}, bound: map[types.UID]string{}}
 	q := kube.NewQueue[string]("scheduler")
 	s.loop = &kube.Loop[string]{Name: "scheduler", Queue: q, Sync: s.sync, Workers: 4, Log: log,
 		Synced: []cache.InformerSynced{podInf.Informer().HasSynced, nodeInf.Informer().HasSynced}}
@@ -164,6 +166,7 @@ func (s *Scheduler) sync(ctx context.Context, key string) error {
 	}
 	s.mu.Unlock()
 	if err != nil {
+		s.recorder.Eventf(pod, corev1.EventTypeWarning, "FailedScheduling", "%v", err)
 		return fmt.Errorf("pod %s unschedulable: %w", key, err)
 	}
 	patch := fmt.Sprintf(`{"metadata":{"uid":%q},"spec":{"nodeName":%q}}`, pod.UID, node)
@@ -180,6 +183,7 @@ func (s *Scheduler) sync(ctx context.Context, key string) error {
 		}
 		return err
 	}
+	s.recorder.Eventf(pod, corev1.EventTypeNormal, "Scheduled", "Successfully assigned %s/%s to %s", ns, name, node)
 	return nil
 }
 

@@ -112,7 +112,7 @@ func (m *Manager) lead(ctx context.Context) {
 		endpointslice.New(m.client, core.Services(), core.Pods(), disc.EndpointSlices(), core.Nodes(), m.cfg.MaxEndpointsPerSlice, recorder("endpoint-slice-controller"), m.log),
 		endpoints.New(m.client, core.Services(), core.Pods(), core.Endpoints(), m.log),
 		mirroring.New(m.client, core.Services(), core.Endpoints(), disc.EndpointSlices(), m.log),
-		scheduler.New(m.client, core.Pods(), core.Nodes(), m.log),
+		scheduler.New(m.client, core.Pods(), core.Nodes(), recorder("default-scheduler"), m.log),
 		gc.New(m.meta, metaFactory, m.cfg.Resources, m.log),
 		namespace.New(m.client, m.meta, m.cfg.Namespaced, core.Namespaces(), m.log),
 		nodelifecycle.New(m.client, core.Nodes(), factory.Coordination().V1().Leases(), core.Pods(), recorder("node-controller"), m.cfg.Nodes, m.log, now),
