@@ -56,6 +56,7 @@ func Resources(cfg Config) []*Resource {
 		configMapResource(),
 		secretResource(),
 		serviceAccountResource(),
+		jobResource(),
 	}
 }
 

@@ -2,7 +2,7 @@
 // ReplicaSet, StatefulSet, EndpointSlice, Endpoints, EndpointSlice
 // mirroring, the scheduler, the garbage collector, the namespace
 // controller, node lifecycle, taint eviction, disruption budgets, load
-// balancer addresses and default ServiceAccounts — on shared informers, while this process holds the
+// balancer addresses, default ServiceAccounts and Jobs — on shared informers, while this process holds the
 // controllers' Lease, so several servers on one etcd run each controller
 // once.
 package manager
@@ -30,6 +30,7 @@ import (
 	"github.com/svcnet/svcnet/internal/controller/endpoints"
 	"github.com/svcnet/svcnet/internal/controller/endpointslice"
 	"github.com/svcnet/svcnet/internal/controller/gc"
+	"github.com/svcnet/svcnet/internal/controller/job"
 	"github.com/svcnet/svcnet/internal/controller/loadbalancer"
 	"github.com/svcnet/svcnet/internal/controller/mirroring"
 	"github.com/svcnet/svcnet/internal/controller/namespace"
@@ -118,6 +119,7 @@ func (m *Manager) lead(ctx context.Context) {
 		nodelifecycle.New(m.client, core.Nodes(), factory.Coordination().V1().Leases(), core.Pods(), recorder("node-controller"), m.cfg.Nodes, m.log, now),
 		tainteviction.New(m.client, core.Pods(), core.Nodes(), recorder("taint-eviction-controller"), m.log, now),
 		serviceaccount.New(m.client, core.Namespaces(), core.ServiceAccounts(), m.log),
+		job.New(m.client, factory.Batch().V1().Jobs(), core.Pods(), recorder("job-controller"), m.log, now),
 		disruption.New(m.client, factory.Policy().V1().PodDisruptionBudgets(), core.Pods(), apps.ReplicaSets(), apps.Deployments(), apps.StatefulSets(), m.log, now),
 	}
 	if len(m.cfg.LoadBalancerRanges) > 0 {
