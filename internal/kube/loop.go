@@ -104,19 +104,28 @@ func EnqueueHandler(q Queue[string]) cache.ResourceEventHandlerFuncs {
 	}
 }
 
+// OwnerKey is the "namespace/name" of an object's controlling owner of
+// kind ownerKind (an event's object, tombstones too); ok false otherwise.
+func OwnerKey(obj any, ownerKind string) (string, bool) {
+	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = d.Obj
+	}
+	m, ok := obj.(metav1.Object)
+	if !ok {
+		return "", false
+	}
+	if ref := metav1.GetControllerOfNoCopy(m); ref != nil && ref.Kind == ownerKind {
+		return m.GetNamespace() + "/" + ref.Name, true
+	}
+	return "", false
+}
+
 // OwnerHandler enqueues namespace/name of the controlling owner of kind
 // ownerKind of every added, updated and deleted object.
 func OwnerHandler(q Queue[string], ownerKind string) cache.ResourceEventHandlerFuncs {
 	enqueue := func(obj any) {
-		if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-			obj = d.Obj
-		}
-		m, ok := obj.(metav1.Object)
-		if !ok {
-			return
-		}
-		if ref := metav1.GetControllerOfNoCopy(m); ref != nil && ref.Kind == ownerKind {
-			q.Add(m.GetNamespace() + "/" + ref.Name)
+		if key, ok := OwnerKey(obj, ownerKind); ok {
+			q.Add(key)
 		}
 	}
 	return cache.ResourceEventHandlerFuncs{AddFunc: enqueue, UpdateFunc: func(_, obj any) { enqueue(obj) }, DeleteFunc: enqueue}

@@ -49,20 +49,7 @@ func New(client kubernetes.Interface, jobInf batchinformers.JobInformer, podInf 
 	c.loop = &kube.Loop[string]{Name: "job", Queue: c.queue, Sync: c.sync, Workers: 4, Log: log,
 		Synced: []cache.InformerSynced{jobInf.Informer().HasSynced, podInf.Informer().HasSynced}}
 	_, _ = jobInf.Informer().AddEventHandler(kube.EnqueueHandler(c.queue))
-	owner := func(obj interface{}) (string, bool) {
-		if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-			obj = d.Obj
-		}
-		p, ok := obj.(*corev1.Pod)
-		if !ok {
-			return "", false
-		}
-		ref := podutil.ControllerOf(p)
-		if ref == nil || ref.Kind != "Job" {
-			return "", false
-		}
-		return p.Namespace + "/" + ref.Name, true
-	}
+	owner := func(obj interface{}) (string, bool) { return kube.OwnerKey(obj, "Job") }
 	_, _ = podInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc: func(obj interface{}) {
 			if key, ok := owner(obj); ok {

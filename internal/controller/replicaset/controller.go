@@ -46,20 +46,7 @@ func New(client kubernetes.Interface, rsInf appsinformers.ReplicaSetInformer, po
 	c.loop = &kube.Loop[string]{Name: "replicaset", Queue: q, Sync: c.sync, Workers: 4, Log: log,
 		Synced: []cache.InformerSynced{rsInf.Informer().HasSynced, podInf.Informer().HasSynced}}
 	_, _ = rsInf.Informer().AddEventHandler(kube.EnqueueHandler(q))
-	owner := func(obj interface{}) (string, bool) {
-		if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-			obj = d.Obj
-		}
-		p, ok := obj.(*corev1.Pod)
-		if !ok {
-			return "", false
-		}
-		ref := podutil.ControllerOf(p)
-		if ref == nil || ref.Kind != "ReplicaSet" {
-			return "", false
-		}
-		return p.Namespace + "/" + ref.Name, true
-	}
+	owner := func(obj interface{}) (string, bool) { return kube.OwnerKey(obj, "ReplicaSet") }
 	_, _ = podInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc: func(obj interface{}) {
 			if key, ok := owner(obj); ok {
