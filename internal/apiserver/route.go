@@ -54,9 +54,11 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	u := userFrom(r.Context())
-	authz := authorize(u, info)
+	var authz error
 	if node, ok := nodeOf(u); ok && !u.IsAdmin() {
 		authz = s.authorizeNode(r.Context(), node, u, info)
+	} else {
+		authz = authorize(u, info)
 	}
 	if authz != nil {
 		s.codecs.writeError(w, authz)
