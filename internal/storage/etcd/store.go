@@ -8,8 +8,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -350,12 +354,17 @@ func (s *Store) Watch(ctx context.Context, prefix string, fromRev int64) (storag
 	return w, nil
 }
 
-// ctxErr is ctx's error when ctx has ended, err otherwise: etcd sometimes
-// reports a deadline as an error of its own (code Unknown, "context
-// deadline exceeded"), which callers could not tell from a failure.
+// ctxErr is ctx's error when ctx has ended, or when etcd says the call ran
+// out of time (code DeadlineExceeded, or Unknown with "context deadline
+// exceeded"); err otherwise. Callers could not tell those from failures.
 func ctxErr(ctx context.Context, err error) error {
 	if cerr := ctx.Err(); cerr != nil {
 		return cerr
+	}
+	// etcd may end the call at the deadline the client sent it a moment
+	// before ctx's own timer fires: the same timeout.
+	if st, ok := status.FromError(err); ok && (st.Code() == codes.DeadlineExceeded || strings.Contains(st.Message(), context.DeadlineExceeded.Error())) {
+		return fmt.Errorf("%w: %s", context.DeadlineExceeded, st.Message())
 	}
 	return err
 }
