@@ -76,59 +76,21 @@ func (t *trackedLW) Watch(opts metav1.ListOptions) (watch.Interface, error) {
 	return t.WatchWithContext(context.Background(), opts)
 }
 
+// A list or watch is asked for when the last watch has ended (or never
+// began): the kind is no longer in step from then until a watch opens. The
+// reflector asks again at once after a stream ends, after its back-off
+// (2–3s at most) after an error, so no event needs relaying to see it.
+
 func (t *trackedLW) ListWithContext(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
-	obj, err := t.lw.ListWithContext(ctx, opts)
-	if err != nil {
-		t.st.set(t.kind, false)
-	}
-	return obj, err
+	t.st.set(t.kind, false)
+	return t.lw.ListWithContext(ctx, opts)
 }
 
 func (t *trackedLW) WatchWithContext(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
+	t.st.set(t.kind, false)
 	w, err := t.lw.WatchWithContext(ctx, opts)
-	if err != nil {
-		t.st.set(t.kind, false)
-		return nil, err
+	if err == nil {
+		t.st.set(t.kind, true)
 	}
-	t.st.set(t.kind, true)
-	return newEndingWatch(w, func() { t.st.set(t.kind, false) }), nil
-}
-
-// endingWatch passes a watch's events on and calls ended when the stream
-// ends by itself (the API went away, or closed it); Stop does not count.
-type endingWatch struct {
-	w    watch.Interface
-	ch   chan watch.Event
-	stop chan struct{}
-	once sync.Once
-}
-
-func newEndingWatch(w watch.Interface, ended func()) *endingWatch {
-	e := &endingWatch{w: w, ch: make(chan watch.Event), stop: make(chan struct{})}
-	go func() {
-		defer close(e.ch)
-		for ev := range w.ResultChan() {
-			if ev.Type == watch.Error { // e.g. 410 Gone: a relist follows
-				ended()
-			}
-			select {
-			case e.ch <- ev:
-			case <-e.stop:
-				return
-			}
-		}
-		select {
-		case <-e.stop:
-		default:
-			ended()
-		}
-	}()
-	return e
-}
-
-func (e *endingWatch) ResultChan() <-chan watch.Event { return e.ch }
-
-func (e *endingWatch) Stop() {
-	e.once.Do(func() { close(e.stop) })
-	e.w.Stop()
+	return w, err
 }

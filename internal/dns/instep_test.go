@@ -3,7 +3,6 @@ package dns
 import (
 	"context"
 	"errors"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -11,8 +10,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/tools/cache"
-
-	"github.com/svcnet/svcnet/internal/testutil"
 )
 
 // fakeAPI is a ListerWatcher whose next watch is w (or fails with err).
@@ -35,19 +32,12 @@ func (f *fakeAPI) lw() cache.ListerWatcher {
 }
 
 func TestInStep(t *testing.T) {
-	var clock atomic.Int64 // the reader of a stream records its end
-	clock.Store(time.Unix(1000, 0).UnixNano())
-	st := newInStep(func() time.Time { return time.Unix(0, clock.Load()) })
+	clock := time.Unix(1000, 0)
+	st := newInStep(func() time.Time { return clock })
 	api := &fakeAPI{w: watch.NewFake()}
 	lw := st.track(api.lw(), "services").(cache.ListerWatcherWithContext)
 	ctx := context.Background()
-	tick := func(d time.Duration) { clock.Add(int64(d)) }
-	down := func() bool {
-		st.mu.Lock()
-		defer st.mu.Unlock()
-		_, ok := st.down["services"]
-		return ok
-	}
+	tick := func(d time.Duration) { clock = clock.Add(d) }
 	want := func(step string, d time.Duration) {
 		t.Helper()
 		if got := st.unsyncedFor(); got != d {
@@ -56,59 +46,42 @@ func TestInStep(t *testing.T) {
 	}
 
 	tick(2 * time.Second)
-	want("before the first watch", 2*time.Second)
-	w, err := lw.WatchWithContext(ctx, metav1.ListOptions{})
-	if err != nil {
+	want("before the first list", 2*time.Second)
+	if _, err := lw.ListWithContext(ctx, metav1.ListOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	want("listed, no watch yet", 2*time.Second)
+	if _, err := lw.WatchWithContext(ctx, metav1.ListOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	want("a watch open", 0)
 
-	// Events pass through.
-	go api.w.Add(&metav1.PartialObjectMetadata{ObjectMeta: metav1.ObjectMeta{Name: "a"}})
-	if ev := <-w.ResultChan(); ev.Type != watch.Added {
-		t.Fatalf("event %v", ev.Type)
-	}
-
-	// The API goes away: the stream ends by itself.
-	api.w.Stop()
-	for range w.ResultChan() {
-	}
-	testutil.Eventually(t, 5*time.Second, "the ended stream counted", func() error {
-		if !down() {
-			return errors.New("still in step")
-		}
-		return nil
-	})
-	tick(10 * time.Second)
+	// The stream ends (the API went away): the reflector asks again at
+	// once, and from then on the kind is out of step while the API is away.
+	tick(time.Minute)
+	want("a watch open a minute on", 0)
 	api.err = errors.New("connection refused")
 	if _, err := lw.WatchWithContext(ctx, metav1.ListOptions{}); err == nil {
 		t.Fatal("watch did not fail")
 	}
-	want("the API still away: down since the stream ended", 10*time.Second)
+	tick(10 * time.Second)
+	if _, err := lw.WatchWithContext(ctx, metav1.ListOptions{}); err == nil {
+		t.Fatal("watch did not fail")
+	}
+	want("away: since the first try again", 10*time.Second)
 
 	// The API is back.
 	api.err, api.w = nil, watch.NewFake()
-	w, _ = lw.WatchWithContext(ctx, metav1.ListOptions{})
+	if _, err := lw.WatchWithContext(ctx, metav1.ListOptions{}); err != nil {
+		t.Fatal(err)
+	}
 	want("back", 0)
 
-	// Stopping a watch (the reflector's own choice) is not losing it.
-	w.Stop()
-	want("stopped by its reader", 0)
-
-	// An ERROR event (410 Gone: a relist follows) is.
-	api.w = watch.NewFake()
-	w, _ = lw.WatchWithContext(ctx, metav1.ListOptions{})
-	go api.w.Error(&metav1.Status{Code: 410})
-	<-w.ResultChan()
-	tick(time.Second)
-	want("after an error event", time.Second)
-
-	// A failing list keeps it down.
+	// A relist (after 410 Gone) is out of step until its watch opens.
 	api.listErr = errors.New("504")
 	_, _ = lw.ListWithContext(ctx, metav1.ListOptions{})
 	tick(time.Second)
-	want("a failing list", 2*time.Second)
-	w.Stop()
+	want("a failing list", time.Second)
 }
 
 func TestReflectorBackoffIsShort(t *testing.T) {

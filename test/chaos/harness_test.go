@@ -13,7 +13,6 @@ import (
 	"crypto/tls"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -36,15 +35,7 @@ var binary string
 
 func TestMain(m *testing.M) { os.Exit(testutil.RunWithBinary(m, &binary)) }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
+func freeAddr(t *testing.T) string { return testutil.FreeAddr(t) }
 
 // etcdCluster is a real etcd cluster of processes on loopback.
 type etcdCluster struct {
@@ -57,13 +48,7 @@ type etcdCluster struct {
 
 func startEtcdCluster(t *testing.T, n int) *etcdCluster {
 	t.Helper()
-	bin, err := exec.LookPath("etcd")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("etcd is not installed; .ci/run installs etcd-server")
-		}
-		t.Skip("etcd not installed (apt-get install etcd-server); CI runs this test")
-	}
+	bin := testutil.Tool(t, "etcd", "etcd-server")
 	c := &etcdCluster{t: t, bin: bin, procs: make([]*exec.Cmd, n)}
 	for i := 0; i < n; i++ {
 		c.names = append(c.names, fmt.Sprintf("m%d", i))

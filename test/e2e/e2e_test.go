@@ -8,7 +8,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -26,15 +25,7 @@ var binary string
 
 func TestMain(m *testing.M) { os.Exit(testutil.RunWithBinary(m, &binary)) }
 
-func freePort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
+func freePort(t *testing.T) string { return testutil.FreeAddr(t) }
 
 // proc is a running svcnet server process.
 type proc struct {
@@ -510,13 +501,7 @@ func TestTwoServersTwoAgentsOneEtcd(t *testing.T) {
 // startEtcd runs a real etcd on loopback ports and returns its client URL.
 func startEtcd(t *testing.T) string {
 	t.Helper()
-	etcdBin, err := exec.LookPath("etcd")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("etcd is not installed; .ci/run installs etcd-server")
-		}
-		t.Skip("etcd not installed (apt-get install etcd-server); CI runs this test")
-	}
+	etcdBin := testutil.Tool(t, "etcd", "etcd-server")
 	client, peer := freePort(t), freePort(t)
 	etcd := exec.Command(etcdBin, "--data-dir", t.TempDir(), "--name", "e2e",
 		"--listen-client-urls", "http://"+client, "--advertise-client-urls", "http://"+client,

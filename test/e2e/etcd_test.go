@@ -19,13 +19,7 @@ import (
 // refused, plain HTTP too; it advertises the URL it listens on; its data
 // and keys are its owner's alone.
 func TestEmbeddedEtcdIsLocked(t *testing.T) {
-	etcdctl, err := exec.LookPath("etcdctl")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("etcdctl is not installed; .ci/run installs etcd-client")
-		}
-		t.Skip("etcdctl not installed (apt-get install etcd-client); CI runs this test")
-	}
+	etcdctl := testutil.Tool(t, "etcdctl", "etcd-client")
 	p := startSvcnet(t, t.TempDir(), freePort(t))
 	var url string
 	testutil.Eventually(t, 10*time.Second, "the embedded etcd's URL in the log", func() error {
@@ -82,13 +76,7 @@ func TestEmbeddedEtcdIsLocked(t *testing.T) {
 // TestExternalEtcdOverTLS: --etcd-cafile, --etcd-certfile and
 // --etcd-keyfile reach an etcd that requires client certificates.
 func TestExternalEtcdOverTLS(t *testing.T) {
-	etcdBin, err := exec.LookPath("etcd")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("etcd is not installed; .ci/run installs etcd-server")
-		}
-		t.Skip("etcd not installed (apt-get install etcd-server); CI runs this test")
-	}
+	etcdBin := testutil.Tool(t, "etcd", "etcd-server")
 	dir := t.TempDir()
 	creds, err := pki.LoadOrCreateEtcd(dir, time.Now()) // a CA, a loopback serving certificate, a client certificate
 	if err != nil {
