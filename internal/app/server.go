@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -545,7 +546,7 @@ func (cp *controlPlane) start(g *daemon.Group) error {
 			Rest: cp.restCfg, Identity: controllerIdentity(), MaxEndpointsPerSlice: cp.o.MaxEndpointsPerSlice,
 			Resources: gcResources(cp.reg), Namespaced: namespacedResources(cp.reg), LeaseDuration: cp.o.LeaseDuration,
 			RenewDeadline: cp.o.LeaseDuration * 2 / 3, RetryPeriod: cp.o.LeaseDuration / 8, Nodes: cp.o.Nodes,
-			LoadBalancerRanges: lbRanges(cp.o.LBRange),
+			LoadBalancerRanges: lbRanges(cp.o.LBRange), StorageDir: storageDir(cp.o.DataDir),
 		}, cp.log)
 		if err != nil {
 			return err
@@ -644,4 +645,14 @@ func lbRanges(s string) []netip.Prefix {
 	}
 	r, _ := ipalloc.ParseCIDRs(s)
 	return r
+}
+
+// storageDir is where local-path volumes live: <data-dir>/storage, absolute
+// (it is written into each PersistentVolume).
+func storageDir(dataDir string) string {
+	abs, err := filepath.Abs(filepath.Join(dataDir, "storage"))
+	if err != nil {
+		return ""
+	}
+	return abs
 }

@@ -19,7 +19,8 @@ import (
 var SystemNamespaces = []string{"default", "kube-system", "kube-public", "kube-node-lease"}
 
 // Bootstrap creates the system namespaces, the default IngressClass
-// (svcnet), the default/kubernetes Service
+// (svcnet), the default StorageClass (local-path), the system
+// PriorityClasses, the bootstrap RBAC roles and bindings, the default/kubernetes Service
 // (the first address of the primary service range, port 443) with endpoints
 // at the API server's address, and the kube-system/kube-dns Service at
 // dnsServiceIP (the tenth address, as kubeadm puts it; its endpoints are
@@ -33,6 +34,24 @@ func (r *Registry) Bootstrap(ctx context.Context, apiIP netip.Addr, apiPort int3
 	}
 	if err := r.ensure(ctx, "networking.k8s.io", "ingressclasses", SvcnetIngressClass()); err != nil {
 		return "", err
+	}
+	if err := r.ensure(ctx, "storage.k8s.io", "storageclasses", LocalStorageClass()); err != nil {
+		return "", err
+	}
+	for _, pc := range SystemPriorityClasses() {
+		if err := r.ensure(ctx, "scheduling.k8s.io", "priorityclasses", pc); err != nil {
+			return "", err
+		}
+	}
+	for _, cr := range BootstrapClusterRoles() {
+		if err := r.ensure(ctx, "rbac.authorization.k8s.io", "clusterroles", cr); err != nil {
+			return "", err
+		}
+	}
+	for _, b := range BootstrapClusterRoleBindings() {
+		if err := r.ensure(ctx, "rbac.authorization.k8s.io", "clusterrolebindings", b); err != nil {
+			return "", err
+		}
 	}
 	dns := KubeDNSService(dnsServiceIP)
 	if err := r.ensure(ctx, "", "services", dns); apierrors.IsInvalid(err) {

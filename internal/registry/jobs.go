@@ -85,6 +85,18 @@ func jobResource() *Resource {
 // ValidateJobSpec checks what Kubernetes checks of a Job's spec.
 func ValidateJobSpec(s *batchv1.JobSpec, p *field.Path) field.ErrorList {
 	var errs field.ErrorList
+	if s.Selector == nil {
+		errs = append(errs, field.Required(p.Child("selector"), ""))
+	} else {
+		errs = append(errs, metav1validation.ValidateLabelSelector(s.Selector, metav1validation.LabelSelectorValidationOptions{}, p.Child("selector"))...)
+	}
+	return append(errs, validateJobSpecBody(s, p)...)
+}
+
+// validateJobSpecBody is what a Job and a CronJob's Job template share (a
+// template's selector is generated with each Job).
+func validateJobSpecBody(s *batchv1.JobSpec, p *field.Path) field.ErrorList {
+	var errs field.ErrorList
 	nonNegative := func(v *int32, name string) {
 		if v != nil && *v < 0 {
 			errs = append(errs, field.Invalid(p.Child(name), *v, "must be greater than or equal to 0"))
@@ -98,11 +110,6 @@ func ValidateJobSpec(s *batchv1.JobSpec, p *field.Path) field.ErrorList {
 	}
 	if s.TTLSecondsAfterFinished != nil && *s.TTLSecondsAfterFinished < 0 {
 		errs = append(errs, field.Invalid(p.Child("ttlSecondsAfterFinished"), *s.TTLSecondsAfterFinished, "must be greater than or equal to 0"))
-	}
-	if s.Selector == nil {
-		errs = append(errs, field.Required(p.Child("selector"), ""))
-	} else {
-		errs = append(errs, metav1validation.ValidateLabelSelector(s.Selector, metav1validation.LabelSelectorValidationOptions{}, p.Child("selector"))...)
 	}
 	switch rp := s.Template.Spec.RestartPolicy; rp {
 	case corev1.RestartPolicyNever, corev1.RestartPolicyOnFailure:

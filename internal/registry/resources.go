@@ -57,6 +57,22 @@ func Resources(cfg Config) []*Resource {
 		secretResource(),
 		serviceAccountResource(),
 		jobResource(),
+		cronJobResource(),
+		replicationControllerResource(),
+		daemonSetResource(),
+		controllerRevisionResource(),
+		persistentVolumeResource(),
+		persistentVolumeClaimResource(),
+		storageClassResource(),
+		limitRangeResource(),
+		resourceQuotaResource(),
+		horizontalPodAutoscalerResource(),
+		networkPolicyResource(),
+		priorityClassResource(),
+		roleResource(false),
+		roleResource(true),
+		roleBindingResource(false),
+		roleBindingResource(true),
 	}
 }
 

@@ -2,7 +2,9 @@ package registry
 
 import (
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
 // statefulSetResource is statefulsets: a workload with the StatefulSet
@@ -15,6 +17,14 @@ func statefulSetResource() *Resource {
 			return workloadFields{&s.Spec.Replicas, s.Status.Replicas, s.Spec.Selector, &s.Spec.Template, func() { s.Status = appsv1.StatefulSetStatus{} }}
 		})
 	r.Default = func(obj runtime.Object) { DefaultStatefulSet(obj.(*appsv1.StatefulSet)) }
+	workload := r.Validate
+	r.Validate = func(obj runtime.Object) field.ErrorList {
+		errs := workload(obj)
+		for i, t := range obj.(*appsv1.StatefulSet).Spec.VolumeClaimTemplates {
+			errs = append(errs, ValidatePersistentVolumeClaimSpec(&t.Spec, field.NewPath("spec", "volumeClaimTemplates").Index(i).Child("spec"))...)
+		}
+		return errs
+	}
 	r.Table = statefulSetTable
 	return r
 }
@@ -48,6 +58,16 @@ func DefaultStatefulSet(s *appsv1.StatefulSet) {
 		s.Spec.PersistentVolumeClaimRetentionPolicy = &appsv1.StatefulSetPersistentVolumeClaimRetentionPolicy{
 			WhenDeleted: appsv1.RetainPersistentVolumeClaimRetentionPolicyType,
 			WhenScaled:  appsv1.RetainPersistentVolumeClaimRetentionPolicyType,
+		}
+	}
+	for i := range s.Spec.VolumeClaimTemplates {
+		t := &s.Spec.VolumeClaimTemplates[i]
+		if t.Spec.VolumeMode == nil {
+			fs := corev1.PersistentVolumeFilesystem
+			t.Spec.VolumeMode = &fs
+		}
+		if t.Status.Phase == "" {
+			t.Status.Phase = corev1.ClaimPending
 		}
 	}
 	DefaultPodSpec(&s.Spec.Template.Spec)

@@ -7,11 +7,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"slices"
 	"sort"
 	"sync"
-
-	"k8s.io/klog/v2"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -28,17 +25,15 @@ import (
 	"github.com/svcnet/svcnet/internal/kube"
 )
 
-// Pick chooses a node for pod: among Ready, schedulable nodes that match the
-// pod's nodeSelector and whose NoSchedule and NoExecute taints it
-// tolerates, the one with the fewest active pods (name breaks ties).
+// Pick chooses a node for pod: among Ready nodes that match the pod's
+// nodeSelector and required node affinity and whose NoSchedule and
+// NoExecute taints (a cordon's among them) it tolerates, the one with the
+// fewest active pods (name breaks ties).
 // load counts active pods per node name.
 func Pick(pod *corev1.Pod, nodes []*corev1.Node, load map[string]int) (string, error) {
 	var fit []*corev1.Node
 	for _, n := range nodes {
-		if n.Spec.Unschedulable || !nodeReady(n) || n.DeletionTimestamp != nil {
-			continue
-		}
-		if !labels.SelectorFromSet(pod.Spec.NodeSelector).Matches(labels.Set(n.Labels)) || !toleratesNode(pod, n) {
+		if !nodeReady(n) || n.DeletionTimestamp != nil || !podutil.FitsNode(pod, n) {
 			continue
 		}
 		if q, ok := n.Status.Allocatable[corev1.ResourcePods]; ok && int64(load[n.Name]) >= q.Value() {
@@ -56,20 +51,6 @@ func Pick(pod *corev1.Pod, nodes []*corev1.Node, load map[string]int) (string, e
 		return fit[i].Name < fit[j].Name
 	})
 	return fit[0].Name, nil
-}
-
-// toleratesNode: pod tolerates every taint of n that keeps pods away.
-func toleratesNode(pod *corev1.Pod, n *corev1.Node) bool {
-	for i := range n.Spec.Taints {
-		taint := &n.Spec.Taints[i]
-		if taint.Effect == corev1.TaintEffectPreferNoSchedule {
-			continue
-		}
-		if !slices.ContainsFunc(pod.Spec.Tolerations, func(t corev1.Toleration) bool { return t.ToleratesTaint(klog.Background(), taint, true) }) {
-			return false
-		}
-	}
-	return true
 }
 
 func nodeReady(n *corev1.Node) bool {

@@ -1,8 +1,9 @@
 // Package manager runs every controller of the cluster — Deployment,
-// ReplicaSet, StatefulSet, EndpointSlice, Endpoints, EndpointSlice
+// ReplicaSet, ReplicationController, StatefulSet, DaemonSet, Job, CronJob,
+// PersistentVolume binding and local provisioning, EndpointSlice, Endpoints, EndpointSlice
 // mirroring, the scheduler, the garbage collector, the namespace
 // controller, node lifecycle, taint eviction, disruption budgets, load
-// balancer addresses, default ServiceAccounts and Jobs — on shared informers, while this process holds the
+// balancer addresses and default ServiceAccounts — on shared informers, while this process holds the
 // controllers' Lease, so several servers on one etcd run each controller
 // once.
 package manager
@@ -25,6 +26,8 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/record"
 
+	"github.com/svcnet/svcnet/internal/controller/cronjob"
+	"github.com/svcnet/svcnet/internal/controller/daemonset"
 	"github.com/svcnet/svcnet/internal/controller/deployment"
 	"github.com/svcnet/svcnet/internal/controller/disruption"
 	"github.com/svcnet/svcnet/internal/controller/endpoints"
@@ -39,6 +42,7 @@ import (
 	"github.com/svcnet/svcnet/internal/controller/serviceaccount"
 	"github.com/svcnet/svcnet/internal/controller/statefulset"
 	"github.com/svcnet/svcnet/internal/controller/tainteviction"
+	"github.com/svcnet/svcnet/internal/controller/volume"
 	"github.com/svcnet/svcnet/internal/kube"
 	"github.com/svcnet/svcnet/internal/scheduler"
 )
@@ -56,6 +60,9 @@ type Config struct {
 	LeaseDuration, RenewDeadline, RetryPeriod time.Duration
 	// Nodes: how failed nodes are noticed; zero takes Kubernetes' defaults.
 	Nodes nodelifecycle.Config
+	// StorageDir is where the local-path provisioner makes volumes'
+	// directories; "" provisions nothing (claims of its class stay Pending).
+	StorageDir string
 	// LoadBalancerRanges are the load-balancer controller's pool; none runs
 	// no controller (LoadBalancer Services stay pending).
 	LoadBalancerRanges []netip.Prefix
@@ -109,6 +116,9 @@ func (m *Manager) lead(ctx context.Context) {
 	runners := []interface{ Run(context.Context) error }{
 		deployment.New(m.client, apps.Deployments(), apps.ReplicaSets(), recorder("deployment-controller"), m.log, now),
 		replicaset.New(m.client, apps.ReplicaSets(), core.Pods(), m.log, now),
+		replicaset.NewForReplicationControllers(m.client, core.ReplicationControllers(), core.Pods(), m.log, now),
+		daemonset.New(m.client, apps.DaemonSets(), apps.ControllerRevisions(), core.Pods(), core.Nodes(), recorder("daemonset-controller"), m.log, now),
+		cronjob.New(m.client, factory.Batch().V1().CronJobs(), factory.Batch().V1().Jobs(), recorder("cronjob-controller"), m.log, now),
 		statefulset.New(m.client, apps.StatefulSets(), core.Pods(), recorder("statefulset-controller"), m.log),
 		endpointslice.New(m.client, core.Services(), core.Pods(), disc.EndpointSlices(), core.Nodes(), m.cfg.MaxEndpointsPerSlice, recorder("endpoint-slice-controller"), m.log),
 		endpoints.New(m.client, core.Services(), core.Pods(), core.Endpoints(), m.log),
@@ -121,6 +131,10 @@ func (m *Manager) lead(ctx context.Context) {
 		serviceaccount.New(m.client, core.Namespaces(), core.ServiceAccounts(), m.log),
 		job.New(m.client, factory.Batch().V1().Jobs(), core.Pods(), recorder("job-controller"), m.log, now),
 		disruption.New(m.client, factory.Policy().V1().PodDisruptionBudgets(), core.Pods(), apps.ReplicaSets(), apps.Deployments(), apps.StatefulSets(), m.log, now),
+	}
+	if m.cfg.StorageDir != "" {
+		runners = append(runners, volume.New(m.client, core.PersistentVolumeClaims(), core.PersistentVolumes(), factory.Storage().V1().StorageClasses(),
+			m.cfg.StorageDir, recorder("persistentvolume-controller"), m.log))
 	}
 	if len(m.cfg.LoadBalancerRanges) > 0 {
 		runners = append(runners, loadbalancer.New(m.client, core.Services(), loadbalancer.NewPool(m.cfg.LoadBalancerRanges), recorder("service-lb-controller"), m.log))

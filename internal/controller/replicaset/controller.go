@@ -1,10 +1,13 @@
-// Package replicaset keeps the number of pods of each ReplicaSet.
+// Package replicaset keeps the number of pods of each ReplicaSet, and of
+// each ReplicationController (seen as the ReplicaSet it converts to, as
+// Kubernetes' own controller does).
 package replicaset
 
 import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -13,10 +16,10 @@ import (
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	appsinformers "k8s.io/client-go/informers/apps/v1"
 	coreinformers "k8s.io/client-go/informers/core/v1"
 	"k8s.io/client-go/kubernetes"
-	appslisters "k8s.io/client-go/listers/apps/v1"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 
@@ -24,13 +27,19 @@ import (
 	"github.com/svcnet/svcnet/internal/kube"
 )
 
-var rsKind = appsv1.SchemeGroupVersion.WithKind("ReplicaSet")
+var (
+	rsKind = appsv1.SchemeGroupVersion.WithKind("ReplicaSet")
+	rcKind = corev1.SchemeGroupVersion.WithKind("ReplicationController")
+)
 
-// Controller reconciles ReplicaSets.
+// Controller reconciles ReplicaSets (or ReplicationControllers).
 type Controller struct {
 	client kubernetes.Interface
-	rs     appslisters.ReplicaSetLister
-	pods   corelisters.PodLister
+	kind   schema.GroupVersionKind
+	// get reads the object as a ReplicaSet; updateStatus writes its status back.
+	get          func(ns, name string) (*appsv1.ReplicaSet, error)
+	updateStatus func(ctx context.Context, rs *appsv1.ReplicaSet) error
+	pods         corelisters.PodLister
 	// podIndex finds pods by controller UID.
 	podIndex cache.SharedIndexInformer
 	exp      *kube.Expectations
@@ -40,13 +49,50 @@ type Controller struct {
 
 // New wires the controller to its informers; it starts nothing.
 func New(client kubernetes.Interface, rsInf appsinformers.ReplicaSetInformer, podInf coreinformers.PodInformer, log *slog.Logger, now func() time.Time) *Controller {
-	c := &Controller{client: client, rs: rsInf.Lister(), pods: podInf.Lister(), podIndex: podInf.Informer(), exp: kube.NewExpectations(time.Minute, now), now: now}
+	lister := rsInf.Lister()
+	c := &Controller{client: client, kind: rsKind,
+		get: func(ns, name string) (*appsv1.ReplicaSet, error) { return lister.ReplicaSets(ns).Get(name) },
+		updateStatus: func(ctx context.Context, rs *appsv1.ReplicaSet) error {
+			_, err := client.AppsV1().ReplicaSets(rs.Namespace).UpdateStatus(ctx, rs, metav1.UpdateOptions{})
+			return err
+		}}
+	return c.wire(rsInf.Informer(), podInf, log, now)
+}
+
+// NewForReplicationControllers is the controller of core/v1
+// ReplicationControllers.
+func NewForReplicationControllers(client kubernetes.Interface, rcInf coreinformers.ReplicationControllerInformer, podInf coreinformers.PodInformer, log *slog.Logger, now func() time.Time) *Controller {
+	lister := rcInf.Lister()
+	c := &Controller{client: client, kind: rcKind,
+		get: func(ns, name string) (*appsv1.ReplicaSet, error) {
+			rc, err := lister.ReplicationControllers(ns).Get(name)
+			if err != nil {
+				return nil, err
+			}
+			return ReplicaSetOf(rc), nil
+		},
+		updateStatus: func(ctx context.Context, rs *appsv1.ReplicaSet) error {
+			rc, err := lister.ReplicationControllers(rs.Namespace).Get(rs.Name)
+			if err != nil {
+				return err
+			}
+			upd := rc.DeepCopy()
+			upd.Status = rcStatusOf(rs.Status)
+			_, err = client.CoreV1().ReplicationControllers(rs.Namespace).UpdateStatus(ctx, upd, metav1.UpdateOptions{})
+			return err
+		}}
+	return c.wire(rcInf.Informer(), podInf, log, now)
+}
+
+func (c *Controller) wire(inf cache.SharedIndexInformer, podInf coreinformers.PodInformer, log *slog.Logger, now func() time.Time) *Controller {
+	c.pods, c.podIndex, c.exp, c.now = podInf.Lister(), podInf.Informer(), kube.NewExpectations(time.Minute, now), now
 	podutil.IndexByController(podInf.Informer())
-	q := kube.NewQueue[string]("replicaset")
-	c.loop = &kube.Loop[string]{Name: "replicaset", Queue: q, Sync: c.sync, Workers: 4, Log: log,
-		Synced: []cache.InformerSynced{rsInf.Informer().HasSynced, podInf.Informer().HasSynced}}
-	_, _ = rsInf.Informer().AddEventHandler(kube.EnqueueHandler(q))
-	owner := func(obj interface{}) (string, bool) { return kube.OwnerKey(obj, "ReplicaSet") }
+	name := strings.ToLower(c.kind.Kind)
+	q := kube.NewQueue[string](name)
+	c.loop = &kube.Loop[string]{Name: name, Queue: q, Sync: c.sync, Workers: 4, Log: log,
+		Synced: []cache.InformerSynced{inf.HasSynced, podInf.Informer().HasSynced}}
+	_, _ = inf.AddEventHandler(kube.EnqueueHandler(q))
+	owner := func(obj interface{}) (string, bool) { return kube.OwnerKey(obj, c.kind.Kind) }
 	_, _ = podInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc: func(obj interface{}) {
 			if key, ok := owner(obj); ok {
@@ -83,7 +129,7 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 	if err != nil {
 		return nil
 	}
-	rs, err := c.rs.ReplicaSets(ns).Get(name)
+	rs, err := c.get(ns, name)
 	if apierrors.IsNotFound(err) {
 		c.exp.Forget(key)
 		return nil
@@ -103,8 +149,7 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 	}
 	upd := rs.DeepCopy()
 	upd.Status = plan.Status
-	_, err = c.client.AppsV1().ReplicaSets(ns).UpdateStatus(ctx, upd, metav1.UpdateOptions{})
-	return err
+	return c.updateStatus(ctx, upd)
 }
 
 func (c *Controller) apply(ctx context.Context, key string, rs *appsv1.ReplicaSet, plan Plan) error {
@@ -114,7 +159,7 @@ func (c *Controller) apply(ctx context.Context, key string, rs *appsv1.ReplicaSe
 	c.exp.Expect(key, plan.Create, len(plan.Delete))
 	errs := make(chan error, plan.Create+len(plan.Delete))
 	var wg sync.WaitGroup
-	ref := podutil.OwnerRef(rs, rsKind)
+	ref := podutil.OwnerRef(rs, c.kind)
 	for i := 0; i < plan.Create; i++ {
 		wg.Add(1)
 		go func() {

@@ -5,6 +5,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/svcnet/svcnet/internal/controller/podutil"
@@ -70,4 +71,33 @@ func Reconcile(rs *appsv1.ReplicaSet, owned []*corev1.Pod, now time.Time) Plan {
 	}
 	plan.Status = st
 	return plan
+}
+
+// ReplicaSetOf is a ReplicationController as the ReplicaSet it stands for:
+// its map selector as matchLabels.
+func ReplicaSetOf(rc *corev1.ReplicationController) *appsv1.ReplicaSet {
+	rs := &appsv1.ReplicaSet{ObjectMeta: *rc.ObjectMeta.DeepCopy(), Spec: appsv1.ReplicaSetSpec{
+		Replicas: rc.Spec.Replicas, MinReadySeconds: rc.Spec.MinReadySeconds,
+		Selector: &metav1.LabelSelector{MatchLabels: rc.Spec.Selector},
+	}}
+	if rc.Spec.Template != nil {
+		rs.Spec.Template = *rc.Spec.Template.DeepCopy()
+	}
+	rs.Status = appsv1.ReplicaSetStatus{Replicas: rc.Status.Replicas, FullyLabeledReplicas: rc.Status.FullyLabeledReplicas,
+		ReadyReplicas: rc.Status.ReadyReplicas, AvailableReplicas: rc.Status.AvailableReplicas, ObservedGeneration: rc.Status.ObservedGeneration}
+	for _, c := range rc.Status.Conditions {
+		rs.Status.Conditions = append(rs.Status.Conditions, appsv1.ReplicaSetCondition{Type: appsv1.ReplicaSetConditionType(c.Type),
+			Status: c.Status, LastTransitionTime: c.LastTransitionTime, Reason: c.Reason, Message: c.Message})
+	}
+	return rs
+}
+
+func rcStatusOf(st appsv1.ReplicaSetStatus) corev1.ReplicationControllerStatus {
+	out := corev1.ReplicationControllerStatus{Replicas: st.Replicas, FullyLabeledReplicas: st.FullyLabeledReplicas,
+		ReadyReplicas: st.ReadyReplicas, AvailableReplicas: st.AvailableReplicas, ObservedGeneration: st.ObservedGeneration}
+	for _, c := range st.Conditions {
+		out.Conditions = append(out.Conditions, corev1.ReplicationControllerCondition{Type: corev1.ReplicationControllerConditionType(c.Type),
+			Status: c.Status, LastTransitionTime: c.LastTransitionTime, Reason: c.Reason, Message: c.Message})
+	}
+	return out
 }

@@ -62,6 +62,14 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 	owned := podutil.Owned(c.podIndex, set.UID)
 	plan := Reconcile(set, owned)
 	for _, o := range plan.Create {
+		for _, claim := range ClaimsFor(set, o) {
+			if _, err := c.client.CoreV1().PersistentVolumeClaims(ns).Create(ctx, claim, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+				c.recorder.Eventf(set, corev1.EventTypeWarning, "FailedCreate", "create Claim %s for Pod %s-%d in StatefulSet %s failed error: %v", claim.Name, set.Name, o, set.Name, err)
+				return err
+			} else if err == nil {
+				c.recorder.Eventf(set, corev1.EventTypeNormal, "SuccessfulCreate", "create Claim %s Pod %s-%d in StatefulSet %s success", claim.Name, set.Name, o, set.Name)
+			}
+		}
 		pod := PodFor(set, o)
 		if _, err := c.client.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 			c.recorder.Eventf(set, corev1.EventTypeWarning, "FailedCreate", "create Pod %s in StatefulSet %s failed error: %v", pod.Name, set.Name, err)

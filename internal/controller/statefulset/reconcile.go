@@ -2,12 +2,14 @@ package statefulset
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/svcnet/svcnet/internal/controller/podutil"
 	"github.com/svcnet/svcnet/internal/kube"
@@ -170,5 +172,46 @@ func PodFor(set *appsv1.StatefulSet, o int) *corev1.Pod {
 	p.Labels[RevisionLabel] = Revision(set)
 	p.Spec.Hostname = name
 	p.Spec.Subdomain = set.Spec.ServiceName
+	// Each volumeClaimTemplate becomes the pod's volume of that name, on
+	// the ordinal's own claim.
+	for _, t := range set.Spec.VolumeClaimTemplates {
+		v := corev1.Volume{Name: t.Name, VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: ClaimName(set, t.Name, o)}}}
+		if i := slices.IndexFunc(p.Spec.Volumes, func(x corev1.Volume) bool { return x.Name == t.Name }); i >= 0 {
+			p.Spec.Volumes[i] = v
+		} else {
+			p.Spec.Volumes = append(p.Spec.Volumes, v)
+		}
+	}
 	return p
+}
+
+// ClaimName is the claim of template for ordinal o: <template>-<set>-<o>.
+func ClaimName(set *appsv1.StatefulSet, template string, o int) string {
+	return fmt.Sprintf("%s-%s-%d", template, set.Name, o)
+}
+
+// ClaimsFor are the claims ordinal o needs, from the volumeClaimTemplates,
+// labelled with the set's selector labels. With the Delete retention policy
+// the set owns them (they go with it); Retain leaves them.
+func ClaimsFor(set *appsv1.StatefulSet, o int) []*corev1.PersistentVolumeClaim {
+	var out []*corev1.PersistentVolumeClaim
+	for _, t := range set.Spec.VolumeClaimTemplates {
+		c := t.DeepCopy()
+		c.Name, c.Namespace = ClaimName(set, t.Name, o), set.Namespace
+		c.ResourceVersion, c.UID = "", ""
+		if c.Labels == nil {
+			c.Labels = map[string]string{}
+		}
+		if set.Spec.Selector != nil {
+			for k, v := range set.Spec.Selector.MatchLabels {
+				c.Labels[k] = v
+			}
+		}
+		if rp := set.Spec.PersistentVolumeClaimRetentionPolicy; rp != nil && rp.WhenDeleted == appsv1.DeletePersistentVolumeClaimRetentionPolicyType {
+			c.OwnerReferences = []metav1.OwnerReference{podutil.OwnerRef(set, appsv1.SchemeGroupVersion.WithKind("StatefulSet"))}
+		}
+		c.Status = corev1.PersistentVolumeClaimStatus{}
+		out = append(out, c)
+	}
+	return out
 }
