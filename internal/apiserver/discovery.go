@@ -92,7 +92,7 @@ func (s *Server) aggregated(core bool) apidiscoveryv2.APIGroupDiscoveryList {
 				ResponseKind:     &metav1.GroupVersionKind{Group: res.GVR.Group, Version: res.GVR.Version, Kind: res.Kind},
 				Scope:            scope,
 				SingularResource: res.Singular,
-				Verbs:            registry.Verbs(),
+				Verbs:            res.Verbs(),
 				ShortNames:       res.ShortNames,
 				Categories:       res.Categories,
 			}
@@ -187,7 +187,7 @@ func (s *Server) writeResourceList(w http.ResponseWriter, gv metav1.GroupVersion
 	for _, res := range resources {
 		list.APIResources = append(list.APIResources, metav1.APIResource{
 			Name: res.GVR.Resource, SingularName: res.Singular, Namespaced: res.Namespaced, Kind: res.Kind,
-			Verbs: registry.Verbs(), ShortNames: res.ShortNames, Categories: res.Categories,
+			Verbs: res.Verbs(), ShortNames: res.ShortNames, Categories: res.Categories,
 		})
 		for _, sub := range res.Subresources {
 			kind, verbs := subresourceKind(res, sub)

@@ -14,6 +14,22 @@ import (
 // route dispatches every request.
 func (s *Server) route(w http.ResponseWriter, r *http.Request) {
 	p := r.URL.Path
+	info, err := ParseRequestInfo(r.Method, p, r.URL.Query().Get("watch") == "true" || r.URL.Query().Get("watch") == "1")
+	if err != nil {
+		s.codecs.writeError(w, apierrors.NewBadRequest(err.Error()))
+		return
+	}
+	// Non-resource paths (discovery, OpenAPI, /metrics) are authorized
+	// here, for authenticated callers (the anonymous reach only the public
+	// ones); resource requests below.
+	if u := userFrom(r.Context()); !info.IsResource && u.Name != "" {
+		if _, isNode := nodeOf(u); !isNode || u.IsAdmin() {
+			if err := s.authorize(r.Context(), u, info, r.Method); err != nil {
+				s.codecs.writeError(w, err)
+				return
+			}
+		}
+	}
 	switch {
 	case p == "/version" || p == "/version/":
 		s.serveVersion(w)
@@ -44,11 +60,6 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request) {
 	if s.serveDiscoveryPath(w, r) {
 		return
 	}
-	info, err := ParseRequestInfo(r.Method, p, r.URL.Query().Get("watch") == "true" || r.URL.Query().Get("watch") == "1")
-	if err != nil {
-		s.codecs.writeError(w, apierrors.NewBadRequest(err.Error()))
-		return
-	}
 	if !info.IsResource {
 		s.codecs.writeError(w, apierrors.NewNotFound(schemaGR(""), ""))
 		return
@@ -58,7 +69,7 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request) {
 	if node, ok := nodeOf(u); ok && !u.IsAdmin() {
 		authz = s.authorizeNode(r.Context(), node, u, info)
 	} else {
-		authz = authorize(u, info)
+		authz = s.authorize(r.Context(), u, info, r.Method)
 	}
 	if authz != nil {
 		s.codecs.writeError(w, authz)
@@ -90,6 +101,8 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, info Requ
 	rq := &request{w: w, r: r, info: info, res: res, q: r.URL.Query(), out: out}
 	var err error
 	switch {
+	case res.Review:
+		err = s.serveReview(rq)
 	case info.Subresource == "log":
 		err = s.serveLog(rq)
 	case info.Subresource == "attach" || info.Subresource == "exec":

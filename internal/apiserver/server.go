@@ -14,16 +14,19 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/managedfields"
 
 	"github.com/svcnet/svcnet/internal/openapi"
+	"github.com/svcnet/svcnet/internal/rbac"
 	"github.com/svcnet/svcnet/internal/registry"
 
 	"github.com/svcnet/svcnet/internal/version"
@@ -124,6 +127,7 @@ type Server struct {
 	ready    chan struct{}
 	inflight inflight
 	readyz   readyzState
+	rbac     *rbacCache
 }
 
 type fmKey struct {
@@ -139,7 +143,7 @@ func New(cfg Config, reg *registry.Registry, log *slog.Logger) (*Server, error) 
 	if len(cfg.TLSCert.Certificate) == 0 {
 		return nil, errors.New("apiserver: no serving certificate")
 	}
-	s := &Server{cfg: cfg, reg: reg, log: log, codecs: newCodecs(), fms: map[fmKey]*managedfields.FieldManager{}, ready: make(chan struct{}), listener: cfg.Listener, inflight: newInflight(cfg.Limits)}
+	s := &Server{cfg: cfg, reg: reg, log: log, codecs: newCodecs(), fms: map[fmKey]*managedfields.FieldManager{}, ready: make(chan struct{}), listener: cfg.Listener, inflight: newInflight(cfg.Limits), rbac: newRBACCache()}
 	docs, err := openapi.Build(reg.Resources())
 	if err != nil {
 		return nil, fmt.Errorf("openapi: %w", err)
@@ -174,6 +178,7 @@ func (s *Server) Run(ctx context.Context) error {
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 		BaseContext:       func(net.Listener) context.Context { return ctx },
 	}
+	go s.rbac.run(ctx, s.reg)
 	close(s.ready)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(tls.NewListener(ln, tlsCfg)) }()
@@ -268,8 +273,47 @@ func (s *Server) withAuth(h http.Handler) http.Handler {
 			s.codecs.writeError(w, apierrors.NewUnauthorized("Unauthorized"))
 			return
 		}
+		if r.Header.Get("Impersonate-User") != "" || len(r.Header.Values("Impersonate-Group")) > 0 {
+			as, err := s.impersonate(r, user)
+			if err != nil {
+				s.codecs.writeError(w, err)
+				return
+			}
+			user = as
+		}
 		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), userKey{}, user)))
 	})
+}
+
+// impersonate acts as the user (and groups) the Impersonate-* headers name
+// (`kubectl --as`, `--as-group`) when the caller may impersonate them, as
+// Kubernetes allows: the verb impersonate on users, groups or, for a
+// system:serviceaccount: name, the ServiceAccount.
+func (s *Server) impersonate(r *http.Request, caller User) (User, error) {
+	name := r.Header.Get("Impersonate-User")
+	if name == "" {
+		return User{}, apierrors.NewBadRequest("impersonating groups requires impersonating a user")
+	}
+	groups := r.Header.Values("Impersonate-Group")
+	check := func(info RequestInfo) error {
+		info.IsResource, info.Verb = true, "impersonate"
+		return s.authorize(r.Context(), caller, info, "POST")
+	}
+	userInfo := RequestInfo{Resource: "users", Name: name}
+	if rest, ok := strings.CutPrefix(name, "system:serviceaccount:"); ok {
+		if ns, sa, ok := strings.Cut(rest, ":"); ok {
+			userInfo = RequestInfo{Resource: "serviceaccounts", Namespace: ns, Name: sa}
+		}
+	}
+	if err := check(userInfo); err != nil {
+		return User{}, err
+	}
+	for _, g := range groups {
+		if err := check(RequestInfo{Resource: "groups", Name: g}); err != nil {
+			return User{}, err
+		}
+	}
+	return User{Name: name, Groups: groups}.authenticated(), nil
 }
 
 func (s *Server) authenticate(r *http.Request) (User, bool) {
@@ -281,45 +325,73 @@ func (s *Server) authenticate(r *http.Request) (User, bool) {
 		tok = strings.TrimSpace(tok)
 		for _, t := range s.cfg.Tokens {
 			if subtle.ConstantTimeCompare([]byte(t.Token), []byte(tok)) == 1 {
-				return t.User, true
+				return t.User.authenticated(), true
 			}
 		}
 		return User{}, false
 	}
 	if r.TLS != nil && len(r.TLS.VerifiedChains) > 0 {
 		c := r.TLS.VerifiedChains[0][0]
-		return User{Name: c.Subject.CommonName, Groups: c.Subject.Organization}, true
+		return User{Name: c.Subject.CommonName, Groups: c.Subject.Organization}.authenticated(), true
 	}
 	return User{}, false
 }
 
-// authorize: system:masters may do anything; every other user may read
-// (get, list, watch) all but Secrets, and use discovery.
-func authorize(u User, info RequestInfo) error {
-	if u.IsAdmin() || !info.IsResource {
+// authenticated adds the group every authenticated user is in.
+func (u User) authenticated() User {
+	if slices.Contains(u.Groups, registry.AuthenticatedGroup) {
+		return u
+	}
+	u.Groups = append(slices.Clip(u.Groups), registry.AuthenticatedGroup)
+	return u
+}
+
+// rbacWait bounds how long a request waits for the RBAC objects to be
+// read after a start.
+const rbacWait = 10 * time.Second
+
+// authorize: system:masters may do anything; every other user what RBAC
+// gives it (internal/rbac over the cached Roles and bindings).
+func (s *Server) authorize(ctx context.Context, u User, info RequestInfo, method string) error {
+	if u.IsAdmin() {
 		return nil
 	}
-	verb := info.Verb
-	if info.Subresource == "attach" || info.Subresource == "exec" {
-		verb = "create" // as Kubernetes authorizes them, whatever the method
+	select {
+	case <-s.rbac.synced:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(rbacWait):
+		return apierrors.NewServiceUnavailable("the authorizer has not read the RBAC objects yet")
 	}
-	switch verb {
-	case "get", "list", "watch":
-		// Secrets are not for readers (Kubernetes' view role leaves them out).
-		if !(info.APIGroup == "" && info.Resource == "secrets") {
-			return nil
+	ru, a := rbac.User{Name: u.Name, Groups: u.Groups}, rbacAttributes(info, method)
+	if rbac.Allows(s.rbac, ru, a) {
+		return nil
+	}
+	if !a.IsResource {
+		return &apierrors.StatusError{ErrStatus: metav1.Status{Status: metav1.StatusFailure, Code: http.StatusForbidden,
+			Reason: metav1.StatusReasonForbidden, Message: "forbidden: " + rbac.Forbidden(ru, a), Details: &metav1.StatusDetails{}}}
+	}
+	return apierrors.NewForbidden(schema.GroupResource{Group: info.APIGroup, Resource: info.Resource}, info.Name, errors.New(rbac.Forbidden(ru, a)))
+}
+
+// rbacAttributes: a request as RBAC sees it. Streams into a pod (attach,
+// exec, port-forward) are creates whatever their method, as Kubernetes
+// authorizes them; a non-resource request's verb is its method.
+func rbacAttributes(info RequestInfo, method string) rbac.Attributes {
+	if !info.IsResource {
+		verb := strings.ToLower(method)
+		if verb == "head" {
+			verb = "get"
 		}
+		return rbac.Attributes{Verb: verb, Path: info.Path}
 	}
-	res := info.Resource
-	if info.Subresource != "" {
-		res += "/" + info.Subresource
+	verb := info.Verb
+	switch info.Subresource {
+	case "attach", "exec", "portforward":
+		verb = "create"
 	}
-	scope := "at the cluster scope"
-	if info.Namespace != "" {
-		scope = fmt.Sprintf("in the namespace %q", info.Namespace)
-	}
-	return apierrors.NewForbidden(schema.GroupResource{Group: info.APIGroup, Resource: info.Resource}, info.Name,
-		fmt.Errorf("User %q cannot %s resource %q in API group %q %s", u.Name, verb, res, info.APIGroup, scope))
+	return rbac.Attributes{IsResource: true, Verb: verb, Namespace: info.Namespace, APIGroup: info.APIGroup,
+		Resource: info.Resource, Subresource: info.Subresource, Name: info.Name}
 }
 
 func userFrom(ctx context.Context) User {

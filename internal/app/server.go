@@ -622,7 +622,9 @@ func controllerIdentity() string {
 func gcResources(reg *registry.Registry) []gc.Resource {
 	var out []gc.Resource
 	for _, r := range reg.Resources() {
-		out = append(out, gc.Resource{GVR: r.GVR, Kind: r.Kind})
+		if r.Stored() {
+			out = append(out, gc.Resource{GVR: r.GVR, Kind: r.Kind})
+		}
 	}
 	return out
 }
@@ -631,7 +633,7 @@ func gcResources(reg *registry.Registry) []gc.Resource {
 func namespacedResources(reg *registry.Registry) []schema.GroupVersionResource {
 	var out []schema.GroupVersionResource
 	for _, r := range reg.Resources() {
-		if r.Namespaced {
+		if r.Namespaced && r.Stored() {
 			out = append(out, r.GVR)
 		}
 	}

@@ -226,7 +226,7 @@ func (g *gen) operations(res *registry.Resource) map[string]any {
 	collection, item := resourcePaths(res)
 	kind := gvkExt(res.GVR.Group, res.GVR.Version, res.Kind)
 	t := reflect.TypeOf(res.New()).Elem()
-	lt := reflect.TypeOf(res.NewList()).Elem()
+	lt := listType(res)
 	body := func(tp reflect.Type) map[string]any {
 		if g.v3 {
 			return map[string]any{"content": map[string]any{"application/json": map[string]any{"schema": map[string]any{"$ref": g.ref(tp)}}}}
@@ -260,6 +260,9 @@ func (g *gen) operations(res *registry.Resource) map[string]any {
 	dr := func() map[string]any {
 		return queryParam("dryRun", "When present, indicates that modifications should not be persisted. Valid value: All")
 	}
+	if res.Review {
+		return map[string]any{collection: map[string]any{"post": op("post", "create", t, dr(), fm(), fv())}}
+	}
 	return map[string]any{
 		collection: map[string]any{
 			"get":  op("list", "list", lt),
@@ -274,11 +277,21 @@ func (g *gen) operations(res *registry.Resource) map[string]any {
 	}
 }
 
+// listType is the Go type of a resource's list (reviews have none).
+func listType(res *registry.Resource) reflect.Type {
+	if res.Review {
+		return nil
+	}
+	return reflect.TypeOf(res.NewList()).Elem()
+}
+
 func newGen(v3 bool, resources []*registry.Resource) *gen {
 	g := &gen{v3: v3, schemas: map[string]map[string]any{}, gvks: map[reflect.Type][]map[string]string{}}
 	for _, res := range resources {
 		g.gvks[reflect.TypeOf(res.New()).Elem()] = []map[string]string{gvkExt(res.GVR.Group, res.GVR.Version, res.Kind)}
-		g.gvks[reflect.TypeOf(res.NewList()).Elem()] = []map[string]string{gvkExt(res.GVR.Group, res.GVR.Version, res.ListKind)}
+		if !res.Review {
+			g.gvks[listType(res)] = []map[string]string{gvkExt(res.GVR.Group, res.GVR.Version, res.ListKind)}
+		}
 	}
 	g.gvks[reflect.TypeOf(metav1.Status{})] = []map[string]string{gvkExt("", "v1", "Status")}
 	return g
@@ -302,7 +315,9 @@ func Build(resources []*registry.Resource) (*Documents, error) {
 		paths := map[string]any{}
 		for _, res := range byGV[k] {
 			g.define(reflect.TypeOf(res.New()).Elem())
-			g.define(reflect.TypeOf(res.NewList()).Elem())
+			if !res.Review {
+				g.define(listType(res))
+			}
 			for p, ops := range g.operations(res) {
 				paths[p] = ops
 			}
@@ -333,7 +348,9 @@ func Build(resources []*registry.Resource) (*Documents, error) {
 	paths := map[string]any{}
 	for _, res := range resources {
 		g.define(reflect.TypeOf(res.New()).Elem())
-		g.define(reflect.TypeOf(res.NewList()).Elem())
+		if !res.Review {
+			g.define(listType(res))
+		}
 		for p, ops := range g.operations(res) {
 			paths[p] = ops
 		}

@@ -125,3 +125,26 @@ func (b *Bundle) WriteNodeCredentials(dir, node, server string, hosts []string, 
 	}
 	return path, os.Chmod(path, 0o600)
 }
+
+// WriteUserKubeconfig writes a kubeconfig for server at path (0600) with a
+// client certificate for user in groups (its organizations), as
+// `kubeadm kubeconfig user` makes one; what the user may do is RBAC's.
+func (b *Bundle) WriteUserKubeconfig(path, user string, groups []string, server string, now time.Time) error {
+	cert, key, err := b.issue(&x509.Certificate{Subject: pkix.Name{CommonName: user, Organization: groups},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}, now)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	cfg := clientcmdapi.NewConfig()
+	cfg.Clusters["svcnet"] = &clientcmdapi.Cluster{Server: server, CertificateAuthorityData: b.CAPEM}
+	cfg.AuthInfos[user] = &clientcmdapi.AuthInfo{ClientCertificateData: cert, ClientKeyData: key}
+	cfg.Contexts["svcnet"] = &clientcmdapi.Context{Cluster: "svcnet", AuthInfo: user}
+	cfg.CurrentContext = "svcnet"
+	if err := clientcmd.WriteToFile(*cfg, path); err != nil {
+		return fmt.Errorf("user kubeconfig: %w", err)
+	}
+	return os.Chmod(path, 0o600)
+}

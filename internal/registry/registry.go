@@ -46,6 +46,9 @@ type Resource struct {
 	// Subresources this resource serves: "status", "scale", "log", "attach",
 	// "exec", "eviction".
 	Subresources []string
+	// Review marks a create-only resource that is answered and never stored
+	// (SelfSubjectAccessReview and the like); the API server answers it.
+	Review bool
 	// AllowCreateOnUpdate lets PUT create a missing object.
 	AllowCreateOnUpdate bool
 	NameFunc            apivalidation.ValidateNameFunc
@@ -99,6 +102,17 @@ func (r *Resource) GroupVersionKind() schema.GroupVersionKind {
 }
 
 // HasSubresource reports whether sub is served.
+// Verbs the resource serves: every verb, or create alone for a review.
+func (r *Resource) Verbs() []string {
+	if r.Review {
+		return []string{"create"}
+	}
+	return allVerbs
+}
+
+// Stored reports whether objects of the resource live in etcd (all but reviews).
+func (r *Resource) Stored() bool { return !r.Review }
+
 func (r *Resource) HasSubresource(sub string) bool {
 	for _, s := range r.Subresources {
 		if s == sub {

@@ -38,7 +38,7 @@ func Resources(cfg Config) []*Resource {
 	if cfg.Nodes == nil {
 		cfg.Nodes = &NodeStrategy{}
 	}
-	return []*Resource{
+	return append([]*Resource{
 		podResource(),
 		serviceResource(cfg.Services),
 		endpointsResource(),
@@ -73,7 +73,7 @@ func Resources(cfg Config) []*Resource {
 		roleResource(true),
 		roleBindingResource(false),
 		roleBindingResource(true),
-	}
+	}, reviewResources()...)
 }
 
 func deref(p *int32, def int32) int32 {
