@@ -112,7 +112,10 @@ var cronJobTable = &TableSpec{
 		if c.Status.LastScheduleTime != nil {
 			last = Age(*c.Status.LastScheduleTime, now)
 		}
-		suspend := c.Spec.Suspend != nil && *c.Spec.Suspend
+		suspend := "<unset>" // as Kubernetes prints a *bool
+		if c.Spec.Suspend != nil {
+			suspend = map[bool]string{true: "True", false: "False"}[*c.Spec.Suspend]
+		}
 		cs, is := containersImages(c.Spec.JobTemplate.Spec.Template.Spec.Containers)
 		name, age := nameAge(obj, now)
 		return []interface{}{name, c.Spec.Schedule, tz, suspend, int64(len(c.Status.Active)), last, age, cs, is,
