@@ -55,7 +55,11 @@ func TestReconcile(t *testing.T) {
 			now: created.Add(5 * time.Minute), skipped: "forbid"},
 		{name: "replace the active", cj: testCronJob(batchv1.ReplaceConcurrent), jobs: []*batchv1.Job{job("a", time.Minute, "")},
 			now: created.Add(5 * time.Minute), run: time.Date(2026, 11, 29, 12, 5, 0, 0, time.UTC), replace: 1},
-		{name: "suspended", cj: func() *batchv1.CronJob { c := testCronJob(batchv1.AllowConcurrent); c.Spec.Suspend = ptr.To(true); return c }(),
+		{name: "suspended", cj: func() *batchv1.CronJob {
+			c := testCronJob(batchv1.AllowConcurrent)
+			c.Spec.Suspend = ptr.To(true)
+			return c
+		}(),
 			now: created.Add(5 * time.Minute), skipped: "suspended"},
 		{name: "past the starting deadline", cj: func() *batchv1.CronJob {
 			c := testCronJob(batchv1.AllowConcurrent)
