@@ -14,8 +14,8 @@ import (
 
 // bootstrapCache is the RBAC cache as a fresh cluster has it, plus bindings
 // of view and edit in namespace dev.
-func bootstrapCache() *rbacCache {
-	c := newRBACCache()
+func bootstrapCache() *objectCache {
+	c := newObjectCache()
 	for _, r := range registry.BootstrapClusterRoles() {
 		c.objects["clusterroles"]["/"+r.Name] = r
 	}
@@ -35,7 +35,7 @@ func bootstrapCache() *rbacCache {
 }
 
 func TestAuthorizeWithBootstrapRoles(t *testing.T) {
-	s := &Server{rbac: bootstrapCache()}
+	s := &Server{cache: bootstrapCache()}
 	admin := User{Name: "admin", Groups: []string{"system:masters"}}
 	user := func(name string) User { return User{Name: name}.authenticated() }
 	cases := []struct {

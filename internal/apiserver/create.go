@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -49,6 +50,11 @@ func (s *Server) create(ctx context.Context, rq *request, obj runtime.Object, ma
 	}
 	if err := s.reg.PrepareCreate(rq.res, obj); err != nil {
 		return nil, err
+	}
+	if pod, ok := obj.(*corev1.Pod); ok {
+		if err := s.admitPod(ctx, pod); err != nil {
+			return nil, err
+		}
 	}
 	obj = s.trackUpdate(rq.res, "", rq.res.New(), obj, manager)
 	return s.reg.Create(ctx, rq.res, obj, dry)

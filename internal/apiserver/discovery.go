@@ -71,6 +71,8 @@ func subresourceKind(res *registry.Resource, sub string) (metav1.GroupVersionKin
 		return metav1.GroupVersionKind{Version: "v1", Kind: "PodExecOptions"}, []string{"create", "get"}
 	case "eviction":
 		return metav1.GroupVersionKind{Group: "policy", Version: "v1", Kind: "Eviction"}, []string{"create"}
+	case "token":
+		return metav1.GroupVersionKind{Group: "authentication.k8s.io", Version: "v1", Kind: "TokenRequest"}, []string{"create"}
 	}
 	return metav1.GroupVersionKind{Group: res.GVR.Group, Version: res.GVR.Version, Kind: res.Kind}, []string{"get", "patch", "update"}
 }

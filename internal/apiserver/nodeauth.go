@@ -96,6 +96,8 @@ func (s *Server) authorizeNode(ctx context.Context, node string, u User, info Re
 			return deny(fmt.Sprintf("the pod is not bound to node %q", node))
 		}
 		return nil
+	case info.APIGroup == "" && info.Resource == "serviceaccounts" && info.Subresource == "token" && verb == "create":
+		return nil // serveTokenRequest binds the token to a pod of this node or refuses
 	case info.APIGroup == "" && info.Resource == "events", info.APIGroup == "events.k8s.io" && info.Resource == "events":
 		if verb == "create" || verb == "update" || verb == "patch" {
 			return nil

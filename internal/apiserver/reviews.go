@@ -88,8 +88,8 @@ func (s *Server) rulesReview(u User, namespace string) authorizationv1.SubjectRu
 			NonResourceRules: []authorizationv1.NonResourceRule{{Verbs: []string{"*"}, NonResourceURLs: []string{"*"}}},
 		}
 	}
-	<-s.rbac.synced
-	resource, nonResource := rbac.Rules(s.rbac, rbac.User{Name: u.Name, Groups: u.Groups}, namespace)
+	<-s.cache.synced
+	resource, nonResource := rbac.Rules(s.cache, rbac.User{Name: u.Name, Groups: u.Groups}, namespace)
 	var st authorizationv1.SubjectRulesReviewStatus
 	for _, r := range resource {
 		st.ResourceRules = append(st.ResourceRules, authorizationv1.ResourceRule{Verbs: r.Verbs, APIGroups: r.APIGroups, Resources: r.Resources, ResourceNames: r.ResourceNames})

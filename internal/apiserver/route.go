@@ -111,6 +111,8 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, info Requ
 		err = s.serveScale(rq)
 	case info.Subresource == "eviction":
 		err = s.serveEviction(rq)
+	case info.Subresource == "token":
+		err = s.serveTokenRequest(rq)
 	default:
 		switch info.Verb {
 		case "get":

@@ -28,6 +28,7 @@ import (
 	"github.com/svcnet/svcnet/internal/openapi"
 	"github.com/svcnet/svcnet/internal/rbac"
 	"github.com/svcnet/svcnet/internal/registry"
+	"github.com/svcnet/svcnet/internal/satoken"
 
 	"github.com/svcnet/svcnet/internal/version"
 )
@@ -106,6 +107,9 @@ type Config struct {
 	Ready func() error
 	// Limits end every request.
 	Limits Limits
+	// ServiceAccounts signs and verifies ServiceAccount tokens (TokenRequest,
+	// projected tokens); nil issues none and accepts none.
+	ServiceAccounts *satoken.Signer
 	// Metrics, when set, answers GET /metrics (`kubectl get --raw
 	// /metrics`): the process's Prometheus metrics.
 	Metrics http.Handler
@@ -127,7 +131,8 @@ type Server struct {
 	ready    chan struct{}
 	inflight inflight
 	readyz   readyzState
-	rbac     *rbacCache
+	cache    *objectCache
+	saTokens tokenCache
 }
 
 type fmKey struct {
@@ -143,7 +148,7 @@ func New(cfg Config, reg *registry.Registry, log *slog.Logger) (*Server, error) 
 	if len(cfg.TLSCert.Certificate) == 0 {
 		return nil, errors.New("apiserver: no serving certificate")
 	}
-	s := &Server{cfg: cfg, reg: reg, log: log, codecs: newCodecs(), fms: map[fmKey]*managedfields.FieldManager{}, ready: make(chan struct{}), listener: cfg.Listener, inflight: newInflight(cfg.Limits), rbac: newRBACCache()}
+	s := &Server{cfg: cfg, reg: reg, log: log, codecs: newCodecs(), fms: map[fmKey]*managedfields.FieldManager{}, ready: make(chan struct{}), listener: cfg.Listener, inflight: newInflight(cfg.Limits), cache: newObjectCache()}
 	docs, err := openapi.Build(reg.Resources())
 	if err != nil {
 		return nil, fmt.Errorf("openapi: %w", err)
@@ -178,7 +183,7 @@ func (s *Server) Run(ctx context.Context) error {
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 		BaseContext:       func(net.Listener) context.Context { return ctx },
 	}
-	go s.rbac.run(ctx, s.reg)
+	go s.cache.run(ctx, s.reg)
 	close(s.ready)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(tls.NewListener(ln, tlsCfg)) }()
@@ -328,6 +333,9 @@ func (s *Server) authenticate(r *http.Request) (User, bool) {
 				return t.User.authenticated(), true
 			}
 		}
+		if u, ok := s.authenticateServiceAccount(r.Context(), tok); ok {
+			return u, true
+		}
 		return User{}, false
 	}
 	if r.TLS != nil && len(r.TLS.VerifiedChains) > 0 {
@@ -346,9 +354,28 @@ func (u User) authenticated() User {
 	return u
 }
 
-// rbacWait bounds how long a request waits for the RBAC objects to be
-// read after a start.
-const rbacWait = 10 * time.Second
+// cacheWait bounds how long a request waits for the cached objects (RBAC,
+// ServiceAccounts, PriorityClasses) to be read after a start.
+const cacheWait = 10 * time.Second
+
+// cacheSynced waits until the object cache has read every kind once.
+func (s *Server) cacheSynced(ctx context.Context) error {
+	select {
+	case <-s.cache.synced:
+		return nil
+	default:
+	}
+	t := time.NewTimer(cacheWait)
+	defer t.Stop()
+	select {
+	case <-s.cache.synced:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return apierrors.NewServiceUnavailable("the API server has not read the RBAC objects yet")
+	}
+}
 
 // authorize: system:masters may do anything; every other user what RBAC
 // gives it (internal/rbac over the cached Roles and bindings).
@@ -356,15 +383,11 @@ func (s *Server) authorize(ctx context.Context, u User, info RequestInfo, method
 	if u.IsAdmin() {
 		return nil
 	}
-	select {
-	case <-s.rbac.synced:
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-time.After(rbacWait):
-		return apierrors.NewServiceUnavailable("the authorizer has not read the RBAC objects yet")
+	if err := s.cacheSynced(ctx); err != nil {
+		return err
 	}
 	ru, a := rbac.User{Name: u.Name, Groups: u.Groups}, rbacAttributes(info, method)
-	if rbac.Allows(s.rbac, ru, a) {
+	if rbac.Allows(s.cache, ru, a) {
 		return nil
 	}
 	if !a.IsResource {

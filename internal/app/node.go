@@ -172,6 +172,18 @@ func buildProcessRuntime(cfg *nodeagent.Config, o NodeOptions, dataDir string, l
 			}
 			return nil, false, errors.New("the node is not running yet")
 		},
+		Claim: func(ns, claim string) (string, error) {
+			if a := agent.Load(); a != nil {
+				return a.ClaimDir(ns, claim)
+			}
+			return "", errors.New("the node is not running yet")
+		},
+		Token: func(p *corev1.Pod, audiences []string, exp int64) (string, error) {
+			if a := agent.Load(); a != nil {
+				return a.ServiceAccountToken(p, audiences, exp)
+			}
+			return "", errors.New("the node is not running yet")
+		},
 		Env: func(ns string) []corev1.EnvVar {
 			if a := agent.Load(); a != nil {
 				return a.ServiceEnv(ns)

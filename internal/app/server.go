@@ -36,6 +36,7 @@ import (
 	"github.com/svcnet/svcnet/internal/nodeproxy"
 	"github.com/svcnet/svcnet/internal/pki"
 	"github.com/svcnet/svcnet/internal/registry"
+	"github.com/svcnet/svcnet/internal/satoken"
 	"github.com/svcnet/svcnet/internal/storage"
 	etcdstore "github.com/svcnet/svcnet/internal/storage/etcd"
 )
@@ -456,6 +457,9 @@ func buildControlPlane(o ServerOptions, store *etcdstore.Store, log *slog.Logger
 		Ready:     store.ReadyCheck(etcdReadyTimeout),
 		Limits:    o.Limits,
 		Metrics:   cp.metrics.Handler(),
+		// Every server of a cluster shares the data dir's key, so a token
+		// one issues the others accept.
+		ServiceAccounts: satoken.NewSigner(cp.creds.ServiceAccountKey, nil),
 	}, reg, log)
 	return cp, err
 }

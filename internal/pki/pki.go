@@ -37,6 +37,8 @@ type Bundle struct {
 	// KubeletClient is the API server's client certificate for the nodes'
 	// servers (logs, attach, exec); they take no other.
 	KubeletClient tls.Certificate
+	// ServiceAccountKey signs ServiceAccount tokens (pki/sa.key).
+	ServiceAccountKey *ecdsa.PrivateKey
 
 	caKey *ecdsa.PrivateKey
 }
@@ -56,6 +58,7 @@ const (
 	kubeletCert  = "pki/apiserver-kubelet-client.crt"
 	kubeletKey   = "pki/apiserver-kubelet-client.key"
 	tokenFile    = "pki/admin.token"
+	saKeyFile    = "pki/sa.key"
 	kubeconfigFn = "kubeconfig"
 )
 
@@ -120,7 +123,32 @@ func LoadOrCreate(dir string, hosts []string, now time.Time) (*Bundle, error) {
 		return nil, err
 	}
 	b.AdminToken = string(bytes.TrimSpace(tok))
+	if b.ServiceAccountKey, err = loadOrCreateKey(filepath.Join(dir, saKeyFile)); err != nil {
+		return nil, fmt.Errorf("service account key: %w", err)
+	}
 	return b, nil
+}
+
+// loadOrCreateKey reads an EC private key (PEM), making one if missing.
+func loadOrCreateKey(path string) (*ecdsa.PrivateKey, error) {
+	if b, err := os.ReadFile(path); err == nil {
+		block, _ := pem.Decode(b)
+		if block == nil {
+			return nil, fmt.Errorf("%s: no PEM block", path)
+		}
+		return x509.ParseECPrivateKey(block.Bytes)
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	kp, err := pemKey(key)
+	if err != nil {
+		return nil, err
+	}
+	return key, os.WriteFile(path, kp, 0o600)
 }
 
 func coversHosts(c *x509.Certificate, hosts []string) bool {

@@ -12,6 +12,7 @@ import (
 	"context"
 	"log/slog"
 	"net/netip"
+	"os"
 	"sync"
 	"time"
 
@@ -128,7 +129,7 @@ func (m *Manager) lead(ctx context.Context) {
 		namespace.New(m.client, m.meta, m.cfg.Namespaced, core.Namespaces(), m.log),
 		nodelifecycle.New(m.client, core.Nodes(), factory.Coordination().V1().Leases(), core.Pods(), recorder("node-controller"), m.cfg.Nodes, m.log, now),
 		tainteviction.New(m.client, core.Pods(), core.Nodes(), recorder("taint-eviction-controller"), m.log, now),
-		serviceaccount.New(m.client, core.Namespaces(), core.ServiceAccounts(), m.log),
+		serviceaccount.New(m.client, core.Namespaces(), core.ServiceAccounts(), m.rootCA(), m.log),
 		job.New(m.client, factory.Batch().V1().Jobs(), core.Pods(), recorder("job-controller"), m.log, now),
 		disruption.New(m.client, factory.Policy().V1().PodDisruptionBudgets(), core.Pods(), apps.ReplicaSets(), apps.Deployments(), apps.StatefulSets(), m.log, now),
 	}
@@ -154,4 +155,17 @@ func (m *Manager) lead(ctx context.Context) {
 	wg.Wait()
 	factory.Shutdown()
 	metaFactory.Shutdown()
+}
+
+// rootCA is the CA the controllers trust the API with, which pods trust too.
+func (m *Manager) rootCA() []byte {
+	if ca := m.cfg.Rest.TLSClientConfig.CAData; len(ca) > 0 {
+		return ca
+	}
+	if f := m.cfg.Rest.TLSClientConfig.CAFile; f != "" {
+		if b, err := os.ReadFile(f); err == nil {
+			return b
+		}
+	}
+	return nil
 }

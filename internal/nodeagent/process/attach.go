@@ -273,7 +273,7 @@ func (r *Runtime) Exec(ctx context.Context, ns, name, ctr string, command []stri
 	if r.isBusybox(c.spec.Image) {
 		argv = r.busyboxCommand(corev1.Container{Image: c.spec.Image, Command: command})
 	}
-	argv, attr, err := r.inPod(p, ps, argv)
+	argv, attr, err := r.inPod(p, ps, argv, c.mounts)
 	env, envErr := r.env(p, ps, c.spec)
 	r.mu.Unlock()
 	if err = errors.Join(err, envErr); err != nil {

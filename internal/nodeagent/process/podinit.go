@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
+	"strings"
 	"syscall"
 )
 
@@ -19,12 +21,23 @@ type PodInit struct {
 	ResolvConf string // file bound over /etc/resolv.conf ("" leaves it)
 	Hosts      string // file bound over /etc/hosts ("" leaves it)
 	Hostname   string // "" leaves it
-	Argv       []string
+	// Mounts are the container's volumes, bound at their mountPaths (a
+	// missing mount point is made first, as an empty directory or file).
+	Mounts []Mount
+	Argv   []string
 }
 
 // Args are the arguments of `svcnet pod-init` that Parse reads back.
 func (p PodInit) Args() []string {
-	return append([]string{"--resolv-conf", p.ResolvConf, "--hosts", p.Hosts, "--hostname", p.Hostname, "--"}, p.Argv...)
+	args := []string{"--resolv-conf", p.ResolvConf, "--hosts", p.Hosts, "--hostname", p.Hostname}
+	for _, m := range p.Mounts {
+		flag := "--mount"
+		if m.ReadOnly {
+			flag = "--mount-ro"
+		}
+		args = append(args, flag, m.Source+"="+m.Target)
+	}
+	return append(append(args, "--"), p.Argv...)
 }
 
 // ParsePodInit reads what Args wrote.
@@ -38,6 +51,16 @@ func ParsePodInit(args []string) (PodInit, error) {
 				return p, errors.New("pod-init: no command after --")
 			}
 			return p, nil
+		case "--mount", "--mount-ro":
+			if len(args) < 2 {
+				return p, fmt.Errorf("pod-init: %s needs SOURCE=TARGET", args[0])
+			}
+			src, dst, ok := strings.Cut(args[1], "=")
+			if !ok || !filepath.IsAbs(src) || !filepath.IsAbs(dst) {
+				return p, fmt.Errorf("pod-init: %s %q: want absolute SOURCE=TARGET", args[0], args[1])
+			}
+			p.Mounts = append(p.Mounts, Mount{Source: src, Target: dst, ReadOnly: args[0] == "--mount-ro"})
+			args = args[2:]
 		case "--resolv-conf", "--hosts", "--hostname":
 			if len(args) < 2 {
 				return p, fmt.Errorf("pod-init: %s needs a value", args[0])
@@ -81,6 +104,15 @@ func (p PodInit) Run() error {
 		}
 		if err := syscall.Mount(src, target, "", syscall.MS_BIND, ""); err != nil {
 			return fmt.Errorf("pod-init: bind %s over %s: %w", src, target, err)
+		}
+	}
+	for _, m := range p.Mounts {
+		if err := bindMount(m); errors.Is(err, errNoMountPoint) {
+			// Unprivileged (a user namespace) a mount point may not be made
+			// where the host's user may not write: the volume is left out.
+			fmt.Fprintf(os.Stderr, "svcnet: volume %s not mounted: %v\n", m.Source, err)
+		} else if err != nil {
+			return err
 		}
 	}
 	if p.Hostname != "" {
@@ -139,4 +171,38 @@ func (m nsMode) apply(attr *syscall.SysProcAttr, hostNetwork bool) {
 		attr.GidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getgid(), Size: 1}}
 		attr.GidMappingsEnableSetgroups = false
 	}
+}
+
+var errNoMountPoint = errors.New("pod-init: cannot make mount point")
+
+// bindMount binds a volume at its mount point, making the point (an empty
+// directory, or file for a file) when it does not exist, then makes it
+// read-only if asked.
+func bindMount(m Mount) error {
+	fi, err := os.Stat(m.Source)
+	if err != nil {
+		return fmt.Errorf("pod-init: volume %s: %w", m.Source, err)
+	}
+	if _, err := os.Stat(m.Target); os.IsNotExist(err) {
+		if fi.IsDir() {
+			err = os.MkdirAll(m.Target, 0o755)
+		} else if err = os.MkdirAll(filepath.Dir(m.Target), 0o755); err == nil {
+			var f *os.File
+			if f, err = os.OpenFile(m.Target, os.O_CREATE|os.O_WRONLY, 0o644); err == nil {
+				err = f.Close()
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("%w %s: %v", errNoMountPoint, m.Target, err)
+		}
+	}
+	if err := syscall.Mount(m.Source, m.Target, "", syscall.MS_BIND|syscall.MS_REC, ""); err != nil {
+		return fmt.Errorf("pod-init: bind %s at %s: %w", m.Source, m.Target, err)
+	}
+	if m.ReadOnly {
+		if err := syscall.Mount("", m.Target, "", syscall.MS_BIND|syscall.MS_REMOUNT|syscall.MS_RDONLY|syscall.MS_REC, ""); err != nil {
+			return fmt.Errorf("pod-init: read-only %s: %w", m.Target, err)
+		}
+	}
+	return nil
 }

@@ -52,6 +52,12 @@ type Config struct {
 	// Source reads the data of a ConfigMap or Secret (kind) a container's
 	// env names; found false when it does not exist.
 	Source func(namespace, kind, name string) (data map[string]string, found bool, err error)
+	// Claim is the directory of the volume bound to a PersistentVolumeClaim;
+	// an error while it is not bound (the container waits).
+	Claim func(namespace, claim string) (dir string, err error)
+	// Token is a service account token for the pod (its ServiceAccount,
+	// bound to it) for a projected volume.
+	Token func(p *corev1.Pod, audiences []string, expirationSeconds int64) (string, error)
 	// PodInit starts a container in mount and UTS namespaces of its own
 	// (`svcnet pod-init`), where it sees its pod's resolv.conf, hosts and
 	// hostname: as root, or in a user namespace where the kernel allows
@@ -173,6 +179,8 @@ type container struct {
 	exited   chan struct{}
 	// io wires the current process to attached clients.
 	io *stdio
+	// mounts are the current process's volumes (exec binds them too).
+	mounts []Mount
 	// last termination
 	last      *corev1.ContainerStateTerminated
 	lastCrash time.Time
@@ -441,12 +449,14 @@ func fieldRef(p *corev1.Pod, ps *pod, path string) string {
 // inPod is how argv runs as a process of pod p: in its own process group
 // (signals reach its children), dying with the agent, and as root through
 // pod-init in mount and UTS namespaces that show the pod's files (written
-// now) and hostname (as root, or in a user namespace of its own).
-func (r *Runtime) inPod(p *corev1.Pod, ps *pod, argv []string) ([]string, *syscall.SysProcAttr, error) {
+// now), the container's volumes at their mountPaths, and the pod's hostname
+// (as root, or in a user namespace of its own).
+func (r *Runtime) inPod(p *corev1.Pod, ps *pod, argv []string, mounts []Mount) ([]string, *syscall.SysProcAttr, error) {
 	pinit, err := r.writePodFiles(p, ps)
 	if err != nil {
 		return nil, nil, err
 	}
+	pinit.Mounts = mounts
 	attr := &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if r.ns != nsNone {
 		pinit.Argv = argv
@@ -467,7 +477,17 @@ func (r *Runtime) start(p *corev1.Pod, ps *pod, c *container, now time.Time) err
 	if err != nil {
 		return err
 	}
-	argv, attr, err := r.inPod(p, ps, argv)
+	vols, err := r.prepareVolumes(p, ps)
+	if err != nil {
+		logf.Close()
+		return err
+	}
+	mounts, err := mountsFor(c.spec, vols)
+	if err != nil {
+		logf.Close()
+		return err
+	}
+	argv, attr, err := r.inPod(p, ps, argv, mounts)
 	if err != nil {
 		logf.Close()
 		return err
@@ -494,7 +514,7 @@ func (r *Runtime) start(p *corev1.Pod, ps *pod, c *container, now time.Time) err
 		logf.Close()
 		return fmt.Errorf("start %q: %w", strings.Join(argv, " "), err)
 	}
-	c.cmd, c.pid, c.running, c.started, c.io = cmd, cmd.Process.Pid, true, now, sio
+	c.cmd, c.pid, c.running, c.started, c.io, c.mounts = cmd, cmd.Process.Pid, true, now, sio, mounts
 	c.exited = make(chan struct{})
 	c.ready, c.startedOK = c.spec.ReadinessProbe == nil, c.spec.StartupProbe == nil
 	c.waitingReason, c.waitingMessage = "", ""

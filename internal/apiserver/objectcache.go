@@ -5,7 +5,9 @@ import (
 	"sync"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	schedulingv1 "k8s.io/api/scheduling/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -15,34 +17,40 @@ import (
 	"github.com/svcnet/svcnet/internal/registry"
 )
 
-// rbacCache holds the RBAC objects in memory, kept by a list and a watch
-// of each of the four kinds, so that authorizing a request reads no etcd.
-// It is the rbac.Source the authorizer reads.
-type rbacCache struct {
+// objectCache holds the objects the API server reads on every request in
+// memory — the RBAC objects the authorizer reads (it is the rbac.Source),
+// the ServiceAccounts and PriorityClasses pod admission reads — kept by a
+// list and a watch of each kind, so that neither reads etcd.
+type objectCache struct {
 	mu sync.RWMutex
-	// objects of each kind by namespace/name ("" namespace for cluster kinds).
+	// objects of each resource by namespace/name ("" namespace for cluster kinds).
 	objects map[string]map[string]runtime.Object
 	synced  chan struct{}
 	once    sync.Once
 }
 
-var rbacResources = []string{"roles", "clusterroles", "rolebindings", "clusterrolebindings"}
+// cachedResources are the resources the API server keeps in memory.
+var cachedResources = []schema.GroupResource{
+	{Group: rbacv1.GroupName, Resource: "roles"}, {Group: rbacv1.GroupName, Resource: "clusterroles"},
+	{Group: rbacv1.GroupName, Resource: "rolebindings"}, {Group: rbacv1.GroupName, Resource: "clusterrolebindings"},
+	{Group: "scheduling.k8s.io", Resource: "priorityclasses"}, {Resource: "serviceaccounts"},
+}
 
-func newRBACCache() *rbacCache {
-	c := &rbacCache{objects: map[string]map[string]runtime.Object{}, synced: make(chan struct{})}
-	for _, r := range rbacResources {
-		c.objects[r] = map[string]runtime.Object{}
+func newObjectCache() *objectCache {
+	c := &objectCache{objects: map[string]map[string]runtime.Object{}, synced: make(chan struct{})}
+	for _, r := range cachedResources {
+		c.objects[r.Resource] = map[string]runtime.Object{}
 	}
 	return c
 }
 
-// run follows the four kinds until ctx ends; synced closes once each has
+// run follows the resources until ctx ends; synced closes once each has
 // been listed.
-func (c *rbacCache) run(ctx context.Context, reg *registry.Registry) {
+func (c *objectCache) run(ctx context.Context, reg *registry.Registry) {
 	var wg sync.WaitGroup
-	listed := make(chan struct{}, len(rbacResources))
-	for _, name := range rbacResources {
-		res, ok := reg.Resource(schema.GroupResource{Group: rbacv1.GroupName, Resource: name})
+	listed := make(chan struct{}, len(cachedResources))
+	for _, gr := range cachedResources {
+		res, ok := reg.Resource(gr)
 		if !ok {
 			listed <- struct{}{}
 			continue
@@ -67,7 +75,7 @@ func (c *rbacCache) run(ctx context.Context, reg *registry.Registry) {
 		}()
 	}
 	go func() {
-		for range rbacResources {
+		for range cachedResources {
 			select {
 			case <-listed:
 			case <-ctx.Done():
@@ -80,7 +88,7 @@ func (c *rbacCache) run(ctx context.Context, reg *registry.Registry) {
 }
 
 // follow lists res into the cache, then applies its watch until it fails.
-func (c *rbacCache) follow(ctx context.Context, reg *registry.Registry, res *registry.Resource, listed func()) error {
+func (c *objectCache) follow(ctx context.Context, reg *registry.Registry, res *registry.Resource, listed func()) error {
 	page, err := reg.List(ctx, res, "", registry.ListOptions{})
 	if err != nil {
 		return err
@@ -129,7 +137,7 @@ func objectKey(obj runtime.Object) string {
 	return m.GetNamespace() + "/" + m.GetName()
 }
 
-func (c *rbacCache) each(resource string, fn func(runtime.Object)) {
+func (c *objectCache) each(resource string, fn func(runtime.Object)) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	for _, o := range c.objects[resource] {
@@ -137,25 +145,25 @@ func (c *rbacCache) each(resource string, fn func(runtime.Object)) {
 	}
 }
 
-func (c *rbacCache) get(resource, ns, name string) runtime.Object {
+func (c *objectCache) get(resource, ns, name string) runtime.Object {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	return c.objects[resource][ns+"/"+name]
 }
 
-func (c *rbacCache) ClusterRoles() []*rbacv1.ClusterRole {
+func (c *objectCache) ClusterRoles() []*rbacv1.ClusterRole {
 	var out []*rbacv1.ClusterRole
 	c.each("clusterroles", func(o runtime.Object) { out = append(out, o.(*rbacv1.ClusterRole)) })
 	return out
 }
 
-func (c *rbacCache) ClusterRoleBindings() []*rbacv1.ClusterRoleBinding {
+func (c *objectCache) ClusterRoleBindings() []*rbacv1.ClusterRoleBinding {
 	var out []*rbacv1.ClusterRoleBinding
 	c.each("clusterrolebindings", func(o runtime.Object) { out = append(out, o.(*rbacv1.ClusterRoleBinding)) })
 	return out
 }
 
-func (c *rbacCache) RoleBindings(ns string) []*rbacv1.RoleBinding {
+func (c *objectCache) RoleBindings(ns string) []*rbacv1.RoleBinding {
 	var out []*rbacv1.RoleBinding
 	c.each("rolebindings", func(o runtime.Object) {
 		if b := o.(*rbacv1.RoleBinding); b.Namespace == ns {
@@ -165,14 +173,33 @@ func (c *rbacCache) RoleBindings(ns string) []*rbacv1.RoleBinding {
 	return out
 }
 
-func (c *rbacCache) Role(ns, name string) *rbacv1.Role {
+func (c *objectCache) Role(ns, name string) *rbacv1.Role {
 	r, _ := c.get("roles", ns, name).(*rbacv1.Role)
 	return r
 }
 
-func (c *rbacCache) ClusterRole(name string) *rbacv1.ClusterRole {
+func (c *objectCache) ClusterRole(name string) *rbacv1.ClusterRole {
 	r, _ := c.get("clusterroles", "", name).(*rbacv1.ClusterRole)
 	return r
 }
 
-var _ rbac.Source = (*rbacCache)(nil)
+// PriorityClass is the named class, nil if none.
+func (c *objectCache) PriorityClass(name string) *schedulingv1.PriorityClass {
+	pc, _ := c.get("priorityclasses", "", name).(*schedulingv1.PriorityClass)
+	return pc
+}
+
+// PriorityClasses are every class.
+func (c *objectCache) PriorityClasses() []*schedulingv1.PriorityClass {
+	var out []*schedulingv1.PriorityClass
+	c.each("priorityclasses", func(o runtime.Object) { out = append(out, o.(*schedulingv1.PriorityClass)) })
+	return out
+}
+
+// ServiceAccount is the named ServiceAccount, nil if none.
+func (c *objectCache) ServiceAccount(ns, name string) *corev1.ServiceAccount {
+	sa, _ := c.get("serviceaccounts", ns, name).(*corev1.ServiceAccount)
+	return sa
+}
+
+var _ rbac.Source = (*objectCache)(nil)
