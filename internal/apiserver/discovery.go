@@ -69,6 +69,8 @@ func subresourceKind(res *registry.Resource, sub string) (metav1.GroupVersionKin
 		return metav1.GroupVersionKind{Version: "v1", Kind: "PodAttachOptions"}, []string{"create", "get"}
 	case "exec":
 		return metav1.GroupVersionKind{Version: "v1", Kind: "PodExecOptions"}, []string{"create", "get"}
+	case "portforward":
+		return metav1.GroupVersionKind{Version: "v1", Kind: "PodPortForwardOptions"}, []string{"create", "get"}
 	case "eviction":
 		return metav1.GroupVersionKind{Group: "policy", Version: "v1", Kind: "Eviction"}, []string{"create"}
 	case "token":

@@ -88,6 +88,15 @@ func (s *Server) serveStream(rq *request) error {
 	if err != nil {
 		return err
 	}
+	if s.cfg.Streams == nil {
+		return apierrors.NewBadRequest(fmt.Sprintf("pod %s: no node serves streams here", rq.info.Name))
+	}
+	if rq.info.Subresource == "portforward" {
+		if p, ok := obj.(*corev1.Pod); ok && p.Status.Phase != corev1.PodRunning {
+			return apierrors.NewBadRequest(fmt.Sprintf("pod %s is not running: its phase is %s", p.Name, p.Status.Phase))
+		}
+		return s.cfg.Streams.Stream(rq.w, rq.r, rq.info.Namespace, rq.info.Name, rq.info.Subresource, "")
+	}
 	containers, err := podContainers(obj)
 	if err != nil {
 		return err

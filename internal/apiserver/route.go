@@ -93,7 +93,7 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, info Requ
 		return
 	}
 	out, ok := negotiate(r.Header.Get("Accept"))
-	if !ok && info.Subresource != "log" && info.Subresource != "attach" && info.Subresource != "exec" {
+	if !ok && info.Subresource != "log" && info.Subresource != "attach" && info.Subresource != "exec" && info.Subresource != "portforward" {
 		s.codecs.writeError(w, apierrors.NewGenericServerResponse(http.StatusNotAcceptable, info.Verb, res.GroupResource(), "",
 			"the server was unable to respond with a content type that the client supports", 0, false))
 		return
@@ -105,7 +105,7 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, info Requ
 		err = s.serveReview(rq)
 	case info.Subresource == "log":
 		err = s.serveLog(rq)
-	case info.Subresource == "attach" || info.Subresource == "exec":
+	case info.Subresource == "attach" || info.Subresource == "exec" || info.Subresource == "portforward":
 		err = s.serveStream(rq)
 	case info.Subresource == "scale":
 		err = s.serveScale(rq)

@@ -16,7 +16,7 @@ import (
 func podResource() *Resource {
 	return &Resource{
 		GVR: gvr("", "v1", "pods"), Kind: "Pod", ListKind: "PodList", Singular: "pod", Namespaced: true,
-		ShortNames: []string{"po"}, Categories: []string{"all"}, Subresources: []string{"status", "log", "attach", "exec", "eviction"},
+		ShortNames: []string{"po"}, Categories: []string{"all"}, Subresources: []string{"status", "log", "attach", "exec", "portforward", "eviction"},
 		New: func() runtime.Object { return &corev1.Pod{} }, NewList: func() runtime.Object { return &corev1.PodList{} },
 		PrepareForCreate: func(obj runtime.Object) {
 			p := obj.(*corev1.Pod)

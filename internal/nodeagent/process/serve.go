@@ -17,7 +17,8 @@ import (
 
 // LogServer is the node's server, as a kubelet's: container logs (GET
 // /containerLogs/<namespace>/<pod>/<container> with follow, previous,
-// timestamps, tailLines and limitBytes), and /attach and /exec streams. It
+// timestamps, tailLines and limitBytes), /attach and /exec streams, and
+// /portforward. It
 // speaks HTTPS only, and only to the API server: a client certificate the
 // cluster CA signed, with the API server's name.
 type LogServer struct {
@@ -78,6 +79,9 @@ func (s *LogServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case kind == "attach" || kind == "exec":
 		s.serveStream(w, r, kind, parts[0], parts[1], parts[2])
+		return
+	case kind == "portforward":
+		s.servePortForward(w, r, parts[0], parts[1])
 		return
 	case kind != "containerLogs" || r.Method != http.MethodGet:
 		http.NotFound(w, r)
