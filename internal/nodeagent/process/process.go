@@ -243,7 +243,19 @@ func (r *Runtime) Sync(p *corev1.Pod, ips []netip.Addr, hostIP string, now time.
 		if err := r.start(p, ps, c, now); err != nil {
 			c.waitingReason, c.waitingMessage = "RunContainerError", err.Error()
 			var ce *configError
-			if errors.As(err, &ce) {
+			var ve *volumeError
+			switch {
+			case errors.As(err, &ve):
+				// Not a crash: the volume is awaited, and tried again soon.
+				c.waitingReason = "ContainerCreating"
+				if c.cmd != nil {
+					c.restarts--
+				}
+				if wait == 0 || volumeRetry < wait {
+					wait = volumeRetry
+				}
+				continue
+			case errors.As(err, &ce):
 				c.waitingReason = "CreateContainerConfigError"
 			}
 			r.crashed(c, now)

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 )
@@ -30,10 +31,19 @@ type Mount struct {
 // volumeDir is the directory of a pod's volume kept under its pod's dir.
 func volumeDir(ps *pod, name string) string { return filepath.Join(ps.dir, "volumes", name) }
 
+// volumeError is a volume that cannot be set up yet (a claim not bound, a
+// ConfigMap or Secret missing): the container waits in ContainerCreating
+// and the runtime tries again shortly, as a kubelet retries mounts.
+type volumeError struct{ err error }
+
+func (e *volumeError) Error() string { return e.err.Error() }
+func (e *volumeError) Unwrap() error { return e.err }
+
+// volumeRetry is how soon a waiting volume is tried again.
+const volumeRetry = 2 * time.Second
+
 // prepareVolumes writes or finds every volume of p; it returns each
-// volume's directory by name. A ConfigMap or Secret that is missing (and
-// not optional) or a claim not yet bound is a configError: the container
-// waits.
+// volume's directory by name. What cannot be set up yet is a volumeError.
 func (r *Runtime) prepareVolumes(p *corev1.Pod, ps *pod) (map[string]string, error) {
 	dirs := map[string]string{}
 	for _, v := range p.Spec.Volumes {
@@ -50,11 +60,12 @@ func (r *Runtime) prepareVolumes(p *corev1.Pod, ps *pod) (map[string]string, err
 			}
 		case v.PersistentVolumeClaim != nil:
 			if r.cfg.Claim == nil {
-				return nil, &configError{fmt.Errorf("volume %q: this node cannot mount claims", v.Name)}
+				err = &configError{errors.New("this node cannot mount claims")}
+				break
 			}
-			dir, err = r.cfg.Claim(p.Namespace, v.PersistentVolumeClaim.ClaimName)
-			if err != nil {
-				return nil, &configError{fmt.Errorf("volume %q: %w", v.Name, err)}
+			if dir, err = r.cfg.Claim(p.Namespace, v.PersistentVolumeClaim.ClaimName); err != nil {
+				err = &configError{err}
+				break
 			}
 			err = os.MkdirAll(dir, 0o777)
 		case v.ConfigMap != nil:
@@ -73,7 +84,7 @@ func (r *Runtime) prepareVolumes(p *corev1.Pod, ps *pod) (map[string]string, err
 		if err != nil {
 			var ce *configError
 			if errors.As(err, &ce) {
-				return nil, err
+				return nil, &volumeError{fmt.Errorf("MountVolume.SetUp failed for volume %q : %w", v.Name, ce.err)}
 			}
 			return nil, fmt.Errorf("volume %q: %w", v.Name, err)
 		}
