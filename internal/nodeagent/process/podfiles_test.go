@@ -48,12 +48,15 @@ func TestMain(m *testing.M) {
 }
 
 func TestPodInitArgs(t *testing.T) {
-	p := PodInit{ResolvConf: "/d/resolv.conf", Hosts: "/d/hosts", Hostname: "web-0", Argv: []string{"sh", "-c", "echo --hosts"}}
+	p := PodInit{ResolvConf: "/d/resolv.conf", Hosts: "/d/hosts", Hostname: "web-0", Argv: []string{"sh", "-c", "echo --hosts"},
+		Mounts: []Mount{{Source: "/d/volumes/web", Target: "/etc/web"}, {Source: "/d/volumes/creds", Target: "/etc/creds", ReadOnly: true}}}
 	got, err := ParsePodInit(p.Args())
-	if err != nil || got.ResolvConf != p.ResolvConf || got.Hosts != p.Hosts || got.Hostname != p.Hostname || !slices.Equal(got.Argv, p.Argv) {
+	if err != nil || got.ResolvConf != p.ResolvConf || got.Hosts != p.Hosts || got.Hostname != p.Hostname || !slices.Equal(got.Argv, p.Argv) ||
+		!slices.Equal(got.Mounts, p.Mounts) {
 		t.Fatalf("round trip: %+v, %v", got, err)
 	}
-	for _, bad := range [][]string{{"--hosts"}, {"--resolv-conf", "x"}, {"--"}, {"--bogus", "x", "--", "sh"}} {
+	for _, bad := range [][]string{{"--hosts"}, {"--resolv-conf", "x"}, {"--"}, {"--bogus", "x", "--", "sh"},
+		{"--mount", "relative=/x", "--", "sh"}, {"--mount-ro", "/x", "--", "sh"}, {"--mount"}} {
 		if _, err := ParsePodInit(bad); err == nil {
 			t.Errorf("%q: no error", bad)
 		}
