@@ -455,9 +455,14 @@ func (a *Agent) stopGone(key string) {
 	a.goneMu.Unlock()
 }
 
+// SimRunTime is how long a simulated pod that runs to completion
+// (restartPolicy Never or OnFailure) runs once ready, before it Succeeds.
+const SimRunTime = time.Second
+
 // SimStatus is the status a simulated pod has: Running with its IPs, its
 // containers ready once readyAfter has passed since it started, and Ready
-// when they are and every readiness gate condition is True. Conditions the
+// when they are and every readiness gate condition is True; a pod that runs
+// to completion Succeeds SimRunTime later. Conditions the
 // agent does not own (readiness gates) are kept. wait > 0 asks to be called
 // again when readiness is due.
 func SimStatus(pod *corev1.Pod, ips []netip.Addr, hostIP string, readyAfter time.Duration, now time.Time) (corev1.PodStatus, time.Duration) {
@@ -474,11 +479,26 @@ func SimStatus(pod *corev1.Pod, ips []netip.Addr, hostIP string, readyAfter time
 		containersReady = false
 		wait = due.Sub(now)
 	}
+	// A pod that runs to completion (a Job's) completes once it has run for
+	// SimRunTime, as a program that does nothing would: exit code 0.
+	finished := false
+	if pod.Spec.RestartPolicy == corev1.RestartPolicyNever || pod.Spec.RestartPolicy == corev1.RestartPolicyOnFailure {
+		if end := st.StartTime.Add(readyAfter + SimRunTime); !now.Before(end) {
+			finished, containersReady, wait = true, false, 0
+			st.Phase = corev1.PodSucceeded
+		} else if wait == 0 || end.Sub(now) < wait {
+			wait = end.Sub(now)
+		}
+	}
 	var cs []corev1.ContainerStatus
 	for _, c := range pod.Spec.Containers {
-		started := true
+		started := !finished
 		s := corev1.ContainerStatus{Name: c.Name, Image: c.Image, ImageID: "sim://" + c.Image, ContainerID: "sim://" + string(pod.UID) + "/" + c.Name,
 			Ready: containersReady, Started: &started, State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: *st.StartTime}}}
+		if finished {
+			s.State = corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 0, Reason: "Completed",
+				StartedAt: *st.StartTime, FinishedAt: nowT, ContainerID: s.ContainerID}}
+		}
 		for _, old := range pod.Status.ContainerStatuses {
 			if old.Name == c.Name {
 				s.RestartCount, s.LastTerminationState = old.RestartCount, old.LastTerminationState

@@ -64,6 +64,41 @@ func TestSimStatus(t *testing.T) {
 	}
 }
 
+// TestSimPodsRunToCompletion: a simulated pod with restartPolicy Never or
+// OnFailure (a Job's) Succeeds SimRunTime after it is ready; one with
+// Always keeps running.
+func TestSimPodsRunToCompletion(t *testing.T) {
+	now := time.Unix(1e9, 0)
+	ips := []netip.Addr{netip.MustParseAddr("10.244.0.2")}
+	for _, policy := range []corev1.RestartPolicy{corev1.RestartPolicyNever, corev1.RestartPolicyOnFailure, corev1.RestartPolicyAlways} {
+		pod := &corev1.Pod{Spec: corev1.PodSpec{RestartPolicy: policy, Containers: []corev1.Container{{Name: "c", Image: "img"}}}}
+		st, wait := SimStatus(pod, ips, "127.0.0.1", time.Second, now)
+		if st.Phase != corev1.PodRunning || wait != time.Second {
+			t.Fatalf("%s at start: %s, wait %v", policy, st.Phase, wait)
+		}
+		pod.Status = st
+		st, wait = SimStatus(pod, ips, "127.0.0.1", time.Second, now.Add(time.Second))
+		if st.Phase != corev1.PodRunning || !st.ContainerStatuses[0].Ready {
+			t.Fatalf("%s when ready: %s", policy, st.Phase)
+		}
+		if policy != corev1.RestartPolicyAlways && wait != SimRunTime {
+			t.Fatalf("%s: wait %v, want the run time", policy, wait)
+		}
+		pod.Status = st
+		st, _ = SimStatus(pod, ips, "127.0.0.1", time.Second, now.Add(time.Second+SimRunTime))
+		term := st.ContainerStatuses[0].State.Terminated
+		if policy == corev1.RestartPolicyAlways {
+			if st.Phase != corev1.PodRunning || term != nil {
+				t.Fatalf("Always: %s %+v", st.Phase, term)
+			}
+			continue
+		}
+		if st.Phase != corev1.PodSucceeded || term == nil || term.ExitCode != 0 || term.Reason != "Completed" || st.ContainerStatuses[0].Ready {
+			t.Fatalf("%s after its run: %s %+v", policy, st.Phase, st.ContainerStatuses[0])
+		}
+	}
+}
+
 func TestPodCapacity(t *testing.T) {
 	cases := map[string]int64{"10.244.0.0/24": 253, "10.244.0.0/20": 4093, "fd00::/64": 1<<20 - 2}
 	for cidr, want := range cases {

@@ -17,7 +17,7 @@ func serviceAccountResource() *Resource {
 	return &Resource{
 		GVR: gvr("", "v1", "serviceaccounts"), Kind: "ServiceAccount", ListKind: "ServiceAccountList", Singular: "serviceaccount", Namespaced: true,
 		ShortNames: []string{"sa"}, Subresources: []string{"token"},
-		New:        func() runtime.Object { return &corev1.ServiceAccount{} }, NewList: func() runtime.Object { return &corev1.ServiceAccountList{} },
+		New: func() runtime.Object { return &corev1.ServiceAccount{} }, NewList: func() runtime.Object { return &corev1.ServiceAccountList{} },
 		Table: &TableSpec{
 			Columns: []metav1.TableColumnDefinition{nameCol, col("Secrets", "string", "Secrets is a list of the secrets in the same namespace that pods running using this ServiceAccount are allowed to use.", 0), ageCol},
 			Row: func(obj runtime.Object, now time.Time) []interface{} {

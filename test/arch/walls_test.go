@@ -70,6 +70,12 @@ var apartRules = []apart{
 		why:    "the API serves objects; it does not run what acts on them (pods/log reaches the node through the LogSource it is given)",
 	},
 	{
+		from: []string{m + "internal/rbac", m + "internal/satoken"},
+		banned: []string{m + "internal/apiserver", m + "internal/registry", m + "internal/storage", "k8s.io/client-go/kubernetes",
+			"k8s.io/client-go/informers"},
+		why: "authorization decisions and tokens are pure: the API server hands them what they read",
+	},
+	{
 		from:   []string{m + "internal/dns"},
 		banned: []string{m + "internal/kube", "k8s.io/client-go/kubernetes", "k8s.io/client-go/informers"},
 		why:    "the DNS decodes protobuf straight into records and stays small (svcnet-dns)",
