@@ -178,6 +178,11 @@ func buildProcessRuntime(cfg *nodeagent.Config, o NodeOptions, dataDir string, l
 			}
 			return "", errors.New("the node is not running yet")
 		},
+		Event: func(p *corev1.Pod, typ, reason, message string) {
+			if a := agent.Load(); a != nil {
+				a.Event(p, typ, reason, message)
+			}
+		},
 		Token: func(p *corev1.Pod, audiences []string, exp int64) (string, error) {
 			if a := agent.Load(); a != nil {
 				return a.ServiceAccountToken(p, audiences, exp)

@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"math"
 	"net"
@@ -109,7 +110,7 @@ type Agent struct {
 	started  time.Time
 	// recorder posts the node's and its pods' Events, as a kubelet's.
 	recorder record.EventRecorder
-	killing  sync.Map // pod UID → struct{}: Killing already said
+	killing  sync.Map // pod UID → time.Time the node began stopping it (Killing said)
 }
 
 // Enqueue asks for a pod to be synced (a runtime's process ended, a probe
@@ -357,7 +358,8 @@ func (a *Agent) syncPod(ctx context.Context, key string) error {
 		return err
 	}
 	if pod.DeletionTimestamp != nil {
-		if _, said := a.killing.LoadOrStore(pod.UID, struct{}{}); !said {
+		began, said := a.killing.LoadOrStore(pod.UID, a.now())
+		if !said {
 			for _, c := range pod.Spec.Containers {
 				a.event(pod, corev1.EventTypeNormal, "Killing", "Stopping container %s", c.Name)
 			}
@@ -365,6 +367,10 @@ func (a *Agent) syncPod(ctx context.Context, key string) error {
 		// The pod is gone once the runtime has stopped its containers.
 		if !a.cfg.Runtime.Stop(pod, a.now()) {
 			return nil // the runtime asks for a sync as they end
+		}
+		if left := removalDelay(pod.UID) - a.now().Sub(began.(time.Time)); left > 0 && pod.DeletionGracePeriodSeconds != nil && *pod.DeletionGracePeriodSeconds > 0 {
+			a.queue.Load().Queue.AddAfter(key, left)
+			return nil
 		}
 		zero := int64(0)
 		err := a.client.CoreV1().Pods(ns).Delete(ctx, name, metav1.DeleteOptions{GracePeriodSeconds: &zero, Preconditions: &metav1.Preconditions{UID: &pod.UID}})
@@ -394,6 +400,12 @@ func (a *Agent) syncPod(ctx context.Context, key string) error {
 	upd.Status = status
 	_, err = a.client.CoreV1().Pods(ns).UpdateStatus(ctx, upd, metav1.UpdateOptions{})
 	return err
+}
+
+// Event posts an Event about a pod, as its kubelet (the runtime's probe
+// failures).
+func (a *Agent) Event(pod *corev1.Pod, typ, reason, message string) {
+	a.event(pod, typ, reason, "%s", message)
 }
 
 // event posts an Event about a pod (nothing before Run).
@@ -453,6 +465,24 @@ func (a *Agent) stopGone(key string) {
 		delete(a.gone, key)
 	}
 	a.goneMu.Unlock()
+}
+
+// PodRemovalDelay: a pod deleted with a grace period is removed no sooner
+// than this (plus up to half a second, by pod) after its node began
+// stopping it, as a kubelet's pod workers (which notice that containers
+// ended at their next relist, each second) remove pods, each in its own
+// time. A client waiting for a deletion (kubectl delete) then sees the pod
+// go before its controller's replacement of the same name (a
+// StatefulSet's) comes: kubectl checks the pods it deleted one after the
+// other, and one removed and replaced between its get and its list is
+// waited for for ever.
+const PodRemovalDelay = time.Second
+
+// removalDelay is PodRemovalDelay and the pod's own share of the spread.
+func removalDelay(uid types.UID) time.Duration {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(uid))
+	return PodRemovalDelay + time.Duration(h.Sum32()%500)*time.Millisecond
 }
 
 // SimRunTime is how long a simulated pod that runs to completion

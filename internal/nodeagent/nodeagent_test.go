@@ -136,3 +136,22 @@ func TestServiceEnv(t *testing.T) {
 		}
 	}
 }
+
+// TestRemovalDelaySpreads: pods deleted together are removed at different
+// moments, each within half a second after PodRemovalDelay.
+func TestRemovalDelaySpreads(t *testing.T) {
+	seen := map[time.Duration]bool{}
+	for _, uid := range []types.UID{"a", "b", "c", "d", "e", "f", "g", "h"} {
+		d := removalDelay(uid)
+		if d < PodRemovalDelay || d >= PodRemovalDelay+500*time.Millisecond {
+			t.Fatalf("%s: %v out of bounds", uid, d)
+		}
+		if removalDelay(uid) != d {
+			t.Fatalf("%s: not stable", uid)
+		}
+		seen[d] = true
+	}
+	if len(seen) < 6 {
+		t.Fatalf("only %d distinct delays for 8 pods", len(seen))
+	}
+}

@@ -17,12 +17,19 @@ import (
 // keeps an emptyDir and a claim's files; a program in a pod (kubectl, by
 // client-go's in-cluster config) lists Services with its ServiceAccount's
 // token once RBAC lets it; kubectl exec, cp and port-forward (WebSocket and
-// SPDY) work; a StatefulSet's pods find their own data after a restart.
+// SPDY) work; a failing probe posts Unhealthy events; a StatefulSet's pods
+// find their own data after a restart.
 func TestPodsUseVolumesTokensAndStreams(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Fatal("volumes at their mountPaths need the pods' own mount namespaces (root); CI runs as root")
 	}
-	p := startSvcnet(t, t.TempDir(), freePort(t), "--runtime", "process")
+	p := startSvcnet(t, t.TempDir(), freePort(t), "--runtime", "process", "--log-level", "debug")
+	t.Cleanup(func() {
+		if t.Failed() {
+			out := p.output()
+			t.Logf("server output (last 20000 bytes):\n%s", out[max(0, len(out)-20000):])
+		}
+	})
 	manifest := filepath.Join(t.TempDir(), "pods.yaml")
 	if err := os.WriteFile(manifest, []byte(`apiVersion: v1
 kind: ConfigMap
@@ -146,6 +153,17 @@ spec:
 	for _, k := range []string{kubectlPath(t), versionedKubectl(t, "28")} {
 		portForward(t, p, k, "deployment/web", "80", "web-")
 	}
+
+	// A failing probe says so in the pod's events, as a kubelet does.
+	p.mustKubectl(t, "run", "unready", "--image=nginx", "--overrides",
+		`{"spec":{"containers":[{"name":"unready","image":"nginx","readinessProbe":{"periodSeconds":1,"tcpSocket":{"port":9999}}}]}}`)
+	eventually(t, 30*time.Second, "an Unhealthy event", func() string {
+		out, _ := p.kubectl(t, kubectlPath(t), "get", "events", "--field-selector", "involvedObject.name=unready,reason=Unhealthy", "-o", "jsonpath={.items[*].message}")
+		if !strings.Contains(out, "Readiness probe failed: ") {
+			return out
+		}
+		return ""
+	})
 
 	// A StatefulSet's pod finds its own data after it is replaced.
 	p.awaitKubectl(t, 90*time.Second, "2", "get", "sts", "db", "-o", "jsonpath={.status.readyReplicas}")

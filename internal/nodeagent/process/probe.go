@@ -22,7 +22,7 @@ import (
 func (r *Runtime) probe(ctx context.Context, ps *pod, c *container, cmd *exec.Cmd) {
 	spec := c.spec
 	if p := spec.StartupProbe; p != nil {
-		if !r.loop(ctx, ps, spec, p, func(ok bool) bool {
+		if !r.loop(ctx, ps, spec, "Startup", p, func(ok bool) bool {
 			if ok {
 				r.set(ps, c, cmd, func() { c.startedOK = true })
 				return false // started: the startup probe is done
@@ -30,19 +30,21 @@ func (r *Runtime) probe(ctx context.Context, ps *pod, c *container, cmd *exec.Cm
 			return true
 		}, func() {
 			r.cfg.Log.Info("startup probe failed; restarting", "pod", ps.ns+"/"+ps.name, "container", spec.Name)
+			r.event(ps, corev1.EventTypeNormal, "Killing", "Container %s failed startup probe, will be restarted", spec.Name)
 			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		}) {
 			return
 		}
 	}
 	if p := spec.LivenessProbe; p != nil {
-		go r.loop(ctx, ps, spec, p, func(bool) bool { return true }, func() {
+		go r.loop(ctx, ps, spec, "Liveness", p, func(bool) bool { return true }, func() {
 			r.cfg.Log.Info("liveness probe failed; restarting", "pod", ps.ns+"/"+ps.name, "container", spec.Name)
+			r.event(ps, corev1.EventTypeNormal, "Killing", "Container %s failed liveness probe, will be restarted", spec.Name)
 			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		})
 	}
 	if p := spec.ReadinessProbe; p != nil {
-		r.loop(ctx, ps, spec, p, func(ok bool) bool {
+		r.loop(ctx, ps, spec, "Readiness", p, func(ok bool) bool {
 			r.set(ps, c, cmd, func() { c.ready = ok })
 			return true
 		}, nil)
@@ -66,11 +68,24 @@ func (r *Runtime) set(ps *pod, c *container, cmd *exec.Cmd, f func()) {
 	}
 }
 
+// event posts an event about the pod as last synced (if the agent asked).
+func (r *Runtime) event(ps *pod, typ, reason, format string, args ...any) {
+	if r.cfg.Event == nil {
+		return
+	}
+	r.mu.Lock()
+	p := ps.pod
+	r.mu.Unlock()
+	if p != nil {
+		r.cfg.Event(p, typ, reason, fmt.Sprintf(format, args...))
+	}
+}
+
 // loop probes every period after the initial delay. A result that crosses
 // its threshold (successThreshold successes, failureThreshold failures) is
 // passed to result, which says whether to go on; failureThreshold failures
 // in a row also call failed. It returns false when ctx ended.
-func (r *Runtime) loop(ctx context.Context, ps *pod, spec corev1.Container, p *corev1.Probe, result func(ok bool) bool, failed func()) bool {
+func (r *Runtime) loop(ctx context.Context, ps *pod, spec corev1.Container, kind string, p *corev1.Probe, result func(ok bool) bool, failed func()) bool {
 	period := time.Duration(max(p.PeriodSeconds, 1)) * time.Second
 	if p.PeriodSeconds == 0 {
 		period = 10 * time.Second
@@ -99,6 +114,9 @@ func (r *Runtime) loop(ctx context.Context, ps *pod, spec corev1.Container, p *c
 				return true
 			}
 		} else {
+			// Every failed probe is an Unhealthy event, as a kubelet posts
+			// them (the recorder counts repeats).
+			r.event(ps, corev1.EventTypeWarning, "Unhealthy", "%s probe failed: %v", kind, err)
 			okRun, failRun = 0, failRun+1
 			if failRun == failure {
 				r.cfg.Log.Debug("probe failed", "pod", ps.ns+"/"+ps.name, "container", spec.Name, "err", err)

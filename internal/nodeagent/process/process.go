@@ -55,6 +55,9 @@ type Config struct {
 	// Claim is the directory of the volume bound to a PersistentVolumeClaim;
 	// an error while it is not bound (the container waits).
 	Claim func(namespace, claim string) (dir string, err error)
+	// Event posts an event about a pod (probe failures: Unhealthy, and the
+	// Killing of a container a probe restarts); nil posts none.
+	Event func(p *corev1.Pod, eventType, reason, message string)
 	// Token is a service account token for the pod (its ServiceAccount,
 	// bound to it) for a projected volume.
 	Token func(p *corev1.Pod, audiences []string, expirationSeconds int64) (string, error)
