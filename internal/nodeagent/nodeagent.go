@@ -537,6 +537,18 @@ func SimStatus(pod *corev1.Pod, ips []netip.Addr, hostIP string, readyAfter time
 		cs = append(cs, s)
 	}
 	st.ContainerStatuses = cs
+	// Init containers ran nothing and completed; sidecars run.
+	st.InitContainerStatuses = nil
+	for _, c := range pod.Spec.InitContainers {
+		s := corev1.ContainerStatus{Name: c.Name, Image: c.Image, ImageID: "sim://" + c.Image, ContainerID: "sim://" + string(pod.UID) + "/" + c.Name,
+			State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 0, Reason: "Completed", StartedAt: *st.StartTime, FinishedAt: *st.StartTime}}}
+		if c.RestartPolicy != nil && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways && !finished {
+			started := true
+			s.Started, s.Ready = &started, containersReady
+			s.State = corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: *st.StartTime}}
+		}
+		st.InitContainerStatuses = append(st.InitContainerStatuses, s)
+	}
 	SetConditions(&st, pod, containersReady, now)
 	return st, wait
 }
@@ -556,6 +568,13 @@ func SetAddresses(st *corev1.PodStatus, ips []netip.Addr, hostIP string) {
 // (set by others, kept) is True; scheduled, initialized and ready to start
 // containers. A condition's transition time moves only when it changes.
 func SetConditions(st *corev1.PodStatus, pod *corev1.Pod, containersReady bool, now time.Time) {
+	SetConditionsInitialized(st, pod, true, containersReady, now)
+}
+
+// SetConditionsInitialized is SetConditions for a pod whose init
+// containers may not all have completed (Initialized False,
+// ContainersNotInitialized).
+func SetConditionsInitialized(st *corev1.PodStatus, pod *corev1.Pod, initialized, containersReady bool, now time.Time) {
 	nowT := metav1.NewTime(now.Truncate(time.Second))
 	gates := true
 	for _, g := range pod.Spec.ReadinessGates {
@@ -583,7 +602,7 @@ func SetConditions(st *corev1.PodStatus, pod *corev1.Pod, containersReady bool, 
 		st.Conditions = append(st.Conditions, corev1.PodCondition{Type: t, Status: status, LastTransitionTime: nowT, Reason: reason})
 	}
 	set(corev1.PodReadyToStartContainers, true, "")
-	set(corev1.PodInitialized, true, "")
+	set(corev1.PodInitialized, initialized, "ContainersNotInitialized")
 	set(corev1.ContainersReady, containersReady, "ContainersNotReady")
 	reason := "ContainersNotReady"
 	if containersReady && !gates {

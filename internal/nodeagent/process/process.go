@@ -173,7 +173,9 @@ type pod struct {
 
 // container is one container's processes over its restarts.
 type container struct {
-	spec     corev1.Container
+	spec corev1.Container
+	// init: an init container; succeeded: it completed (not run again).
+	init, succeeded bool
 	restarts int32
 	cmd      *exec.Cmd
 	pid      int
@@ -213,6 +215,19 @@ func (r *Runtime) Sync(p *corev1.Pod, ips []netip.Addr, hostIP string, now time.
 	}
 	ps.pod = p
 	var wait time.Duration
+	initialized, failed := r.syncInit(p, ps, now, &wait)
+	if !initialized {
+		for _, spec := range p.Spec.Containers {
+			if ps.ctrs[spec.Name] == nil {
+				ps.ctrs[spec.Name] = &container{spec: spec, waitingReason: "PodInitializing"}
+			}
+		}
+		st := r.status(p, ps, ips, hostIP, now)
+		if failed {
+			st.Phase = corev1.PodFailed
+		}
+		return st, wait
+	}
 	for _, spec := range p.Spec.Containers {
 		c := ps.ctrs[spec.Name]
 		if c == nil {
@@ -225,6 +240,9 @@ func (r *Runtime) Sync(p *corev1.Pod, ips []netip.Addr, hostIP string, now time.
 				}
 			}
 			ps.ctrs[spec.Name] = c
+		}
+		if c.waitingReason == "PodInitializing" {
+			c.waitingReason = ""
 		}
 		if c.running || ps.stopping {
 			continue
@@ -588,6 +606,7 @@ func (r *Runtime) status(p *corev1.Pod, ps *pod, ips []netip.Addr, hostIP string
 	}
 	nodeagent.SetAddresses(&st, ips, hostIP)
 	allReady, anyRunning, allDone, anyFailed := true, false, true, false
+	initialized := r.initStatuses(p, ps, &st)
 	st.ContainerStatuses = nil
 	for _, spec := range p.Spec.Containers {
 		c := ps.ctrs[spec.Name]
@@ -622,6 +641,8 @@ func (r *Runtime) status(p *corev1.Pod, ps *pod, ips []netip.Addr, hostIP string
 		st.ContainerStatuses = append(st.ContainerStatuses, cs)
 	}
 	switch {
+	case !initialized:
+		st.Phase = corev1.PodPending
 	case allDone && anyFailed:
 		st.Phase = corev1.PodFailed
 	case allDone:
@@ -631,7 +652,7 @@ func (r *Runtime) status(p *corev1.Pod, ps *pod, ips []netip.Addr, hostIP string
 	default:
 		st.Phase = corev1.PodPending
 	}
-	nodeagent.SetConditions(&st, p, allReady, now)
+	nodeagent.SetConditionsInitialized(&st, p, initialized, allReady && initialized, now)
 	return st
 }
 
