@@ -259,10 +259,15 @@ func TestSeedFlowWithKubectl(t *testing.T) {
 	expect(t, out, `deployment.apps/api-deployment scaled`)
 	out = p.mustKubectl(t, "rollout", "status", "deployment", "api-deployment", "--timeout=20s")
 	expect(t, out, `deployment "api-deployment" successfully rolled out`)
-	out = p.mustKubectl(t, "get", "pods", "-A", "--show-labels", "--no-headers")
-	if n := strings.Count(out, "app=api,pod-template-hash="); n != 2 {
-		t.Fatalf("after scaling to 2, %d pods:\n%s", n, out)
-	}
+	// The three removed pods are Terminating a moment (as a kubelet takes
+	// its moment to remove them), then gone.
+	eventually(t, 10*time.Second, "two pods after scaling to 2", func() string {
+		out := p.mustKubectl(t, "get", "pods", "-A", "--show-labels", "--no-headers")
+		if n := strings.Count(out, "app=api,pod-template-hash="); n != 2 {
+			return out
+		}
+		return ""
+	})
 	p.mustKubectl(t, "set", "image", "deployment/api-deployment", "api=eddiehale/hellonodeapi:v2")
 	out = p.mustKubectl(t, "rollout", "status", "deployment", "api-deployment", "--timeout=20s")
 	expect(t, out, `successfully rolled out`)
