@@ -84,6 +84,18 @@ func TestShopAppliesUnchanged(t *testing.T) {
 	}
 	expect(t, p.mustKubectl(t, "-n", "shop", "get", "cronjob,ds,hpa,netpol,limits,quota,role,rolebinding,rc", "-l", "checked=yes", "-o", "name"), `cronjob.batch/report`, `replicationcontroller/legacy-ads`)
 
+	// Every kind is explained and described.
+	for _, kind := range []string{"replicationcontroller", "daemonset", "controllerrevision", "cronjob", "persistentvolumeclaim",
+		"limitrange", "resourcequota", "horizontalpodautoscaler", "networkpolicy", "role", "rolebinding", "configmap", "secret",
+		"serviceaccount", "statefulset", "poddisruptionbudget"} {
+		expect(t, p.mustKubectl(t, "explain", kind), `(?m)^KIND:\s+\S+`, `(?m)^FIELDS:`)
+		expect(t, p.mustKubectl(t, "-n", "shop", "describe", kind), `(?m)^Name:\s+\S+`)
+	}
+	for _, kind := range []string{"persistentvolume", "storageclass", "priorityclass", "clusterrole", "clusterrolebinding"} {
+		expect(t, p.mustKubectl(t, "explain", kind), `(?m)^FIELDS:`)
+		expect(t, p.mustKubectl(t, "describe", kind), `(?m)^Name:\s+\S+`)
+	}
+
 	// Validation answers with Kubernetes' field causes.
 	out, err := p.kubectl(t, kubectlPath(t), "-n", "shop", "create", "cronjob", "bad", "--image=busybox", "--schedule=61 * * * *")
 	if err == nil || !strings.Contains(out, `spec.schedule: Invalid value: "61 * * * *"`) {
@@ -102,6 +114,16 @@ func TestShopAppliesUnchanged(t *testing.T) {
 	p.awaitKubectl(t, 30*time.Second, "1", "get", "pv", "-o", "jsonpath={.items.length}")
 	expect(t, p.mustKubectl(t, "-n", "shop", "delete", "ds", "log-agent"), `deleted`)
 	p.awaitKubectl(t, 30*time.Second, "", "-n", "shop", "get", "pods", "-l", "app=log-agent", "-o", "name")
+
+	// The manifests delete as they applied: everything, then the namespace.
+	p.mustKubectl(t, "delete", "-f", filepath.Join(repoRoot(t), "testdata", "shop"), "--ignore-not-found", "--wait=false")
+	eventually(t, 60*time.Second, "namespace shop gone", func() string {
+		if out, err := p.kubectl(t, kubectlPath(t), "get", "namespace", "shop"); err == nil || !strings.Contains(out, "NotFound") {
+			return out
+		}
+		return ""
+	})
+	expect(t, p.mustKubectl(t, "get", "priorityclass", "shop-high", "--ignore-not-found", "-o", "name"), `^$`)
 }
 
 // TestRBACDeniesAndAllows: a user made by `svcnet token create user` may
