@@ -98,6 +98,10 @@ func (s *Server) HealthHandler() http.Handler {
 // svcnet_dns_unsynced_seconds metric does).
 func (s *Server) ReadyHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		if s.draining.Load() {
+			http.Error(w, "shutting down (lame duck)", http.StatusServiceUnavailable)
+			return
+		}
 		if !s.snap.Load().Synced {
 			http.Error(w, "not synced", http.StatusServiceUnavailable)
 			return

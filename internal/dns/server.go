@@ -45,6 +45,10 @@ type Config struct {
 	Metrics prometheus.Registerer
 	// LogQueries logs every query at info level.
 	LogQueries bool
+	// LameDuck keeps answering this long after Run's context ends, with
+	// /ready failing, so that the Service's endpoint leaves before the
+	// server does (CoreDNS's `health { lameduck 5s }`); 0 stops at once.
+	LameDuck time.Duration
 	// MaxSlowQueries bounds the UDP queries answered off the fast path at
 	// once (forwarded upstream, malformed, unusual); past it a query is
 	// answered REFUSED at once, as CoreDNS's forward answers past its
@@ -79,6 +83,8 @@ type Server struct {
 	triggers   map[string]time.Time
 	// inStep says whether every kind has a watch open on the API.
 	inStep *inStep
+	// draining: Run's context ended and the lame-duck period runs.
+	draining atomic.Bool
 }
 
 // Validate fills the defaults of c and checks it, as New does.
@@ -285,7 +291,8 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	s.addr.Store(pc.LocalAddr().String())
 	close(s.listening)
-	sctx, cancel := context.WithCancel(ctx)
+	// Serving outlives ctx by the lame-duck period; the API sync does not.
+	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
 	errc := make(chan error, 3)
 	var udp *mdns.Server
@@ -304,6 +311,16 @@ func (s *Server) Run(ctx context.Context) error {
 	s.log.Info("dns serving", "addr", s.Addr(), "zone", s.opts.Zone)
 	select {
 	case <-ctx.Done():
+		if s.cfg.LameDuck > 0 {
+			s.draining.Store(true)
+			s.log.Info("dns lame duck: answering on while the endpoint leaves", "for", s.cfg.LameDuck)
+			t := time.NewTimer(s.cfg.LameDuck)
+			select {
+			case <-t.C:
+			case err = <-errc:
+			}
+			t.Stop()
+		}
 	case err = <-errc:
 	}
 	cancel()

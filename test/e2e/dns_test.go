@@ -14,6 +14,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -326,5 +327,63 @@ spec:
 	}
 	if out := digFull(t, p.dnsAddr, "10-1-2-3.default.pod.cluster.local"); !strings.Contains(out, "NXDOMAIN") {
 		t.Fatalf("verified: a non-pod address answered:\n%s", out)
+	}
+}
+
+// TestDNSLameDuck: `svcnet dns` told to stop keeps answering for its
+// --lameduck period with /ready failing (so a Service's endpoint leaves
+// first, as CoreDNS's health plugin does), then exits cleanly.
+func TestDNSLameDuck(t *testing.T) {
+	p := startSvcnet(t, t.TempDir(), freePort(t))
+	metrics := freePort(t)
+	cmd := exec.Command(binary, "dns", "--kubeconfig", p.kubeconfig, "--dns-addr", "127.0.0.1:0", "--metrics-addr", metrics, "--lameduck", "3s")
+	out, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	sc := bufio.NewScanner(out)
+	addr := ""
+	for addr == "" && sc.Scan() {
+		if d, ok := strings.CutPrefix(sc.Text(), "dns: "); ok {
+			addr = strings.Fields(d)[0]
+		}
+	}
+	go func() {
+		for sc.Scan() {
+		}
+		exited <- cmd.Wait()
+	}()
+	ready := func() int {
+		resp, err := http.Get("http://" + metrics + "/ready")
+		if err != nil {
+			return 0
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if got := dig(t, addr, "kubernetes.default.svc.cluster.local", "A"); len(got) != 1 || ready() != http.StatusOK {
+		t.Fatalf("before: %v, /ready %d", got, ready())
+	}
+	stopped := time.Now()
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	time.Sleep(500 * time.Millisecond)
+	if code := ready(); code == http.StatusOK {
+		t.Fatal("/ready still OK in the lame-duck period")
+	}
+	if got := dig(t, addr, "kubernetes.default.svc.cluster.local", "A"); len(got) != 1 {
+		t.Fatalf("not answering in the lame-duck period: %v", got)
+	}
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("exit: %v", err)
+		}
+		if d := time.Since(stopped); d < 3*time.Second || d > 10*time.Second {
+			t.Fatalf("exited %v after SIGTERM, want the 3s lame duck", d)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("svcnet dns did not exit after its lame duck")
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime/debug"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
@@ -32,6 +33,7 @@ type Options struct {
 	Ordered       bool
 	Upstream      string
 	LogQueries    bool
+	LameDuck      time.Duration
 }
 
 // DefaultOptions are the DNS defaults.
@@ -51,7 +53,7 @@ func (o Options) Validate() error {
 // config is the dns.Config of the options (metrics registered on reg).
 func (o Options) config(reg prometheus.Registerer) dns.Config {
 	return dns.Config{Addr: o.Addr, ClusterDomain: o.ClusterDomain, TTL: o.TTL, Pods: dns.PodsMode(o.Pods), Ordered: o.Ordered,
-		Upstreams: upstreams(o.Upstream, o.Addr), LogQueries: o.LogQueries, Metrics: reg}
+		Upstreams: upstreams(o.Upstream, o.Addr), LogQueries: o.LogQueries, Metrics: reg, LameDuck: o.LameDuck}
 }
 
 // AddFlags adds the DNS flags to a command, with o's values as defaults.
@@ -64,6 +66,7 @@ func AddFlags(cmd *cobra.Command, o *Options) {
 	f.BoolVar(&o.Ordered, "ordered", o.Ordered, "keep headless and SRV answers in order instead of shuffling them per query")
 	f.BoolVar(&o.LogQueries, "log-queries", o.LogQueries, "log every DNS query")
 	f.StringVar(&o.Upstream, "upstream", o.Upstream, "servers for names outside the cluster zone (host[:port],...); empty: /etc/resolv.conf's; none: answer REFUSED")
+	f.DurationVar(&o.LameDuck, "lameduck", o.LameDuck, "on SIGTERM, keep answering this long with /ready failing, so the endpoint leaves first (CoreDNS's lameduck)")
 }
 
 // Start builds the DNS server on the API of cfg and starts it in g,
@@ -104,16 +107,31 @@ type RunOptions struct {
 }
 
 // DefaultRunOptions are the defaults of the `dns` command (metrics on
-// 9153, as CoreDNS's).
+// 9153 and a 5s lame duck, as CoreDNS's default Corefile has them).
 func DefaultRunOptions() RunOptions {
-	return RunOptions{DNS: DefaultOptions(), LogLevel: "info", ContentType: "protobuf", MetricsAddr: "127.0.0.1:9153"}
+	o := RunOptions{DNS: DefaultOptions(), LogLevel: "info", ContentType: "protobuf", MetricsAddr: "127.0.0.1:9153"}
+	o.DNS.LameDuck = 5 * time.Second
+	return o
+}
+
+// inCluster reports whether the process runs in a pod of a cluster (the
+// kubelet's KUBERNETES_SERVICE_HOST and the ServiceAccount token).
+func inCluster() bool {
+	if os.Getenv("KUBERNETES_SERVICE_HOST") == "" || os.Getenv("KUBERNETES_SERVICE_PORT") == "" {
+		return false
+	}
+	_, err := os.Stat("/var/run/secrets/kubernetes.io/serviceaccount/token")
+	return err == nil
 }
 
 // Validate checks every option, reporting all problems at once.
 func (o RunOptions) Validate() error {
 	errs := []error{o.DNS.Validate()}
-	if o.Kubeconfig == "" {
-		errs = append(errs, errors.New("--kubeconfig is required"))
+	if o.Kubeconfig == "" && !inCluster() {
+		errs = append(errs, errors.New("--kubeconfig is required outside a cluster (in a pod, the ServiceAccount's in-cluster configuration is used)"))
+	}
+	if o.DNS.LameDuck < 0 {
+		errs = append(errs, errors.New("--lameduck must not be negative"))
 	}
 	if o.ContentType != "protobuf" && o.ContentType != "json" {
 		errs = append(errs, fmt.Errorf("--api-content-type must be protobuf or json, not %q", o.ContentType))
@@ -134,7 +152,7 @@ func Command(use string, stdout, stderr io.Writer) *cobra.Command {
 		RunE:  func(cmd *cobra.Command, _ []string) error { return Run(cmd.Context(), o, stdout, stderr) },
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.Kubeconfig, "kubeconfig", o.Kubeconfig, "kubeconfig of the API (required)")
+	f.StringVar(&o.Kubeconfig, "kubeconfig", o.Kubeconfig, "kubeconfig of the API (in a pod: empty uses the ServiceAccount's in-cluster configuration)")
 	f.StringVar(&o.LogLevel, "log-level", o.LogLevel, "debug, info, warn or error")
 	f.StringVar(&o.ContentType, "api-content-type", o.ContentType, "encoding of API requests: protobuf or json")
 	f.StringVar(&o.MetricsAddr, "metrics-addr", o.MetricsAddr, "address of /metrics, /health and /ready; empty serves none")
@@ -143,7 +161,8 @@ func Command(use string, stdout, stderr io.Writer) *cobra.Command {
 	return cmd
 }
 
-// Run serves cluster DNS from the API the kubeconfig names until ctx ends.
+// Run serves cluster DNS from the API the kubeconfig names (or, in a pod,
+// the cluster's) until ctx ends, then for the lame-duck period.
 func Run(ctx context.Context, o RunOptions, stdout, stderr io.Writer) error {
 	log, err := daemon.NewLogger(o.LogLevel, stderr)
 	if err != nil {
@@ -153,8 +172,12 @@ func Run(ctx context.Context, o RunOptions, stdout, stderr io.Writer) error {
 		return err
 	}
 	daemon.RouteKlog(log)
-	cfg, err := clientcmd.BuildConfigFromFlags("", o.Kubeconfig)
-	if err != nil {
+	var cfg *rest.Config
+	if o.Kubeconfig == "" {
+		if cfg, err = rest.InClusterConfig(); err != nil {
+			return fmt.Errorf("in-cluster configuration: %w", err)
+		}
+	} else if cfg, err = clientcmd.BuildConfigFromFlags("", o.Kubeconfig); err != nil {
 		return fmt.Errorf("kubeconfig: %w", err)
 	}
 	cfg.UserAgent = "svcnet-dns"
