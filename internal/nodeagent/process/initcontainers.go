@@ -31,7 +31,7 @@ func (r *Runtime) syncInit(p *corev1.Pod, ps *pod, now time.Time, wait *time.Dur
 	for _, spec := range p.Spec.InitContainers {
 		c := ps.ctrs[spec.Name]
 		if c == nil {
-			c = &container{spec: spec, init: true}
+			c = &container{spec: spec}
 			for _, old := range p.Status.InitContainerStatuses {
 				if old.Name == spec.Name && old.State.Terminated != nil && old.State.Terminated.ExitCode == 0 && !isSidecar(spec) {
 					c.succeeded = true // completed under an earlier agent

@@ -174,14 +174,14 @@ type pod struct {
 // container is one container's processes over its restarts.
 type container struct {
 	spec corev1.Container
-	// init: an init container; succeeded: it completed (not run again).
-	init, succeeded bool
-	restarts        int32
-	cmd             *exec.Cmd
-	pid             int
-	running         bool
-	started         time.Time // of the current process
-	exited          chan struct{}
+	// succeeded: an init container completed (it is not run again).
+	succeeded bool
+	restarts  int32
+	cmd       *exec.Cmd
+	pid       int
+	running   bool
+	started   time.Time // of the current process
+	exited    chan struct{}
 	// io wires the current process to attached clients.
 	io *stdio
 	// mounts are the current process's volumes (exec binds them too).
