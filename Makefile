@@ -1,7 +1,7 @@
 # svcnet: the two commands the README opens with are `make run` and `make test`.
 GO ?= go
 
-.PHONY: run build test test-race test-short test-chaos fuzz bench-api
+.PHONY: run build test test-race test-short test-chaos test-k8s fuzz bench-api
 
 # The built binary, not `go run`: go run exits 1 whenever it is interrupted,
 # so Ctrl-C ended every clean shutdown in "Error 1".
@@ -26,6 +26,14 @@ test-race:
 test-chaos:
 	$(GO) vet -tags chaos ./test/chaos/
 	$(GO) test -tags chaos -count=1 -timeout 15m ./test/chaos/
+
+# svcnet's DNS and agent against the real control plane (kube-apiserver,
+# kube-controller-manager, kube-scheduler v1.37.2), built from Go modules by
+# test/k8s/build.sh into .cache/k8s once (about 15 minutes cold).
+test-k8s:
+	bash test/k8s/build.sh
+	$(GO) vet -tags realcluster ./test/realcluster/
+	$(GO) test -tags realcluster -count=1 -timeout 20m ./test/realcluster/
 
 test-short:
 	$(GO) test -count=1 ./internal/...

@@ -213,14 +213,18 @@ func (a *Agent) registerUntilDone(ctx context.Context) bool {
 	backoff := wait.Backoff{Duration: 500 * time.Millisecond, Factor: 2, Jitter: 0.1, Steps: math.MaxInt32, Cap: 10 * time.Second}
 	for ctx.Err() == nil {
 		node, err := a.register(ctx)
-		if err == nil && len(a.cidrs) == 0 {
-			err = fmt.Errorf("node %s has no pod CIDR yet", node.Name)
-		}
-		if err == nil {
+		waitingForCIDR := err == nil && len(a.cidrs) == 0
+		if err == nil && !waitingForCIDR {
 			return true
 		}
 		d := backoff.Step()
-		if ctx.Err() == nil {
+		switch {
+		case ctx.Err() != nil:
+		case waitingForCIDR:
+			// Registered: the controller-manager has not given it a pod CIDR
+			// yet (on a real cluster it takes a moment).
+			a.log.Info("node registered; waiting for its pod CIDR", "node", node.Name, "in", d.Round(time.Millisecond))
+		default:
 			a.log.Warn("node registration failed; trying again", "node", a.cfg.NodeName, "err", err, "in", d.Round(time.Millisecond))
 		}
 		select {

@@ -1,4 +1,0 @@
-//go:build tools
-
-// Package k8s pins the commands the real-cluster tier builds; see build.sh.
-package k8s
