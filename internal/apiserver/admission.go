@@ -105,6 +105,9 @@ func (s *Server) admitPriority(ctx context.Context, p *corev1.Pod) error {
 			if p.Spec.Priority == nil {
 				p.Spec.Priority = ptr.To[int32](0)
 			}
+			if p.Spec.PreemptionPolicy == nil {
+				p.Spec.PreemptionPolicy = ptr.To(corev1.PreemptLowerPriority)
+			}
 			return nil
 		}
 	}

@@ -171,7 +171,8 @@ func (s *ServiceStrategy) Validate(obj runtime.Object) field.ErrorList {
 		}
 		r, ok := s.IPs.Range(ipalloc.Family(a))
 		if !ok || !r.Contains(a) {
-			errs = append(errs, field.Invalid(spec.Child("clusterIPs").Index(i), ip, fmt.Sprintf("failed to allocate IP %s: the provided IP (%s) is not in the valid range. The range of valid IPs is %s", ip, ip, s.serviceCIDRs())))
+			// As kube-apiserver's allocator says it: on the whole list.
+			errs = append(errs, field.Invalid(spec.Child("clusterIPs"), sp.ClusterIPs, fmt.Sprintf("failed to allocate IP %s: the provided IP (%s) is not in the valid range. The range of valid IPs is %s", ip, ip, s.serviceCIDRs())))
 		}
 	}
 	if sp.IPFamilyPolicy != nil {
@@ -282,7 +283,9 @@ func (s *ServiceStrategy) ValidateUpdate(obj, old runtime.Object) field.ErrorLis
 				errs = append(errs, field.Invalid(field.NewPath("spec", "clusterIPs").Index(i), n.Spec.ClusterIPs, "may not change once set"))
 			}
 		}
-		if n.Spec.ClusterIP != o.Spec.ClusterIP {
+		// clusterIP is clusterIPs[0]: a change is reported there (as changed,
+		// or as not matching clusterIP), once, as Kubernetes does.
+		if n.Spec.ClusterIP != o.Spec.ClusterIP && len(n.Spec.ClusterIPs) == 0 && len(o.Spec.ClusterIPs) == 0 {
 			errs = append(errs, field.Invalid(field.NewPath("spec", "clusterIP"), n.Spec.ClusterIP, "field is immutable"))
 		}
 	}
@@ -429,9 +432,9 @@ func NeedsHealthCheck(sp *corev1.ServiceSpec) bool {
 // Taken implements Claimer: the Invalid error for a value the client asked for.
 func (s *ServiceStrategy) Taken(obj runtime.Object, key string) error {
 	svc := obj.(*corev1.Service)
-	for i, ip := range svc.Spec.ClusterIPs {
+	for _, ip := range svc.Spec.ClusterIPs {
 		if a, err := netip.ParseAddr(ip); err == nil && ipalloc.Key(a) == key {
-			return apierrors.NewInvalid(serviceGK, svc.Name, field.ErrorList{field.Invalid(field.NewPath("spec", "clusterIPs").Index(i), ip,
+			return apierrors.NewInvalid(serviceGK, svc.Name, field.ErrorList{field.Invalid(field.NewPath("spec", "clusterIPs"), svc.Spec.ClusterIPs,
 				fmt.Sprintf("failed to allocate IP %s: provided IP is already allocated", ip))})
 		}
 	}

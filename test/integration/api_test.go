@@ -125,8 +125,8 @@ func TestClusterIPAllocation(t *testing.T) {
 	if !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), "provided IP is already allocated") {
 		t.Fatalf("taken IP: want Invalid, got %v", err)
 	}
-	if st := err.(apierrors.APIStatus).Status(); st.Details == nil || len(st.Details.Causes) == 0 || st.Details.Causes[0].Field != "spec.clusterIPs[0]" {
-		t.Fatalf("want a field cause on spec.clusterIPs[0], got %+v", st.Details)
+	if st := err.(apierrors.APIStatus).Status(); st.Details == nil || len(st.Details.Causes) == 0 || st.Details.Causes[0].Field != "spec.clusterIPs" {
+		t.Fatalf("want a field cause on spec.clusterIPs (as kube-apiserver reports it), got %+v", st.Details)
 	}
 	out := newService("out", 80)
 	out.Spec.ClusterIP = "192.168.1.1"
