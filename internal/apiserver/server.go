@@ -133,7 +133,16 @@ type Server struct {
 	readyz   readyzState
 	cache    *objectCache
 	saTokens tokenCache
+	// bootstrapped closes (Bootstrapped) once the bootstrap objects are
+	// written: the object cache lists only then, so its first view has the
+	// bootstrap RBAC roles and bindings.
+	bootstrapped     chan struct{}
+	bootstrappedOnce sync.Once
 }
+
+// Bootstrapped says the bootstrap objects (RBAC roles, PriorityClasses)
+// are written; authorization of non-admin requests waits for it.
+func (s *Server) Bootstrapped() { s.bootstrappedOnce.Do(func() { close(s.bootstrapped) }) }
 
 type fmKey struct {
 	gr  schema.GroupResource
@@ -148,7 +157,7 @@ func New(cfg Config, reg *registry.Registry, log *slog.Logger) (*Server, error) 
 	if len(cfg.TLSCert.Certificate) == 0 {
 		return nil, errors.New("apiserver: no serving certificate")
 	}
-	s := &Server{cfg: cfg, reg: reg, log: log, codecs: newCodecs(), fms: map[fmKey]*managedfields.FieldManager{}, ready: make(chan struct{}), listener: cfg.Listener, inflight: newInflight(cfg.Limits), cache: newObjectCache()}
+	s := &Server{cfg: cfg, reg: reg, log: log, codecs: newCodecs(), fms: map[fmKey]*managedfields.FieldManager{}, ready: make(chan struct{}), listener: cfg.Listener, inflight: newInflight(cfg.Limits), cache: newObjectCache(), bootstrapped: make(chan struct{})}
 	docs, err := openapi.Build(reg.Resources())
 	if err != nil {
 		return nil, fmt.Errorf("openapi: %w", err)
@@ -183,7 +192,13 @@ func (s *Server) Run(ctx context.Context) error {
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 		BaseContext:       func(net.Listener) context.Context { return ctx },
 	}
-	go s.cache.run(ctx, s.reg)
+	go func() {
+		select {
+		case <-s.bootstrapped:
+			s.cache.run(ctx, s.reg)
+		case <-ctx.Done():
+		}
+	}()
 	close(s.ready)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(tls.NewListener(ln, tlsCfg)) }()

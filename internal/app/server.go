@@ -539,6 +539,7 @@ func (cp *controlPlane) start(g *daemon.Group) error {
 	if err != nil {
 		return err
 	}
+	cp.api.Bootstrapped()
 	if warning != "" {
 		cp.log.Warn(warning)
 	}
