@@ -180,7 +180,7 @@ func runTestAgent(dir string) {
 	}
 	p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "orphan", Namespace: "ns", UID: "u-orphan"},
 		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "main", Image: "x",
-			Command: []string{"/bin/sh", "-c", "echo $$ > " + filepath.Join(dir, "pid.tmp") + " && mv " + filepath.Join(dir, "pid.tmp") + " " + filepath.Join(dir, "pid") + " && exec sleep 60"}}}}}
+			Command: []string{"/bin/sh", "-c", "echo $$$$ > " + filepath.Join(dir, "pid.tmp") + " && mv " + filepath.Join(dir, "pid.tmp") + " " + filepath.Join(dir, "pid") + " && exec sleep 60"}}}}}
 	r.Sync(p, []netip.Addr{netip.MustParseAddr("127.244.0.31")}, "127.0.0.1", time.Now())
 	select {}
 }

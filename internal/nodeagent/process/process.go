@@ -443,14 +443,57 @@ func (r *Runtime) env(p *corev1.Pod, ps *pod, spec corev1.Container) ([]string, 
 	return out, nil
 }
 
-// expand replaces $(VAR) with earlier variables, as Kubernetes does.
-func expand(s string, vars map[string]string) string {
-	return os.Expand(strings.NewReplacer("$(", "${", ")", "}").Replace(s), func(k string) string {
-		if v, ok := vars[k]; ok {
-			return v
+// expandArgs expands $(VAR) in a container's command and args with its
+// environment (NAME=value entries).
+func expandArgs(argv, env []string) []string {
+	vars := make(map[string]string, len(env))
+	for _, e := range env {
+		if k, v, ok := strings.Cut(e, "="); ok {
+			vars[k] = v
 		}
-		return "$(" + k + ")"
-	})
+	}
+	out := make([]string, len(argv))
+	for i, a := range argv {
+		out[i] = expand(a, vars)
+	}
+	return out
+}
+
+// expand replaces $(VAR) with the variable's value, as Kubernetes expands
+// env values, command and args: $$ is a literal $, an unknown $(VAR) and
+// every other $ stay as written (a shell's $HOME is left to the shell).
+func expand(s string, vars map[string]string) string {
+	if !strings.Contains(s, "$") {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] != '$' || i+1 == len(s) {
+			b.WriteByte(s[i])
+			continue
+		}
+		switch s[i+1] {
+		case '$':
+			b.WriteByte('$')
+			i++
+		case '(':
+			end := strings.IndexByte(s[i+2:], ')')
+			if end < 0 {
+				b.WriteByte(s[i])
+				continue
+			}
+			name := s[i+2 : i+2+end]
+			if v, ok := vars[name]; ok {
+				b.WriteString(v)
+			} else {
+				b.WriteString(s[i : i+3+end])
+			}
+			i += 2 + end
+		default:
+			b.WriteByte(s[i])
+		}
+	}
+	return b.String()
 }
 
 func fieldRef(p *corev1.Pod, ps *pod, path string) string {
@@ -530,6 +573,7 @@ func (r *Runtime) start(p *corev1.Pod, ps *pod, c *container, now time.Time) err
 		logf.Close()
 		return err
 	}
+	argv = expandArgs(argv, env)
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = env
 	cmd.Dir = r.workingDir(c.spec)

@@ -396,3 +396,26 @@ func TestEnvFromConfigMapsAndSecrets(t *testing.T) {
 		})
 	}
 }
+
+// TestExpand: $(VAR) expands as Kubernetes expands env values, command and
+// args; everything else a shell may want stays as written.
+func TestExpand(t *testing.T) {
+	vars := map[string]string{"POD_IP": "10.244.0.7", "PORT": "80"}
+	for in, want := range map[string]string{
+		"--addr=$(POD_IP):$(PORT)": "--addr=10.244.0.7:80",
+		"$(NOPE) stays":            "$(NOPE) stays",
+		"$$(POD_IP) is escaped":    "$(POD_IP) is escaped",
+		"echo $HOME (and more)":    "echo $HOME (and more)",
+		"cost: $5":                 "cost: $5",
+		"unclosed $(POD_IP":        "unclosed $(POD_IP",
+		"trailing $":               "trailing $",
+		"no dollars (here)":        "no dollars (here)",
+	} {
+		if got := expand(in, vars); got != want {
+			t.Errorf("expand(%q) = %q, want %q", in, got, want)
+		}
+	}
+	if got := expandArgs([]string{"sh", "-c", "echo $(POD_IP) $HOSTNAME"}, []string{"POD_IP=1.2.3.4", "A=b=c"}); got[2] != "echo 1.2.3.4 $HOSTNAME" {
+		t.Errorf("expandArgs: %q", got)
+	}
+}
