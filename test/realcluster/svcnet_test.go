@@ -48,7 +48,9 @@ func dig(t *testing.T, addr string, args ...string) []string {
 func TestSvcnetPartsInARealCluster(t *testing.T) {
 	c := startCluster(t)
 	repo, _ := filepath.Abs(filepath.Join("..", ".."))
-	c.mustKubectl("apply", "-f", filepath.Join(repo, "deploy", "svcnet-dns.yaml"), "-f", filepath.Join(repo, "deploy", "kube-dns-service.yaml"))
+	c.mustKubectl("apply", "-f", filepath.Join(repo, "deploy")) // as the README says
+	// And once more, as on a cluster that has them already.
+	c.mustKubectl("apply", "-f", filepath.Join(repo, "deploy"))
 	expectOut(t, c.mustKubectl("-n", "kube-system", "get", "svc", "kube-dns", "-o", "jsonpath={.spec.clusterIP}"), "10.96.0.10")
 
 	// The DNS as its ServiceAccount: the least ClusterRole, nothing more.
