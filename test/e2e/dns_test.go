@@ -387,3 +387,47 @@ func TestDNSLameDuck(t *testing.T) {
 		t.Fatal("svcnet dns did not exit after its lame duck")
 	}
 }
+
+// TestDNSRunsInAPod, process runtime as root: `svcnet dns` run as a pod
+// with no --kubeconfig uses its ServiceAccount's in-cluster configuration
+// (the token volume, KUBERNETES_SERVICE_HOST through the proxy) with only
+// deploy/'s ClusterRole, and answers the cluster's names on the pod's IP.
+func TestDNSRunsInAPod(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Fatal("the pod's token at its mountPath needs its own mount namespace (root); CI runs as root")
+	}
+	p := startSvcnet(t, t.TempDir(), freePort(t), "--runtime", "process")
+	p.mustKubectl(t, "apply", "-f", filepath.Join("..", "..", "deploy", "svcnet-dns.yaml"))
+	p.mustKubectl(t, "-n", "kube-system", "scale", "deployment", "svcnet-dns", "--replicas=0")
+	pod := filepath.Join(t.TempDir(), "pod.yaml")
+	if err := os.WriteFile(pod, []byte(`apiVersion: v1
+kind: Pod
+metadata: {name: dns-in-a-pod, namespace: kube-system}
+spec:
+  serviceAccountName: svcnet-dns
+  containers:
+  - name: dns
+    image: svcnet-dns:latest
+    command: [`+binary+`, dns, --dns-addr, "$(POD_IP):1053", --metrics-addr, "", --lameduck, 0s]
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p.mustKubectl(t, "apply", "-f", pod)
+	p.awaitKubectl(t, 60*time.Second, "Running", "-n", "kube-system", "get", "pod", "dns-in-a-pod", "-o", "jsonpath={.status.phase}")
+	ip := p.mustKubectl(t, "-n", "kube-system", "get", "pod", "dns-in-a-pod", "-o", "jsonpath={.status.podIP}")
+	want := p.mustKubectl(t, "get", "svc", "kubernetes", "-o", "jsonpath={.spec.clusterIP}")
+	// dig fails the test on a refused port: wait until the DNS says it serves.
+	eventually(t, 30*time.Second, "the pod's DNS synced", func() string {
+		if out, _ := p.kubectl(t, kubectlPath(t), "-n", "kube-system", "logs", "dns-in-a-pod"); !strings.Contains(out, "dns synced") {
+			return out
+		}
+		return ""
+	})
+	testutil.Eventually(t, 30*time.Second, "the pod's DNS answering", func() error {
+		if got := dig(t, net.JoinHostPort(ip, "1053"), "kubernetes.default.svc.cluster.local", "A"); strings.Join(got, ",") != want {
+			out, _ := p.kubectl(t, kubectlPath(t), "-n", "kube-system", "logs", "dns-in-a-pod")
+			return fmt.Errorf("answered %v, want %s; its log:\n%s", got, want, out)
+		}
+		return nil
+	})
+}
