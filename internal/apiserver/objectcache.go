@@ -2,6 +2,7 @@ package apiserver
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
@@ -123,11 +124,7 @@ func (c *objectCache) follow(ctx context.Context, reg *registry.Registry, res *r
 	return errWatchEnded
 }
 
-type watchEndedError struct{}
-
-func (watchEndedError) Error() string { return "watch ended" }
-
-var errWatchEnded error = watchEndedError{}
+var errWatchEnded = errors.New("watch ended")
 
 func objectKey(obj runtime.Object) string {
 	m, err := meta.Accessor(obj)

@@ -16,10 +16,6 @@ import (
 // The annotations a StorageClass and a claim carry, as Kubernetes names them.
 const (
 	DefaultStorageClassAnnotation = "storageclass.kubernetes.io/is-default-class"
-	// StorageProvisionerAnnotation names the provisioner a claim waits for.
-	StorageProvisionerAnnotation = "volume.kubernetes.io/storage-provisioner"
-	// SelectedNodeAnnotation names the node a WaitForFirstConsumer claim's pod went to.
-	SelectedNodeAnnotation = "volume.kubernetes.io/selected-node"
 )
 
 // The default StorageClass and its provisioner (internal/controller/volume):

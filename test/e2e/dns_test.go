@@ -368,10 +368,12 @@ func TestDNSLameDuck(t *testing.T) {
 	}
 	stopped := time.Now()
 	_ = cmd.Process.Signal(syscall.SIGTERM)
-	time.Sleep(500 * time.Millisecond)
-	if code := ready(); code == http.StatusOK {
-		t.Fatal("/ready still OK in the lame-duck period")
-	}
+	testutil.Eventually(t, time.Second, "/ready failing in the lame-duck period", func() error {
+		if code := ready(); code == http.StatusOK {
+			return errors.New("/ready still OK")
+		}
+		return nil
+	})
 	if got := dig(t, addr, "kubernetes.default.svc.cluster.local", "A"); len(got) != 1 {
 		t.Fatalf("not answering in the lame-duck period: %v", got)
 	}

@@ -103,8 +103,8 @@ func (a *api) do(method, path, contentType, body string) answer {
 	return ans
 }
 
-// dig2 returns the value at a dotted path of a decoded body.
-func dig2(m map[string]any, path string) any {
+// valueAt returns the value at a dotted path of a decoded body.
+func valueAt(m map[string]any, path string) any {
 	var cur any = m
 	for _, p := range strings.Split(path, ".") {
 		switch c := cur.(type) {
@@ -234,8 +234,8 @@ func TestDifferential(t *testing.T) {
 			continue
 		}
 		for _, f := range d.fields {
-			kv, _ := json.Marshal(dig2(ka.Body, f))
-			sv, _ := json.Marshal(dig2(sa.Body, f))
+			kv, _ := json.Marshal(valueAt(ka.Body, f))
+			sv, _ := json.Marshal(valueAt(sa.Body, f))
 			if bytes.Equal(kv, sv) {
 				continue
 			}

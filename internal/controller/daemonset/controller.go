@@ -145,12 +145,12 @@ func (c *Controller) ensureRevision(ctx context.Context, ds *appsv1.DaemonSet) e
 		if err != nil {
 			return err
 		}
-		labels := map[string]string{RevisionLabel: hash}
+		revLabels := map[string]string{RevisionLabel: hash}
 		for k, v := range ds.Spec.Template.Labels {
-			labels[k] = v
+			revLabels[k] = v
 		}
 		rev := &appsv1.ControllerRevision{
-			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ds.Namespace, Labels: labels, OwnerReferences: []metav1.OwnerReference{podutil.OwnerRef(ds, dsKind)}},
+			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ds.Namespace, Labels: revLabels, OwnerReferences: []metav1.OwnerReference{podutil.OwnerRef(ds, dsKind)}},
 			Data:       runtime.RawExtension{Raw: data}, Revision: next,
 		}
 		if _, err := c.client.AppsV1().ControllerRevisions(ds.Namespace).Create(ctx, rev, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {

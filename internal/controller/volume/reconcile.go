@@ -11,11 +11,9 @@ import (
 
 // Annotations the PersistentVolume controller writes, as Kubernetes names them.
 const (
-	ProvisionedByAnnotation  = "pv.kubernetes.io/provisioned-by"
-	BindCompletedAnnotation  = "pv.kubernetes.io/bind-completed"
-	BoundByControllerAnnot   = "pv.kubernetes.io/bound-by-controller"
-	ProvisionerAnnotation    = "volume.kubernetes.io/storage-provisioner"
-	BetaProvisionerAnnotaton = "volume.beta.kubernetes.io/storage-provisioner"
+	ProvisionedByAnnotation = "pv.kubernetes.io/provisioned-by"
+	BindCompletedAnnotation = "pv.kubernetes.io/bind-completed"
+	BoundByControllerAnnot  = "pv.kubernetes.io/bound-by-controller"
 )
 
 // DefaultClass is the class a claim without one gets: the newest class
