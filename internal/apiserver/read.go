@@ -63,16 +63,23 @@ func (s *Server) serveList(rq *request) error {
 	if err := checkResourceVersionMatch(rq.param("resourceVersion"), rq.param("resourceVersionMatch")); err != nil {
 		return err
 	}
-	if rv := rq.param("resourceVersion"); rv != "" && rq.param("resourceVersionMatch") == string(metav1.ResourceVersionMatchExact) {
+	// An exact match, or (the legacy rule) a non-zero resourceVersion with
+	// a limit and no match: the list at exactly that revision.
+	match := rq.param("resourceVersionMatch")
+	if rv := rq.param("resourceVersion"); rv != "" && (match == string(metav1.ResourceVersionMatchExact) || (match == "" && o.Limit > 0 && o.Continue == "" && rv != "0")) {
 		n, err := strconv.ParseInt(rv, 10, 64)
 		if err != nil || n <= 0 {
 			return apierrors.NewBadRequest(fmt.Sprintf("invalid resourceVersion %q", rv))
 		}
 		o.Revision = n
-	} else if rv != "" && rv != "0" {
-		if _, err := strconv.ParseUint(rv, 10, 64); err != nil {
+	} else if rv == "0" {
+		o.Stale = true
+	} else if rv != "" {
+		n, err := strconv.ParseUint(rv, 10, 63)
+		if err != nil {
 			return apierrors.NewBadRequest(fmt.Sprintf("invalid resourceVersion %q", rv))
 		}
+		o.MinRevision = int64(n)
 	}
 	result, err := s.reg.List(rq.r.Context(), rq.res, rq.info.Namespace, o)
 	if err != nil {

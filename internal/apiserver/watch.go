@@ -53,6 +53,14 @@ func (s *Server) serveWatch(rq *request) error {
 		}
 		if sendInitial == "true" {
 			o.InitialEvents, o.InitialEventsEnd = true, true
+			o.Consistent = rv == ""
+			if rv != "" && rv != "0" {
+				n, err := strconv.ParseInt(rv, 10, 64)
+				if err != nil || n < 0 {
+					return apierrors.NewBadRequest(fmt.Sprintf("invalid resourceVersion %q", rv))
+				}
+				o.MinRevision = n
+			}
 		} else if rv != "" && rv != "0" {
 			n, err := strconv.ParseInt(rv, 10, 64)
 			if err != nil {
@@ -61,7 +69,7 @@ func (s *Server) serveWatch(rq *request) error {
 			o.FromRevision = n
 		}
 	case rv == "" || rv == "0":
-		o.InitialEvents = true
+		o.InitialEvents, o.Consistent = true, rv == ""
 	default:
 		n, err := strconv.ParseInt(rv, 10, 64)
 		if err != nil || n < 0 {

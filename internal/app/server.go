@@ -60,6 +60,9 @@ type ServerOptions struct {
 	NodeCIDRMaskSize int
 	// Controllers runs the controller manager (under leader election).
 	Controllers bool
+	// WatchCache answers lists and watches from a cache per resource, fed
+	// by one etcd watch each (kube-apiserver's --watch-cache).
+	WatchCache bool
 	// NodeName names the built-in node; "" runs none.
 	NodeName             string
 	SimReadyAfter        time.Duration
@@ -110,7 +113,7 @@ func DefaultServerOptions() ServerOptions {
 	host, _ := os.Hostname()
 	return ServerOptions{
 		DataDir: "./svcnet-data", APIAddr: "127.0.0.1:6443", NodePortRange: "30000-32767", LogLevel: "info",
-		NodeCIDRMaskSize: 24, Controllers: true, NodeName: host, MaxEndpointsPerSlice: 100,
+		NodeCIDRMaskSize: 24, Controllers: true, WatchCache: true, NodeName: host, MaxEndpointsPerSlice: 100,
 		MetricsAddr: "127.0.0.1:9153", DNS: dnsapp.DefaultOptions(), Node: DefaultNodeOptions(),
 		LBRange: defaultLBRange, IngressAddr: "127.0.0.1:8080", IngressTLSAddr: "127.0.0.1:8443",
 		Nodes: nodelifecycle.Config{MonitorPeriod: nodelifecycle.DefaultMonitorPeriod, GracePeriod: nodelifecycle.DefaultGracePeriod,
@@ -200,6 +203,7 @@ func serverCommand(stdout, stderr io.Writer) *cobra.Command {
 	f.StringVar(&o.ClusterCIDR, "cluster-cidr", o.ClusterCIDR, "pod range; each node gets a /24 (a /64 of an IPv6 range); an IPv4,IPv6 pair is dual-stack (default "+defaultClusterCIDR+"; "+processClusterCIDR+" with --runtime process)")
 	f.IntVar(&o.NodeCIDRMaskSize, "node-cidr-mask-size", o.NodeCIDRMaskSize, "prefix length of each node's IPv4 pod CIDR (a /24 holds 253 pods)")
 	f.BoolVar(&o.Controllers, "controllers", o.Controllers, "run the controllers and scheduler (one leader per cluster)")
+	f.BoolVar(&o.WatchCache, "watch-cache", o.WatchCache, "answer lists and watches from an in-memory cache per resource, fed by one etcd watch each")
 	f.StringVar(&o.NodeName, "node-name", o.NodeName, "name of the built-in node; empty runs no node")
 	f.DurationVar(&o.SimReadyAfter, "sim-ready-after", o.SimReadyAfter, "how long simulated pods take to become ready")
 	f.StringVar(&o.IngressAddr, "ingress-addr", o.IngressAddr, "address of the built-in HTTP ingress (Ingresses of class svcnet); empty serves none")
@@ -514,6 +518,9 @@ func (cp *controlPlane) start(g *daemon.Group) error {
 	// controllers release their Lease, the node agent and the DNS end their
 	// watches, and a restarted server leads at once.
 	apiCtx, stopAPI := context.WithCancel(context.WithoutCancel(g.Ctx))
+	if cp.o.WatchCache {
+		cp.reg.StartCaches(apiCtx, registry.CacheConfig{})
+	}
 	g.Go(func(context.Context) error { return cp.api.Run(apiCtx) })
 	clients, seal := g.Child(stopAPI)
 	defer seal()

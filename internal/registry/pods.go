@@ -43,6 +43,7 @@ func podResource() *Resource {
 			}
 			return errs
 		},
+		IndexFields: []string{"spec.nodeName"},
 		Fields: func(obj runtime.Object) fields.Set {
 			p := obj.(*corev1.Pod)
 			return fields.Set{

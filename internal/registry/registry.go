@@ -32,6 +32,7 @@ import (
 	"k8s.io/client-go/kubernetes/scheme"
 
 	"github.com/svcnet/svcnet/internal/storage"
+	"github.com/svcnet/svcnet/internal/watchcache"
 )
 
 // Resource describes one API resource and its strategy. Hooks are optional.
@@ -64,6 +65,9 @@ type Resource struct {
 	ValidateUpdate   func(obj, old runtime.Object) field.ErrorList
 	// Fields adds selectable fields beyond metadata.name and metadata.namespace.
 	Fields func(obj runtime.Object) fields.Set
+	// IndexFields are the selectable fields the watch cache indexes (every
+	// label is indexed).
+	IndexFields []string
 	// Claims takes unique values (ClusterIPs, NodePorts) in the write's transaction.
 	Claims Claimer
 	// Table prints rows for server-side tables.
@@ -131,6 +135,8 @@ type Registry struct {
 	resources []*Resource
 	byGR      map[schema.GroupResource]*Resource
 	byKind    map[schema.GroupVersionKind]*Resource
+	// caches holds a watch cache per resource once StartCaches ran.
+	caches map[*Resource]*watchcache.Cache
 }
 
 // New builds a registry over a store.
@@ -329,8 +335,13 @@ type ListOptions struct {
 	Limit    int64
 	Continue string
 	// Stored lists StoredObjects instead of decoded ones when the selector
-	// selects everything.
+	// selects everything (or the watch cache applied it).
 	Stored bool
+	// Stale accepts any revision the watch cache holds (resourceVersion 0);
+	// MinRevision at least that one (resourceVersion N). Neither: the
+	// current revision (a consistent read).
+	Stale       bool
+	MinRevision int64
 }
 
 // ListResult is a page of objects.
@@ -343,6 +354,12 @@ type ListResult struct {
 
 // List reads objects of one namespace ("" for all) that match the selector.
 func (r *Registry) List(ctx context.Context, res *Resource, ns string, o ListOptions) (ListResult, error) {
+	if c := r.caches[res]; c != nil && o.Revision == 0 {
+		out, err := r.listCached(ctx, c, res, ns, o)
+		if !fallBack(err) {
+			return out, err
+		}
+	}
 	prefix := r.Prefix(res, ns)
 	exactKey := ""
 	if name := singleName(o.Selector); name != "" && (ns != "" || !res.Namespaced) {
@@ -415,9 +432,15 @@ func (r *Registry) CheckNamespace(ctx context.Context, ns string) error {
 	if nsRes == nil {
 		return nil
 	}
-	obj, err := r.Get(ctx, nsRes, "", ns)
-	if err != nil {
-		return err
+	// The namespaces' cache answers for namespaces that exist (a moment's
+	// staleness is kube-apiserver's NamespaceLifecycle's too); etcd for the
+	// rest, so one created an instant ago is found.
+	obj, ok := r.cachedGet(nsRes, "", ns)
+	if !ok {
+		var err error
+		if obj, err = r.Get(ctx, nsRes, "", ns); err != nil {
+			return err
+		}
 	}
 	m, _ := meta.Accessor(obj)
 	if m.GetDeletionTimestamp() != nil {

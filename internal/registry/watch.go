@@ -28,9 +28,13 @@ type WatchOptions struct {
 	// Bookmarks passes progress events on as BOOKMARKs.
 	Bookmarks bool
 	// Stored delivers StoredObjects instead of decoded ones when the
-	// selector selects everything (a deletion: the last value, at the
-	// deletion's revision).
+	// selector selects everything or the watch cache applied it (a
+	// deletion: the last value, at the deletion's revision).
 	Stored bool
+	// Consistent reads the initial events at the current revision
+	// (resourceVersion unset); MinRevision at least at that one.
+	Consistent  bool
+	MinRevision int64
 }
 
 // Watcher is a running watch: Events closes when it ends; ResultChan-style.
@@ -53,6 +57,12 @@ const initialEventsPage = 2000
 
 // Watch streams changes to objects of res in ns that match the selector.
 func (r *Registry) Watch(ctx context.Context, res *Resource, ns string, o WatchOptions) (*Watcher, error) {
+	if c := r.caches[res]; c != nil {
+		w, err := r.watchCached(ctx, c, res, ns, o)
+		if !fallBack(err) {
+			return w, err
+		}
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	prefix := r.Prefix(res, ns)
 	exactKey := ""
