@@ -50,14 +50,23 @@ func main() {
 	n := flag.Int("n", 10000, "services per client")
 	conc := flag.Int("c", 32, "concurrent requests")
 	out := flag.String("out", "bench/results/api.json", "JSON result file")
+	peer := flag.String("peer", ".cache/k8s/v1.37.2/kube-apiserver", "kube-apiserver to run side by side (built by test/k8s/build.sh); empty runs none")
+	self := flag.Bool("self", true, "run the svcnet-only cases (creates against the etcd ceiling, JSON and protobuf)")
+	var sz sizes
+	flag.IntVar(&sz.services, "side-services", 15000, "side by side: Services")
+	flag.IntVar(&sz.slices, "side-slices", 5000, "side by side: EndpointSlices")
+	flag.IntVar(&sz.pods, "side-pods", 10000, "side by side: Pods (100 nodes)")
+	flag.IntVar(&sz.watchers, "side-watchers", 100, "side by side: pod watchers by node")
+	flag.IntVar(&sz.watchedPods, "side-watched-pods", 2000, "side by side: pods created for the watchers")
 	flag.Parse()
-	if err := run(*n, *conc, *out); err != nil {
+	sz.conc = *conc
+	if err := run(*n, *conc, *out, *peer, *self, sz); err != nil {
 		fmt.Fprintln(os.Stderr, "bench/api:", err)
 		os.Exit(1)
 	}
 }
 
-func run(n, conc int, out string) error {
+func run(n, conc int, out, peer string, self bool, sz sizes) error {
 	tmp, err := os.MkdirTemp("", "svcnet-bench-")
 	if err != nil {
 		return err
@@ -67,6 +76,33 @@ func run(n, conc int, out string) error {
 		return err
 	}
 	bin := filepath.Join(tmp, "svcnet")
+	report := map[string]any{"date": time.Now().UTC().Format(time.RFC3339)}
+	if self {
+		if err := runSelf(tmp, bin, n, conc, report); err != nil {
+			return err
+		}
+	}
+	if peer != "" {
+		if _, err := os.Stat(peer); err != nil {
+			return fmt.Errorf("no %s: build it with `bash test/k8s/build.sh`, or pass -peer ''", peer)
+		}
+		abs, _ := filepath.Abs(peer)
+		side, err := sideBySide(tmp, bin, abs, sz)
+		if err != nil {
+			return err
+		}
+		report["side_by_side"] = side
+	}
+	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+		return err
+	}
+	b, _ := json.MarshalIndent(report, "", "  ")
+	return os.WriteFile(out, b, 0o644)
+}
+
+// runSelf: svcnet alone, creates against the etcd ceiling and a full list,
+// with protobuf and JSON clients.
+func runSelf(tmp, bin string, n, conc int, report map[string]any) error {
 	// The API alone: no controllers (each Service would bring an
 	// EndpointSlice and an Endpoints write), no node, no DNS.
 	srv := exec.Command(bin, "server", "--data-dir", filepath.Join(tmp, "data"), "--api-addr", "127.0.0.1:0",
@@ -157,12 +193,8 @@ func run(n, conc int, out string) error {
 		}
 		fmt.Printf("%-34s %7d %8.2f %10.0f %8.2f %8.2f %9s %9s\n", r.Name, r.Count, r.Seconds, r.PerSecond, r.P50ms, r.P99ms, ceil, rss)
 	}
-	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
-		return err
-	}
-	b, _ := json.MarshalIndent(map[string]any{"date": time.Now().UTC().Format(time.RFC3339), "services_per_client": n,
-		"concurrency": conc, "server_rss_start_mb": startRSS, "results": results}, "", "  ")
-	return os.WriteFile(out, b, 0o644)
+	report["services_per_client"], report["concurrency"], report["server_rss_start_mb"], report["results"] = n, conc, startRSS, results
+	return nil
 }
 
 func scan(r io.Reader, re *regexp.Regexp, found chan<- string) {

@@ -1,5 +1,7 @@
-// Command controllers benchmarks the controllers and the simulated nodes: it
-// starts svcnet (one built-in node) and two `svcnet agent` nodes, creates
+// Command controllers benchmarks the control plane side by side: svcnet,
+// then kube-apiserver with kube-controller-manager and kube-scheduler
+// (their clients at -peer-qps), each on an etcd of its own, with the same
+// simulated nodes (one `svcnet agent --nodes` process). On each it creates
 // -services Deployments of -pods-per-service pods each with a Service
 // selecting them, waits until every Service's EndpointSlices list all its
 // pods as ready, then flips pod readiness (through a readiness gate) at
@@ -12,7 +14,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"flag"
@@ -21,7 +22,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"sync"
 	"time"
 
@@ -43,91 +43,237 @@ const gate = "bench.svcnet.dev/ready"
 func main() {
 	services := flag.Int("services", 1000, "services (one deployment each)")
 	perSvc := flag.Int("pods-per-service", 10, "pods per service")
-	churnSecs := flag.Int("churn-seconds", 60, "how long to flip readiness")
+	nodes := flag.Int("nodes", 100, "simulated nodes (one `svcnet agent --nodes` process)")
+	churnSecs := flag.Int("churn-seconds", 30, "how long to flip readiness")
 	rate := flag.Int("churn-rate", 20, "readiness flips per second")
 	gated := flag.Int("gated-pods", 100, "pods that carry the readiness gate the churn flips")
+	peer := flag.String("peer", ".cache/k8s/v1.37.2/kube-apiserver", "kube-apiserver (kube-controller-manager and kube-scheduler beside it) to run side by side; empty runs none")
+	qps := flag.Int("peer-qps", 1000, "the peer controller manager's and scheduler's client QPS")
 	out := flag.String("out", "bench/results/controllers.json", "JSON result file")
 	flag.Parse()
-	if err := run(*services, *perSvc, *churnSecs, *rate, *gated, *out); err != nil {
+	w := workloadSize{services: *services, perSvc: *perSvc, nodes: *nodes, churnSecs: *churnSecs, rate: *rate, gated: *gated}
+	if err := run(w, *peer, *qps, *out); err != nil {
 		fmt.Fprintln(os.Stderr, "bench/controllers:", err)
 		os.Exit(1)
 	}
 }
 
-type proc struct{ cmd *exec.Cmd }
+type workloadSize struct{ services, perSvc, nodes, churnSecs, rate, gated int }
 
-func start(bin string, args ...string) (*proc, *bufio.Scanner, error) {
-	cmd := exec.Command(bin, args...)
-	stdout, _ := cmd.StdoutPipe()
-	cmd.Stderr = nil
-	if err := cmd.Start(); err != nil {
-		return nil, nil, err
-	}
-	return &proc{cmd}, bufio.NewScanner(stdout), nil
+// plane is a control plane under test: the processes whose memory counts
+// (API, controllers, scheduler; not etcd, not the simulated nodes).
+type plane struct {
+	name       string
+	kubeconfig string
+	procs      []*measure.Proc
+	stops      []func()
 }
 
-func (p *proc) stop() { _ = p.cmd.Process.Kill(); _ = p.cmd.Wait() }
+func (p *plane) stop() {
+	for i := len(p.stops) - 1; i >= 0; i-- {
+		p.stops[i]()
+	}
+}
 
-func run(services, perSvc, churnSecs, rate, gated int, out string) error {
+func (p *plane) rss() float64 {
+	total := 0.0
+	for _, q := range p.procs {
+		total += q.RSSMB()
+	}
+	return total
+}
+
+const clusterCIDR = "10.128.0.0/9"
+
+// startAgent runs the simulated nodes of a plane.
+func (p *plane) startAgent(bin string, nodes int) error {
+	cmd := exec.Command(bin, "agent", "--kubeconfig", p.kubeconfig, "--node-name", "sim", "--nodes", fmt.Sprint(nodes), "--log-level", "error")
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	a := &measure.Proc{Cmd: cmd}
+	p.stops = append(p.stops, a.Stop)
+	return nil
+}
+
+func startSvcnet(bin, dir string) (*plane, error) {
+	p := &plane{name: "svcnet"}
+	e, err := measure.StartEtcdHost(bin, filepath.Join(dir, "etcd"))
+	if err != nil {
+		return nil, err
+	}
+	p.stops = append(p.stops, e.Stop)
+	s, err := measure.StartServer(bin, append([]string{"--data-dir", filepath.Join(dir, "api"), "--api-addr", "127.0.0.1:0", "--node-name", "",
+		"--cluster-cidr", clusterCIDR, "--log-level", "error", "--dns-addr", "", "--metrics-addr", "", "--ingress-addr", "", "--ingress-tls-addr", ""}, e.EtcdFlags()...)...)
+	if err != nil {
+		p.stop()
+		return nil, err
+	}
+	proc := &measure.Proc{Cmd: s.Cmd}
+	p.procs, p.kubeconfig = []*measure.Proc{proc}, s.Kubeconfig
+	p.stops = append(p.stops, proc.Stop)
+	return p, nil
+}
+
+func startKube(bin, peerBin, dir string, qps int) (*plane, error) {
+	p := &plane{name: "kube-apiserver+KCM+scheduler"}
+	e, err := measure.StartEtcdHost(bin, filepath.Join(dir, "etcd"))
+	if err != nil {
+		return nil, err
+	}
+	p.stops = append(p.stops, e.Stop)
+	k, err := measure.StartKubeAPIServer(peerBin, filepath.Join(dir, "api"), e)
+	if err != nil {
+		p.stop()
+		return nil, err
+	}
+	p.procs, p.kubeconfig = []*measure.Proc{&k.Proc}, k.Kubeconfig
+	p.stops = append(p.stops, k.Stop)
+	ctl, err := measure.StartKubeControllers(peerBin, filepath.Join(dir, "api"), k, clusterCIDR, qps)
+	if err != nil {
+		p.stop()
+		return nil, err
+	}
+	for _, c := range ctl {
+		p.procs = append(p.procs, c)
+		p.stops = append(p.stops, c.Stop)
+	}
+	return p, nil
+}
+
+// result is one plane's run.
+type result struct {
+	Plane           string             `json:"plane"`
+	NodesReadyS     float64            `json:"nodes_ready_seconds"`
+	CreateS         float64            `json:"create_seconds"`
+	AllReadyS       float64            `json:"all_ready_seconds"`
+	RSSReadyMB      float64            `json:"rss_ready_mb"`
+	RSSChurnMB      float64            `json:"rss_after_churn_mb"`
+	PropagationMs   map[string]float64 `json:"propagation_ms"`
+	StatusWriteMs   map[string]float64 `json:"status_write_ms"`
+	CeilingMs       map[string]float64 `json:"ceiling_ms"`
+	PeakLiveObjects int                `json:"pods"`
+}
+
+func run(w workloadSize, peer string, qps int, out string) error {
 	tmp, err := os.MkdirTemp("", "svcnet-bench-ctl-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(tmp)
 	bin := filepath.Join(tmp, "svcnet")
-	if b, err := exec.Command("go", "build", "-o", bin, "./cmd/svcnet").CombinedOutput(); err != nil {
-		return fmt.Errorf("build: %v\n%s", err, b)
-	}
-	data := filepath.Join(tmp, "data")
-	srv, sc, err := start(bin, "server", "--data-dir", data, "--api-addr", "127.0.0.1:0", "--node-name", "node-1", "--node-cidr-mask-size", "20", "--log-level", "error")
-	if err != nil {
+	if err := measure.Build(tmp, "./cmd/svcnet"); err != nil {
 		return err
 	}
-	defer srv.stop()
-	var kubeconfig string
-	re := regexp.MustCompile(`^kubeconfig: (.*)$`)
-	for sc.Scan() {
-		if m := re.FindStringSubmatch(sc.Text()); m != nil {
-			kubeconfig = m[1]
-			break
+	var results []result
+	for _, name := range []string{"svcnet", "kube"} {
+		if name == "kube" && peer == "" {
+			continue
 		}
-	}
-	go func() {
-		for sc.Scan() {
+		var p *plane
+		if name == "svcnet" {
+			p, err = startSvcnet(bin, filepath.Join(tmp, name))
+		} else {
+			abs, _ := filepath.Abs(peer)
+			if _, serr := os.Stat(abs); serr != nil {
+				return fmt.Errorf("no %s: build it with `bash test/k8s/build.sh`, or pass -peer ''", peer)
+			}
+			p, err = startKube(bin, abs, filepath.Join(tmp, name), qps)
 		}
-	}()
-	if kubeconfig == "" {
-		return fmt.Errorf("server did not start")
-	}
-	for _, n := range []string{"node-2", "node-3"} {
-		a, _, err := start(bin, "agent", "--kubeconfig", kubeconfig, "--node-name", n, "--log-level", "error")
 		if err != nil {
 			return err
 		}
-		defer a.stop()
+		fmt.Fprintf(os.Stderr, "bench/controllers: %s …\n", p.name)
+		r, err := measurePlane(p, bin, w)
+		p.stop()
+		if err != nil {
+			return fmt.Errorf("%s: %w", p.name, err)
+		}
+		results = append(results, r)
 	}
-	c, err := measure.Client(kubeconfig, 5000)
-	if err != nil {
+	report(results, w)
+	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
 		return err
+	}
+	b, _ := json.MarshalIndent(map[string]any{
+		"date": time.Now().UTC().Format(time.RFC3339), "services": w.services, "pods": w.services * w.perSvc, "nodes": w.nodes,
+		"churn_rate": w.rate, "churn_seconds": w.churnSecs, "peer_qps": qps, "results": results,
+	}, "", "  ")
+	return os.WriteFile(out, b, 0o644)
+}
+
+func report(results []result, w workloadSize) {
+	fmt.Printf("svcnet controllers benchmark, %s\n", time.Now().UTC().Format(time.RFC3339))
+	fmt.Printf("%d services x %d pods = %d pods on %d simulated nodes (one `svcnet agent --nodes %d`)\n\n", w.services, w.perSvc, w.services*w.perSvc, w.nodes, w.nodes)
+	row := func(name string, f func(r result) string) {
+		fmt.Printf("%-52s", name)
+		for _, r := range results {
+			fmt.Printf(" %28s", f(r))
+		}
+		fmt.Println()
+	}
+	row("", func(r result) string { return r.Plane })
+	row("nodes registered and Ready (s)", func(r result) string { return fmt.Sprintf("%.1f", r.NodesReadyS) })
+	row("objects created through the API (s)", func(r result) string { return fmt.Sprintf("%.1f", r.CreateS) })
+	row("until every slice lists all its pods ready (s)", func(r result) string { return fmt.Sprintf("%.1f", r.AllReadyS) })
+	row("control plane RSS when all ready (MB)", func(r result) string { return fmt.Sprintf("%.0f", r.RSSReadyMB) })
+	row("control plane RSS after churn (MB)", func(r result) string { return fmt.Sprintf("%.0f", r.RSSChurnMB) })
+	row("pod Ready changed ▶ EndpointSlice, p50/p99 ms", func(r result) string {
+		return fmt.Sprintf("%.1f / %.1f", r.PropagationMs["p50"], r.PropagationMs["p99"])
+	})
+	row("  (the status write itself) p50/p99 ms", func(r result) string {
+		return fmt.Sprintf("%.1f / %.1f", r.StatusWriteMs["p50"], r.StatusWriteMs["p99"])
+	})
+	row("ceiling: write ▶ seen by a watch, p50/p99 ms", func(r result) string {
+		return fmt.Sprintf("%.1f / %.1f", r.CeilingMs["p50"], r.CeilingMs["p99"])
+	})
+	if len(results) == 2 {
+		s, k := results[0], results[1]
+		fmt.Printf("\nsvcnet: every endpoint ready %.1f× sooner, %.2f× the memory\n", k.AllReadyS/s.AllReadyS, s.RSSReadyMB/k.RSSReadyMB)
+	}
+}
+
+// measurePlane runs the workload on a plane: nodes, then Services and
+// Deployments until every endpoint is ready, then readiness churn.
+func measurePlane(p *plane, bin string, size workloadSize) (result, error) {
+	r := result{Plane: p.name, PeakLiveObjects: size.services * size.perSvc}
+	services, perSvc, churnSecs, rate, gated := size.services, size.perSvc, size.churnSecs, size.rate, size.gated
+	c, err := measure.Client(p.kubeconfig, 5000)
+	if err != nil {
+		return r, err
 	}
 	ctx := context.Background()
-	ns := "bench"
-	if _, err := c.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
-		return err
+	t0 := time.Now()
+	if err := p.startAgent(bin, size.nodes); err != nil {
+		return r, err
 	}
-	for deadline := time.Now().Add(30 * time.Second); ; {
-		nodes, _ := c.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
-		if len(nodes.Items) == 3 {
+	for deadline := time.Now().Add(5 * time.Minute); ; {
+		nodes, _ := c.CoreV1().Nodes().List(ctx, metav1.ListOptions{ResourceVersion: "0"})
+		ready := 0
+		if nodes != nil {
+			for _, n := range nodes.Items {
+				for _, cond := range n.Status.Conditions {
+					if cond.Type == corev1.NodeReady && cond.Status == corev1.ConditionTrue {
+						ready++
+					}
+				}
+			}
+		}
+		if ready == size.nodes {
 			break
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("3 nodes did not register")
+			return r, fmt.Errorf("%d of %d nodes ready", ready, size.nodes)
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(200 * time.Millisecond)
 	}
-
+	r.NodesReadyS = time.Since(t0).Seconds()
+	ns := "bench"
+	if _, err := c.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+		return r, err
+	}
 	// Phase 1: services and deployments; wait until every slice is complete.
-	t0 := time.Now()
+	t0 = time.Now()
 	gatedSvcs := (gated + perSvc - 1) / perSvc
 	sem := make(chan struct{}, 32)
 	var wg sync.WaitGroup
@@ -162,7 +308,7 @@ func run(services, perSvc, churnSecs, rate, gated int, out string) error {
 	}
 	wg.Wait()
 	if firstErr != nil {
-		return firstErr
+		return r, firstErr
 	}
 	createdIn := time.Since(t0)
 	// Open the gates of the gated pods once they exist.
@@ -187,11 +333,11 @@ func run(services, perSvc, churnSecs, rate, gated int, out string) error {
 	var ready int
 	for deadline := time.Now().Add(30 * time.Minute); ; {
 		if _, err := openGates(); err != nil {
-			return err
+			return r, err
 		}
 		slices, err := c.DiscoveryV1().EndpointSlices(ns).List(ctx, metav1.ListOptions{})
 		if err != nil {
-			return err
+			return r, err
 		}
 		ready = 0
 		for _, s := range slices.Items {
@@ -205,17 +351,17 @@ func run(services, perSvc, churnSecs, rate, gated int, out string) error {
 			break
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("only %d of %d endpoints ready", ready, wantReady)
+			return r, fmt.Errorf("only %d of %d endpoints ready", ready, wantReady)
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
 	allReady := time.Since(t0)
-	rssSteady := measure.RSSMB(srv.cmd.Process.Pid)
+	rssSteady := p.rss()
 
 	// Phase 2: churn.
 	pods, err := c.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
 	if err != nil {
-		return err
+		return r, err
 	}
 	var gatedPods []corev1.Pod
 	for _, p := range pods.Items {
@@ -225,7 +371,7 @@ func run(services, perSvc, churnSecs, rate, gated int, out string) error {
 	}
 	w, err := c.DiscoveryV1().EndpointSlices(ns).Watch(ctx, metav1.ListOptions{ResourceVersion: pods.ResourceVersion})
 	if err != nil {
-		return err
+		return r, err
 	}
 	type want struct {
 		ready bool
@@ -304,7 +450,7 @@ func run(services, perSvc, churnSecs, rate, gated int, out string) error {
 	tick.Stop()
 	cw.Wait()
 	w.Stop()
-	rssChurn := measure.RSSMB(srv.cmd.Process.Pid)
+	rssChurn := p.rss()
 
 	// Ceiling: a status write seen back through a watch on the pod itself.
 	var ceil []time.Duration
@@ -312,42 +458,26 @@ func run(services, perSvc, churnSecs, rate, gated int, out string) error {
 	for i := 0; i < 200; i++ {
 		pw, err := c.CoreV1().Pods(ns).Watch(ctx, metav1.ListOptions{FieldSelector: fields.OneTermEqualSelector("metadata.name", probe.Name).String(), ResourceVersion: "0"})
 		if err != nil {
-			return err
+			return r, err
 		}
 		<-pw.ResultChan() // the synthetic ADDED
 		patch := fmt.Sprintf(`{"metadata":{"annotations":{"bench":"%d"}}}`, i)
 		s := time.Now()
 		if _, err := c.CoreV1().Pods(ns).Patch(ctx, probe.Name, types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
-			return err
+			return r, err
 		}
 		<-pw.ResultChan()
 		ceil = append(ceil, time.Since(s))
 		pw.Stop()
 	}
 
-	fmt.Printf("svcnet controllers benchmark, %s\n", time.Now().UTC().Format(time.RFC3339))
-	fmt.Printf("%d services x %d pods = %d pods on 3 simulated nodes\n\n", services, perSvc, services*perSvc)
-	fmt.Printf("%-52s %10s\n", "objects created through the API (s)", fmt.Sprintf("%.1f", createdIn.Seconds()))
-	fmt.Printf("%-52s %10s\n", "until every slice lists all its pods ready (s)", fmt.Sprintf("%.1f", allReady.Seconds()))
-	fmt.Printf("%-52s %10.1f\n", "server RSS when all ready (MB)", rssSteady)
-	fmt.Printf("%-52s %10.1f\n", "server RSS after churn (MB)", rssChurn)
-	fmt.Printf("\n%-52s %7s %8s %8s %8s\n", "latency (ms)", "count", "p50", "p99", "max")
-	fmt.Printf("%-52s %7d %8.2f %8.2f %8.2f\n", "pod Ready changed ▶ EndpointSlice updated", len(lat), measure.PercentileMs(lat, .5), measure.PercentileMs(lat, .99), measure.PercentileMs(lat, 1))
-	fmt.Printf("%-52s %7d %8.2f %8.2f %8.2f\n", "  (the status write itself)", len(writeLat), measure.PercentileMs(writeLat, .5), measure.PercentileMs(writeLat, .99), measure.PercentileMs(writeLat, 1))
-	fmt.Printf("%-52s %7d %8.2f %8.2f %8.2f\n", "ceiling: write ▶ seen by a watch, no controller", len(ceil), measure.PercentileMs(ceil, .5), measure.PercentileMs(ceil, .99), measure.PercentileMs(ceil, 1))
-	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
-		return err
+	r.CreateS, r.AllReadyS, r.RSSReadyMB, r.RSSChurnMB = createdIn.Seconds(), allReady.Seconds(), rssSteady, rssChurn
+	pct := func(d []time.Duration) map[string]float64 {
+		return map[string]float64{"count": float64(len(d)), "p50": measure.PercentileMs(d, .5), "p99": measure.PercentileMs(d, .99), "max": measure.PercentileMs(d, 1)}
 	}
-	b, _ := json.MarshalIndent(map[string]any{
-		"date": time.Now().UTC().Format(time.RFC3339), "services": services, "pods": services * perSvc, "nodes": 3,
-		"create_seconds": createdIn.Seconds(), "all_ready_seconds": allReady.Seconds(),
-		"rss_ready_mb": rssSteady, "rss_after_churn_mb": rssChurn, "churn_rate": rate, "churn_seconds": churnSecs,
-		"propagation_ms": map[string]float64{"count": float64(len(lat)), "p50": measure.PercentileMs(lat, .5), "p99": measure.PercentileMs(lat, .99), "max": measure.PercentileMs(lat, 1)},
-		"ceiling_ms":     map[string]float64{"p50": measure.PercentileMs(ceil, .5), "p99": measure.PercentileMs(ceil, .99)},
-	}, "", "  ")
-	return os.WriteFile(out, b, 0o644)
+	r.PropagationMs, r.StatusWriteMs, r.CeilingMs = pct(lat), pct(writeLat), pct(ceil)
+	return r, nil
 }
-
 func gateTrue(p *corev1.Pod) bool {
 	for _, c := range p.Status.Conditions {
 		if c.Type == gate {

@@ -7,17 +7,20 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
+	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/svcnet/svcnet/internal/app/daemon"
+	"github.com/svcnet/svcnet/internal/kube"
 	"github.com/svcnet/svcnet/internal/nodeagent"
 	"github.com/svcnet/svcnet/internal/nodeagent/process"
 	"github.com/svcnet/svcnet/internal/pki"
@@ -51,11 +54,14 @@ type AgentOptions struct {
 	// Profiling serves /debug/pprof on MetricsAddr.
 	Profiling bool
 	Node      NodeOptions
+	// Nodes > 1 simulates that many nodes in this process, named
+	// <node-name>-0 … (as kwok does): simulated pods only, no proxy.
+	Nodes int
 }
 
 // DefaultAgentOptions are the defaults of `svcnet agent`.
 func DefaultAgentOptions() AgentOptions {
-	return AgentOptions{InternalIP: "127.0.0.1", LogLevel: "info", ClusterDomain: "cluster.local", DataDir: "./svcnet-agent-data", Node: DefaultNodeOptions()}
+	return AgentOptions{InternalIP: "127.0.0.1", LogLevel: "info", ClusterDomain: "cluster.local", DataDir: "./svcnet-agent-data", Node: DefaultNodeOptions(), Nodes: 1}
 }
 
 // Validate checks every option, reporting all problems at once.
@@ -72,6 +78,12 @@ func (o AgentOptions) Validate() error {
 	}
 	if _, err := netip.ParseAddr(o.InternalIP); err != nil {
 		errs = append(errs, fmt.Errorf("--internal-ip: %w", err))
+	}
+	if o.Nodes < 1 {
+		errs = append(errs, fmt.Errorf("--nodes %d: at least 1", o.Nodes))
+	}
+	if o.Nodes > 1 && (o.Node.Runtime != "sim" || o.Node.proxyOn()) {
+		errs = append(errs, errors.New("--nodes above 1 simulates its nodes: --runtime sim without --proxy"))
 	}
 	return errors.Join(errs...)
 }
@@ -101,6 +113,7 @@ func agentCommand(stdout, stderr io.Writer) *cobra.Command {
 	f.StringVar(&o.DataDir, "data-dir", o.DataDir, "directory for the process runtime's container logs")
 	f.StringVar(&o.MetricsAddr, "metrics-addr", o.MetricsAddr, "address of /metrics (proxy metrics); empty serves none")
 	f.BoolVar(&o.Profiling, "profiling", o.Profiling, "serve /debug/pprof on --metrics-addr")
+	f.IntVar(&o.Nodes, "nodes", o.Nodes, "simulate this many nodes, named <node-name>-0, <node-name>-1, … (sim runtime; credentials that may act for every one of them)")
 	addNodeFlags(cmd, &o.Node)
 	return cmd
 }
@@ -165,6 +178,35 @@ func (o AgentOptions) serverTLS() (*process.ServerTLS, error) {
 	return &process.ServerTLS{Cert: pair, ClientCA: pool, Caller: pki.KubeletClientName}, nil
 }
 
+// startSimulatedNodes starts o.Nodes simulated nodes that share one
+// Services informer; each has its own client (rate limits, as separate
+// kubelets have) over one connection pool.
+func startSimulatedNodes(g *daemon.Group, cfg *rest.Config, base nodeagent.Config, o AgentOptions, log *slog.Logger) error {
+	shared, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	factory := informers.NewSharedInformerFactoryWithOptions(shared, 0, informers.WithTransform(kube.StripManagedFields))
+	services := factory.Core().V1().Services()
+	services.Informer() // registered before Start
+	g.Go(func(ctx context.Context) error { factory.Start(ctx.Done()); <-ctx.Done(); factory.Shutdown(); return nil })
+	for i := range o.Nodes {
+		ncfg := base
+		ncfg.NodeName = fmt.Sprintf("%s-%d", o.NodeName, i)
+		ncfg.Services = services
+		c, err := kubernetes.NewForConfig(cfg)
+		if err != nil {
+			return err
+		}
+		n, err := buildNode(c, ncfg, o.Node, o.DataDir, nil, nil, log.With("node", ncfg.NodeName))
+		if err != nil {
+			return err
+		}
+		n.start(g)
+	}
+	return nil
+}
+
 // RunAgent runs one node until ctx ends.
 func RunAgent(ctx context.Context, o AgentOptions, stdout, stderr io.Writer) error {
 	if err := o.Validate(); err != nil {
@@ -198,12 +240,19 @@ func RunAgent(ctx context.Context, o AgentOptions, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
+	g := daemon.NewGroup(ctx)
+	defer g.Cancel()
+	if o.Nodes > 1 {
+		if err := startSimulatedNodes(g, cfg, ncfg, o, log); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "svcnet agent: %d simulated nodes %s-0 … %s-%d joining %s\n", o.Nodes, o.NodeName, o.NodeName, o.Nodes-1, cfg.Host)
+		return g.Wait()
+	}
 	n, err := buildNode(client, ncfg, o.Node, o.DataDir, serverTLS, metrics.Registerer(), log)
 	if err != nil {
 		return err
 	}
-	g := daemon.NewGroup(ctx)
-	defer g.Cancel()
 	metricsAddr := ""
 	if metrics != nil {
 		if metricsAddr, err = daemon.Start(g, metrics); err != nil {

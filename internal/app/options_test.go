@@ -82,4 +82,21 @@ func TestAgentOptionsValidate(t *testing.T) {
 	if err := o.Validate(); err == nil || !strings.Contains(err.Error(), "--internal-ip") {
 		t.Fatalf("a host name as --internal-ip: %v", err)
 	}
+	o.InternalIP = "127.0.0.1"
+	for _, tc := range []struct {
+		nodes            int
+		runtime, proxy   string
+		wantErrSubstring string
+	}{
+		{500, "sim", "auto", ""},
+		{0, "sim", "auto", "--nodes 0"},
+		{2, "process", "auto", "--nodes above 1"},
+		{2, "sim", "on", "--nodes above 1"},
+	} {
+		o.Nodes, o.Node.Runtime, o.Node.Proxy = tc.nodes, tc.runtime, tc.proxy
+		err := o.Validate()
+		if tc.wantErrSubstring == "" && err != nil || tc.wantErrSubstring != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErrSubstring)) {
+			t.Errorf("--nodes %d --runtime %s --proxy %s: %v, want %q", tc.nodes, tc.runtime, tc.proxy, err, tc.wantErrSubstring)
+		}
+	}
 }

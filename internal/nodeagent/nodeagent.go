@@ -32,6 +32,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/informers"
+	corev1informers "k8s.io/client-go/informers/core/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
@@ -70,6 +71,9 @@ type Config struct {
 	// LogPort, when set, is published as the node's kubelet endpoint: where
 	// its pods' logs are served (on InternalIP).
 	LogPort int32
+	// Services, when set, is an informer the agent shares with other nodes
+	// of the same process (`svcnet agent --nodes`); nil: its own.
+	Services corev1informers.ServiceInformer
 }
 
 // Runtime runs the pods bound to the node.
@@ -168,7 +172,10 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.queue.Store(loop)
 	// Services, for the environment of process pods.
 	all := informers.NewSharedInformerFactoryWithOptions(a.client, 0, informers.WithTransform(kube.StripManagedFields))
-	svcInf := all.Core().V1().Services()
+	svcInf := a.cfg.Services
+	if svcInf == nil {
+		svcInf = all.Core().V1().Services()
+	}
 	a.services = svcInf.Lister()
 	loop.Synced = append(loop.Synced, svcInf.Informer().HasSynced)
 	_, _ = podInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
