@@ -22,6 +22,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -50,6 +51,7 @@ func main() {
 	peer := flag.String("peer", ".cache/k8s/v1.37.2/kube-apiserver", "kube-apiserver (kube-controller-manager and kube-scheduler beside it) to run side by side; empty runs none")
 	qps := flag.Int("peer-qps", 1000, "the peer controller manager's and scheduler's client QPS")
 	out := flag.String("out", "bench/results/controllers.json", "JSON result file")
+	flag.StringVar(&serverArgs, "server-args", "", "more flags for svcnet server, e.g. \"--metrics-addr 127.0.0.1:9153 --profiling\" to profile it")
 	flag.Parse()
 	w := workloadSize{services: *services, perSvc: *perSvc, nodes: *nodes, churnSecs: *churnSecs, rate: *rate, gated: *gated}
 	if err := run(w, *peer, *qps, *out); err != nil {
@@ -85,6 +87,9 @@ func (p *plane) rss() float64 {
 
 const clusterCIDR = "10.128.0.0/9"
 
+// serverArgs are more flags for svcnet server (-server-args).
+var serverArgs string
+
 // startAgent runs the simulated nodes of a plane.
 func (p *plane) startAgent(bin string, nodes int) error {
 	cmd := exec.Command(bin, "agent", "--kubeconfig", p.kubeconfig, "--node-name", "sim", "--nodes", fmt.Sprint(nodes), "--log-level", "error")
@@ -104,7 +109,7 @@ func startSvcnet(bin, dir string) (*plane, error) {
 	}
 	p.stops = append(p.stops, e.Stop)
 	s, err := measure.StartServer(bin, append([]string{"--data-dir", filepath.Join(dir, "api"), "--api-addr", "127.0.0.1:0", "--node-name", "",
-		"--cluster-cidr", clusterCIDR, "--log-level", "error", "--dns-addr", "", "--metrics-addr", "", "--ingress-addr", "", "--ingress-tls-addr", ""}, e.EtcdFlags()...)...)
+		"--cluster-cidr", clusterCIDR, "--log-level", "error", "--dns-addr", "", "--metrics-addr", "", "--ingress-addr", "", "--ingress-tls-addr", ""}, append(e.EtcdFlags(), strings.Fields(serverArgs)...)...)...)
 	if err != nil {
 		p.stop()
 		return nil, err
@@ -172,13 +177,13 @@ func run(w workloadSize, peer string, qps int, out string) error {
 		}
 		var p *plane
 		if name == "svcnet" {
-			p, err = startSvcnet(bin, filepath.Join(tmp, name))
+			p, err = startSvcnet(bin, filepath.Join(tmp, "plane-"+name))
 		} else {
 			abs, _ := filepath.Abs(peer)
 			if _, serr := os.Stat(abs); serr != nil {
 				return fmt.Errorf("no %s: build it with `bash test/k8s/build.sh`, or pass -peer ''", peer)
 			}
-			p, err = startKube(bin, abs, filepath.Join(tmp, name), qps)
+			p, err = startKube(bin, abs, filepath.Join(tmp, "plane-"+name), qps)
 		}
 		if err != nil {
 			return err

@@ -4,6 +4,7 @@ package deployment
 import (
 	"context"
 	"log/slog"
+	"sort"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -11,7 +12,6 @@ import (
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	appsinformers "k8s.io/client-go/informers/apps/v1"
 	"k8s.io/client-go/kubernetes"
 	appslisters "k8s.io/client-go/listers/apps/v1"
@@ -27,6 +27,7 @@ type Controller struct {
 	client   kubernetes.Interface
 	deploys  appslisters.DeploymentLister
 	rs       appslisters.ReplicaSetLister
+	rsIndex  cache.SharedIndexInformer
 	recorder record.EventRecorder
 	loop     *kube.Loop[string]
 	now      func() time.Time
@@ -34,7 +35,8 @@ type Controller struct {
 
 // New wires the controller; it starts nothing.
 func New(client kubernetes.Interface, dInf appsinformers.DeploymentInformer, rsInf appsinformers.ReplicaSetInformer, recorder record.EventRecorder, log *slog.Logger, now func() time.Time) *Controller {
-	c := &Controller{client: client, deploys: dInf.Lister(), rs: rsInf.Lister(), recorder: recorder, now: now}
+	c := &Controller{client: client, deploys: dInf.Lister(), rs: rsInf.Lister(), rsIndex: rsInf.Informer(), recorder: recorder, now: now}
+	podutil.IndexByController(rsInf.Informer())
 	q := kube.NewQueue[string]("deployment")
 	c.loop = &kube.Loop[string]{Name: "deployment", Queue: q, Sync: c.sync, Workers: 4, Log: log,
 		Synced: []cache.InformerSynced{dInf.Informer().HasSynced, rsInf.Informer().HasSynced}}
@@ -58,16 +60,9 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 	if err != nil || d.DeletionTimestamp != nil || d.Spec.Replicas == nil {
 		return err
 	}
-	all, err := c.rs.ReplicaSets(ns).List(labels.Everything())
-	if err != nil {
-		return err
-	}
-	var owned []*appsv1.ReplicaSet
-	for _, rs := range all {
-		if ref := podutil.ControllerOf(rs); ref != nil && ref.UID == d.UID {
-			owned = append(owned, rs)
-		}
-	}
+	owned := podutil.OwnedBy[*appsv1.ReplicaSet](c.rsIndex, d.UID)
+	// Keep the informer's order stable for Reconcile.
+	sort.Slice(owned, func(i, j int) bool { return owned[i].Name < owned[j].Name })
 	plan := Reconcile(d, owned, c.now())
 	rsAPI := c.client.AppsV1().ReplicaSets(ns)
 	if plan.Create != nil {

@@ -157,14 +157,21 @@ func IndexByController(inf cache.SharedIndexInformer) {
 
 // Owned returns the pods an informer indexed under owner UID.
 func Owned(inf cache.SharedIndexInformer, uid types.UID) []*corev1.Pod {
+	return OwnedBy[*corev1.Pod](inf, uid)
+}
+
+// OwnedBy returns the objects of type T an informer indexed (with
+// IndexByController) under their controller's UID: a controller's sync
+// costs what it owns, not everything in its namespace.
+func OwnedBy[T any](inf cache.SharedIndexInformer, uid types.UID) []T {
 	objs, err := inf.GetIndexer().ByIndex(ControllerUIDIndex, string(uid))
 	if err != nil {
 		return nil
 	}
-	out := make([]*corev1.Pod, 0, len(objs))
+	out := make([]T, 0, len(objs))
 	for _, o := range objs {
-		if p, ok := o.(*corev1.Pod); ok {
-			out = append(out, p)
+		if t, ok := o.(T); ok {
+			out = append(out, t)
 		}
 	}
 	return out
