@@ -38,7 +38,21 @@ const (
 	fmtProtobuf
 	fmtTable
 	fmtMetadata // PartialObjectMetadata(List)
+	// fmtMetadataProtobuf: PartialObjectMetadata(List) in protobuf (the
+	// metadata client's first choice).
+	fmtMetadataProtobuf
 )
+
+// isMetadata reports whether f is a PartialObjectMetadata format.
+func isMetadata(f format) bool { return f == fmtMetadata || f == fmtMetadataProtobuf }
+
+// metadataWire is the encoding of a PartialObjectMetadata format.
+func metadataWire(f format) format {
+	if f == fmtMetadataProtobuf {
+		return fmtProtobuf
+	}
+	return fmtJSON
+}
 
 // codecs holds the serializers the server speaks.
 type codecs struct {
@@ -76,8 +90,13 @@ func negotiate(accept string) (format, bool) {
 			}
 			continue
 		case "PartialObjectMetadata", "PartialObjectMetadataList":
-			if params["g"] == "meta.k8s.io" && (params["v"] == "v1" || params["v"] == "v1beta1") && mt == mediaJSON {
-				return fmtMetadata, true
+			if params["g"] == "meta.k8s.io" && (params["v"] == "v1" || params["v"] == "v1beta1") {
+				switch mt {
+				case mediaJSON:
+					return fmtMetadata, true
+				case mediaProtobuf:
+					return fmtMetadataProtobuf, true
+				}
 			}
 			continue
 		case "":

@@ -52,7 +52,7 @@ func (s *Server) serveList(rq *request) error {
 	if err != nil {
 		return err
 	}
-	o := registry.ListOptions{Selector: sel, Continue: rq.param("continue"), Stored: rq.out == fmtProtobuf}
+	o := registry.ListOptions{Selector: sel, Continue: rq.param("continue"), Stored: rq.out == fmtProtobuf || rq.out == fmtMetadataProtobuf}
 	if l := rq.param("limit"); l != "" {
 		n, err := strconv.ParseInt(l, 10, 64)
 		if err != nil || n < 0 {
@@ -97,13 +97,26 @@ func (s *Server) serveList(rq *request) error {
 		t.ResourceVersion, t.Continue, t.RemainingItemCount = rv, result.Continue, result.Remaining
 		encodeRowObjects(t)
 		s.codecs.writeObject(rq.w, fmtTable, http.StatusOK, t)
-	case fmtMetadata:
-		list := &metav1.PartialObjectMetadataList{TypeMeta: metav1.TypeMeta{Kind: "PartialObjectMetadataList", APIVersion: "meta.k8s.io/v1"}}
-		list.ResourceVersion, list.Continue, list.RemainingItemCount = rv, result.Continue, result.Remaining
-		for _, obj := range result.Items {
-			list.Items = append(list.Items, *partialMetadata(obj))
+	case fmtMetadata, fmtMetadataProtobuf:
+		lm := metav1.ListMeta{ResourceVersion: rv, Continue: result.Continue, RemainingItemCount: result.Remaining}
+		if rq.out == fmtMetadataProtobuf {
+			if b, ok := registry.ProtobufMetadataList(result.Items, lm); ok {
+				rq.w.Header().Set("Content-Type", mediaProtobuf)
+				rq.w.WriteHeader(http.StatusOK)
+				_, _ = rq.w.Write(b)
+				return nil
+			}
 		}
-		s.codecs.writeObject(rq.w, fmtJSON, http.StatusOK, list)
+		list := &metav1.PartialObjectMetadataList{TypeMeta: metav1.TypeMeta{Kind: "PartialObjectMetadataList", APIVersion: "meta.k8s.io/v1"}, ListMeta: lm}
+		for _, obj := range result.Items {
+			o, err := s.reg.Object(obj)
+			if err != nil {
+				s.log.Error("skipping undecodable object", "resource", rq.res.GVR.Resource, "err", err)
+				continue
+			}
+			list.Items = append(list.Items, *partialMetadata(o))
+		}
+		s.codecs.writeObject(rq.w, metadataWire(rq.out), http.StatusOK, list)
 	default:
 		if b, ok := registry.ProtobufList(rq.res, result.Items, metav1.ListMeta{ResourceVersion: rv, Continue: result.Continue, RemainingItemCount: result.Remaining}); ok {
 			rq.w.Header().Set("Content-Type", mediaProtobuf)

@@ -80,6 +80,7 @@ func TestNegotiate(t *testing.T) {
 		{"client-go protobuf", "application/vnd.kubernetes.protobuf,application/json", fmtProtobuf, true},
 		{"yaml", "application/yaml", fmtYAML, true},
 		{"metadata", "application/json;as=PartialObjectMetadataList;v=v1;g=meta.k8s.io,application/json", fmtMetadata, true},
+		{"metadata in protobuf", "application/vnd.kubernetes.protobuf;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json", fmtMetadataProtobuf, true},
 		{"unknown as falls through", "application/json;as=Other;v=v1;g=x,application/json", fmtJSON, true},
 		{"html only", "text/html", fmtJSON, false},
 	}

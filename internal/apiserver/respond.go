@@ -19,8 +19,8 @@ func (s *Server) respond(rq *request, code int, obj runtime.Object) {
 		t.ResourceVersion = m.GetResourceVersion()
 		encodeRowObjects(t)
 		s.codecs.writeObject(rq.w, fmtTable, code, t)
-	case fmtMetadata:
-		s.codecs.writeObject(rq.w, fmtJSON, code, partialMetadata(obj))
+	case fmtMetadata, fmtMetadataProtobuf:
+		s.codecs.writeObject(rq.w, metadataWire(rq.out), code, partialMetadata(obj))
 	default:
 		s.codecs.writeObject(rq.w, rq.out, code, obj)
 	}

@@ -34,7 +34,7 @@ func (s *Server) serveScale(rq *request) error {
 	}
 	writeScale := func(obj runtime.Object) {
 		out := rq.out
-		if out == fmtTable || out == fmtMetadata {
+		if out == fmtTable || isMetadata(out) {
 			out = fmtJSON
 		}
 		s.codecs.writeObject(rq.w, out, http.StatusOK, toScale(obj))

@@ -35,7 +35,7 @@ func (s *Server) serveWatch(rq *request) error {
 			sel.Fields = fields.AndSelectors(sel.Fields, nameSel)
 		}
 	}
-	o := registry.WatchOptions{Selector: sel, Bookmarks: rq.param("allowWatchBookmarks") == "true", Stored: rq.out == fmtProtobuf}
+	o := registry.WatchOptions{Selector: sel, Bookmarks: rq.param("allowWatchBookmarks") == "true", Stored: rq.out == fmtProtobuf || rq.out == fmtMetadataProtobuf}
 	rv := rq.param("resourceVersion")
 	match := rq.param("resourceVersionMatch")
 	sendInitial := rq.param("sendInitialEvents")
@@ -151,7 +151,7 @@ type watchEncoder struct {
 func (s *Server) newWatchEncoder(rq *request) *watchEncoder {
 	e := &watchEncoder{s: s, rq: rq, contentType: mediaJSON}
 	switch rq.out {
-	case fmtProtobuf:
+	case fmtProtobuf, fmtMetadataProtobuf:
 		e.contentType = mediaProtobuf + ";stream=watch"
 	case fmtTable:
 		e.contentType = mediaTable
@@ -173,14 +173,19 @@ func (e *watchEncoder) flush() error {
 func (e *watchEncoder) write(ev watch.Event) error {
 	obj := ev.Object
 	if so, ok := obj.(*registry.StoredObject); ok {
-		if e.rq.out == fmtProtobuf {
-			var err error
+		var err error
+		switch e.rq.out {
+		case fmtProtobuf:
 			if e.obj, err = so.AppendProtobuf(e.obj[:0]); err == nil {
 				e.appendProtobufEvent(ev.Type, e.obj)
 				return nil
 			}
+		case fmtMetadataProtobuf:
+			if e.obj, err = so.AppendPartialMetadataProtobuf(e.obj[:0]); err == nil {
+				e.appendProtobufEvent(ev.Type, e.obj)
+				return nil
+			}
 		}
-		var err error
 		if obj, err = e.s.reg.Object(so); err != nil { // skipped, as the registry skips what it cannot decode
 			e.s.log.Error("watch: undecodable object", "resource", e.rq.res.GVR.Resource, "err", err)
 			return nil
@@ -196,12 +201,12 @@ func (e *watchEncoder) write(ev watch.Event) error {
 				e.headersSent = true
 				obj = t
 			}
-		case fmtMetadata:
+		case fmtMetadata, fmtMetadataProtobuf:
 			obj = partialMetadata(obj)
 		}
 	}
 	e.buf.Reset()
-	if e.rq.out == fmtProtobuf {
+	if e.rq.out == fmtProtobuf || e.rq.out == fmtMetadataProtobuf {
 		if err := e.s.codecs.proto.Encode(obj, &e.buf); err != nil {
 			return err
 		}

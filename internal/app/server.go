@@ -426,7 +426,10 @@ func buildControlPlane(o ServerOptions, store *etcdstore.Store, log *slog.Logger
 	if cp.creds, err = pki.LoadOrCreate(o.DataDir, certHosts(apiHost, cp.firstIP), time.Now()); err != nil {
 		return nil, fmt.Errorf("credentials: %w", err)
 	}
-	cp.restCfg = &rest.Config{Host: "https://" + ln.Addr().String(), BearerToken: cp.creds.AdminToken, QPS: 1000, Burst: 2000,
+	// The in-process clients (all the controllers and the scheduler share
+	// one) are limited by the API's in-flight caps, not by a client-side
+	// rate: kube-controller-manager gives each controller its own limit.
+	cp.restCfg = &rest.Config{Host: "https://" + ln.Addr().String(), BearerToken: cp.creds.AdminToken, QPS: 10000, Burst: 20000,
 		TLSClientConfig: rest.TLSClientConfig{CAData: cp.creds.CAPEM}, UserAgent: "svcnet-server"}
 	client, err := kubernetes.NewForConfig(cp.restCfg)
 	if err != nil {

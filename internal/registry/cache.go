@@ -3,6 +3,8 @@ package registry
 import (
 	"context"
 	"errors"
+	"maps"
+	"slices"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -67,13 +69,18 @@ func (r *Registry) Cache(res *Resource) *watchcache.Cache { return r.caches[res]
 
 // attrs reads an object's labels and selectable fields for the cache.
 func (r *Registry) attrs(res *Resource) watchcache.AttrsFunc {
-	return func(key string, value []byte) (labels.Set, fields.Set, error) {
+	names := slices.Sorted(maps.Keys(r.FieldSet(res, res.New())))
+	return func(key string, value []byte) (labels.Set, fields.Fields, error) {
 		obj, err := r.decodeValue(res, key, value, 0)
 		if err != nil {
 			return nil, nil, err
 		}
 		m, _ := meta.Accessor(obj)
-		return labels.Set(m.GetLabels()), r.FieldSet(res, obj), nil
+		var l labels.Set
+		if len(m.GetLabels()) > 0 {
+			l = labels.Set(m.GetLabels())
+		}
+		return l, watchcache.NewFields(names, r.FieldSet(res, obj)), nil
 	}
 }
 

@@ -113,6 +113,85 @@ func (o *StoredObject) AppendProtobuf(out []byte) ([]byte, error) {
 	return appendVersioned(out, 2, raw, o.Revision), nil
 }
 
+// metadataField is the object's metadata field (ObjectMeta, field 1) as
+// encoded: a PartialObjectMetadata message holds exactly that.
+func metadataField(raw []byte) ([]byte, error) {
+	b := raw
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return nil, protowire.ParseError(n)
+		}
+		m := protowire.ConsumeFieldValue(num, typ, b[n:])
+		if m < 0 {
+			return nil, protowire.ParseError(m)
+		}
+		if num == 1 && typ == protowire.BytesType {
+			return b[:n+m], nil
+		}
+		b = b[n+m:]
+	}
+	return nil, nil
+}
+
+// appendEnvelopeTypeMeta appends the envelope's typeMeta field.
+func appendEnvelopeTypeMeta(out []byte, apiVersion, kind string) []byte {
+	tm := protowire.AppendTag(nil, 1, protowire.BytesType)
+	tm = protowire.AppendString(tm, apiVersion)
+	tm = protowire.AppendTag(tm, 2, protowire.BytesType)
+	tm = protowire.AppendString(tm, kind)
+	out = protowire.AppendTag(out, 1, protowire.BytesType)
+	return protowire.AppendBytes(out, tm)
+}
+
+// AppendPartialMetadataProtobuf appends the object as a protobuf
+// PartialObjectMetadata (meta.k8s.io/v1), cut from the stored bytes
+// without decoding them: the garbage collector's and the namespace
+// controller's metadata informers read every object this way.
+func (o *StoredObject) AppendPartialMetadataProtobuf(out []byte) ([]byte, error) {
+	_, raw, err := storedParts(o.Value)
+	if err != nil {
+		return out, err
+	}
+	md, err := metadataField(raw)
+	if err != nil {
+		return out, err
+	}
+	out = append(out, protoMagic...)
+	out = appendEnvelopeTypeMeta(out, "meta.k8s.io/v1", "PartialObjectMetadata")
+	return appendVersioned(out, 2, md, o.Revision), nil
+}
+
+// ProtobufMetadataList is a PartialObjectMetadataList of stored objects in
+// protobuf; ok is false when an item is not a stored protobuf object.
+func ProtobufMetadataList(items []runtime.Object, lm metav1.ListMeta) (out []byte, ok bool) {
+	meta, err := lm.Marshal()
+	if err != nil {
+		return nil, false
+	}
+	list := protowire.AppendTag(nil, 1, protowire.BytesType)
+	list = protowire.AppendBytes(list, meta)
+	for _, it := range items {
+		so, ok := it.(*StoredObject)
+		if !ok {
+			return nil, false
+		}
+		_, raw, err := storedParts(so.Value)
+		if err != nil {
+			return nil, false
+		}
+		md, err := metadataField(raw)
+		if err != nil {
+			return nil, false
+		}
+		list = appendVersioned(list, 2, md, so.Revision)
+	}
+	out = append(out, protoMagic...)
+	out = appendEnvelopeTypeMeta(out, "meta.k8s.io/v1", "PartialObjectMetadataList")
+	out = protowire.AppendTag(out, 2, protowire.BytesType)
+	return protowire.AppendBytes(out, list), true
+}
+
 // ProtobufList is a list of stored objects in protobuf: the envelope, then
 // the list message (metadata = 1, items = 2). ok is false when an item is
 // not a stored protobuf object (the list is then encoded as usual).

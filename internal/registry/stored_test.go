@@ -116,3 +116,66 @@ func TestStoredObjectNotProtobuf(t *testing.T) {
 		t.Fatal("truncated object spliced")
 	}
 }
+
+// unknown unwraps a protobuf envelope.
+func unknown(t *testing.T, b []byte) runtime.Unknown {
+	t.Helper()
+	var u runtime.Unknown
+	if len(b) < 4 || string(b[:4]) != "k8s\x00" {
+		t.Fatal("no protobuf magic")
+	}
+	if err := u.Unmarshal(b[4:]); err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+// For every resource, the PartialObjectMetadata cut from the stored bytes
+// is the object's metadata with its resourceVersion, alone and in a list.
+func TestStoredObjectsServeAsPartialMetadata(t *testing.T) {
+	r := New(nil, slog.New(slog.NewTextHandler(io.Discard, nil)), time.Now, Resources(Config{Services: &ServiceStrategy{}}))
+	for _, res := range r.Resources() {
+		if !res.Stored() {
+			continue
+		}
+		t.Run(res.GVR.Resource, func(t *testing.T) {
+			value, err := r.encode(res, sampleObject(res, "a"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			so := &StoredObject{Resource: res, Value: value, Revision: 4242}
+			ref, err := r.Object(so)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := meta.AsPartialObjectMetadata(ref.(metav1.Object)).ObjectMeta
+			b, err := so.AppendPartialMetadataProtobuf(nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			u := unknown(t, b)
+			if u.APIVersion != "meta.k8s.io/v1" || u.Kind != "PartialObjectMetadata" {
+				t.Fatalf("type %s %s", u.APIVersion, u.Kind)
+			}
+			var got metav1.PartialObjectMetadata
+			if err := got.Unmarshal(u.Raw); err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got.ObjectMeta, want) || got.ResourceVersion != "4242" {
+				t.Fatalf("got\n %#v\nwant\n %#v", got.ObjectMeta, want)
+			}
+			lb, ok := ProtobufMetadataList([]runtime.Object{so, so}, metav1.ListMeta{ResourceVersion: "99"})
+			if !ok {
+				t.Fatal("list not encoded")
+			}
+			lu := unknown(t, lb)
+			var list metav1.PartialObjectMetadataList
+			if err := list.Unmarshal(lu.Raw); err != nil || lu.Kind != "PartialObjectMetadataList" {
+				t.Fatalf("%v %s", err, lu.Kind)
+			}
+			if list.ResourceVersion != "99" || len(list.Items) != 2 || !reflect.DeepEqual(list.Items[1].ObjectMeta, want) {
+				t.Fatalf("list %+v", list)
+			}
+		})
+	}
+}

@@ -53,7 +53,46 @@ type Object struct {
 	Value    []byte
 	Revision int64
 	Labels   labels.Set
-	Fields   fields.Set
+	Fields   fields.Fields
+}
+
+// Fields is a compact fields.Fields: the values of a resource's selectable
+// fields, in the order of a sorted name list its objects share (a map per
+// object cost ten times the memory).
+type Fields struct {
+	Names  []string
+	Values []string
+}
+
+// NewFields packs a set by a sorted list of the names it may hold.
+func NewFields(names []string, set fields.Set) *Fields {
+	f := &Fields{Names: names, Values: make([]string, len(names))}
+	for i, n := range names {
+		f.Values[i] = set[n]
+	}
+	return f
+}
+
+func (f *Fields) lookup(name string) (string, bool) {
+	i := sort.SearchStrings(f.Names, name)
+	if i < len(f.Names) && f.Names[i] == name {
+		return f.Values[i], true
+	}
+	return "", false
+}
+
+// Has reports whether the resource has the field.
+func (f *Fields) Has(name string) bool { _, ok := f.lookup(name); return ok }
+
+// Get returns the field's value.
+func (f *Fields) Get(name string) string { v, _ := f.lookup(name); return v }
+
+// field reads an indexed field of an object.
+func (o *Object) field(name string) (string, bool) {
+	if o.Fields == nil || !o.Fields.Has(name) {
+		return "", false
+	}
+	return o.Fields.Get(name), true
 }
 
 // EventType says what a watcher sees.
@@ -85,7 +124,7 @@ type change struct {
 
 // AttrsFunc reads an object's labels and selectable fields from its stored
 // bytes.
-type AttrsFunc func(key string, value []byte) (labels.Set, fields.Set, error)
+type AttrsFunc func(key string, value []byte) (labels.Set, fields.Fields, error)
 
 // Config of one resource's cache.
 type Config struct {
@@ -399,7 +438,7 @@ func index(labelIdx map[string]map[string]*Object, fieldIdx map[string]map[strin
 		set[obj.Key] = obj
 	}
 	for _, f := range indexFields {
-		v, ok := obj.Fields[f]
+		v, ok := obj.field(f)
 		if !ok {
 			continue
 		}
@@ -428,7 +467,7 @@ func unindex(labelIdx map[string]map[string]*Object, fieldIdx map[string]map[str
 		}
 	}
 	for _, f := range indexFields {
-		v, ok := obj.Fields[f]
+		v, ok := obj.field(f)
 		if !ok {
 			continue
 		}

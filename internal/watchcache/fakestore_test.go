@@ -171,7 +171,7 @@ func (s *fakeStore) CurrentRevision(context.Context) (int64, error) {
 }
 
 // testAttrs reads values written as "k=v,k=v|field=v,field=v".
-func testAttrs(_ string, value []byte) (labels.Set, fields.Set, error) {
+func testAttrs(_ string, value []byte) (labels.Set, fields.Fields, error) {
 	l, f, _ := strings.Cut(string(value), "|")
 	if strings.HasPrefix(l, "!") {
 		return nil, nil, errors.New("undecodable")

@@ -231,7 +231,7 @@ func (c *Cache) dispatchLocked(ch change) {
 			}
 		}
 		for f, byValue := range c.byField {
-			if v, ok := o.Fields[f]; ok {
+			if v, ok := o.field(f); ok {
 				offer(byValue[v])
 			}
 		}

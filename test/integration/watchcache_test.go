@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/tools/cache"
 )
 
@@ -330,5 +331,47 @@ func TestWatchResourceVersions(t *testing.T) {
 		ResourceVersionMatch: metav1.ResourceVersionMatchNotOlderThan, SendInitialEvents: &send, AllowWatchBookmarks: true})
 	if !apierrors.IsTimeout(err) || !apierrors.HasStatusCause(err, metav1.CauseTypeResourceVersionTooLarge) {
 		t.Errorf("WatchList from the future: %v, want a 504 with a ResourceVersionTooLarge cause", err)
+	}
+}
+
+// The metadata client (the garbage collector's) reads PartialObjectMetadata
+// in protobuf, lists and watches, cut from the cache's stored bytes.
+func TestMetadataClientInProtobuf(t *testing.T) {
+	s := sharedServer(t)
+	c := s.client(false)
+	ctx := ctxT(t)
+	mkNamespace(t, c, "meta")
+	if _, err := c.CoreV1().Pods("meta").Create(ctx, simplePod("p1", "n1", map[string]string{"app": "x"}), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	mc, err := metadata.NewForConfig(s.restConfig(false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pods := mc.Resource(corev1.SchemeGroupVersion.WithResource("pods")).Namespace("meta")
+	l, err := pods.List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(l.Items) != 1 || l.Items[0].Name != "p1" || l.Items[0].Labels["app"] != "x" || l.Items[0].ResourceVersion == "" || l.ResourceVersion == "" {
+		t.Fatalf("list %+v", l)
+	}
+	w, err := pods.Watch(ctx, metav1.ListOptions{ResourceVersion: l.ResourceVersion})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	created, err := c.CoreV1().Pods("meta").Create(ctx, simplePod("p2", "n1", nil), metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case ev := <-w.ResultChan():
+		m, ok := ev.Object.(*metav1.PartialObjectMetadata)
+		if !ok || ev.Type != watch.Added || m.Name != "p2" || m.UID != created.UID || m.ResourceVersion != created.ResourceVersion {
+			t.Fatalf("got %v %#v", ev.Type, ev.Object)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the metadata watch saw nothing")
 	}
 }
