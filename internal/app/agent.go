@@ -189,7 +189,12 @@ func startSimulatedNodes(g *daemon.Group, cfg *rest.Config, base nodeagent.Confi
 	factory := informers.NewSharedInformerFactoryWithOptions(shared, 0, informers.WithTransform(kube.StripManagedFields))
 	services := factory.Core().V1().Services()
 	services.Informer() // registered before Start
-	g.Go(func(ctx context.Context) error { factory.Start(ctx.Done()); <-ctx.Done(); factory.Shutdown(); return nil })
+	g.Go(func(ctx context.Context) error {
+		factory.Start(ctx.Done())
+		<-ctx.Done()
+		factory.Shutdown()
+		return nil
+	})
 	for i := range o.Nodes {
 		ncfg := base
 		ncfg.NodeName = fmt.Sprintf("%s-%d", o.NodeName, i)
@@ -222,6 +227,7 @@ func RunAgent(ctx context.Context, o AgentOptions, stdout, stderr io.Writer) err
 		return err
 	}
 	cfg.QPS, cfg.Burst, cfg.UserAgent = 500, 1000, "svcnet-agent/"+o.NodeName
+	kube.Protobuf(cfg)
 	client, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return err

@@ -31,6 +31,7 @@ import (
 	"github.com/svcnet/svcnet/internal/hostnet"
 	"github.com/svcnet/svcnet/internal/ingress"
 	"github.com/svcnet/svcnet/internal/ipalloc"
+	"github.com/svcnet/svcnet/internal/kube"
 	"github.com/svcnet/svcnet/internal/nodeagent"
 	"github.com/svcnet/svcnet/internal/nodeagent/process"
 	"github.com/svcnet/svcnet/internal/nodeproxy"
@@ -431,6 +432,7 @@ func buildControlPlane(o ServerOptions, store *etcdstore.Store, log *slog.Logger
 	// rate: kube-controller-manager gives each controller its own limit.
 	cp.restCfg = &rest.Config{Host: "https://" + ln.Addr().String(), BearerToken: cp.creds.AdminToken, QPS: 10000, Burst: 20000,
 		TLSClientConfig: rest.TLSClientConfig{CAData: cp.creds.CAPEM}, UserAgent: "svcnet-server"}
+	kube.Protobuf(cp.restCfg)
 	client, err := kubernetes.NewForConfig(cp.restCfg)
 	if err != nil {
 		return nil, err
