@@ -116,9 +116,10 @@ type Event struct {
 	Revision int64
 }
 
-// change is one etcd change as the window keeps it.
+// change is one etcd change. obj is nil for a deletion; in the window, an
+// update's prev holds only the key, labels and fields.
 type change struct {
-	obj, prev *Object // obj nil: deleted
+	obj, prev *Object
 	rev       int64
 }
 
@@ -401,6 +402,13 @@ func (c *Cache) apply(ev storage.Event) {
 		index(c.labelIdx, c.fieldIdx, c.cfg.IndexFields, obj)
 	}
 	ch := change{obj: obj, prev: prev, rev: ev.Revision}
+	c.dispatchLocked(ch)
+	// The window keeps what a later watcher needs: a replaced version's
+	// labels and fields (to see it leave or enter a selection), not its
+	// bytes; a deleted object whole (its last state is the DELETED event).
+	if obj != nil && prev != nil {
+		ch.prev = &Object{Key: prev.Key, Revision: prev.Revision, Labels: prev.Labels, Fields: prev.Fields}
+	}
 	c.window = append(c.window, ch)
 	if len(c.window) > c.cfg.Window {
 		drop := len(c.window) - c.cfg.Window
@@ -410,7 +418,6 @@ func (c *Cache) apply(ev storage.Event) {
 	if ev.Revision > c.rev {
 		c.rev = ev.Revision
 	}
-	c.dispatchLocked(ch)
 	c.advanceLocked()
 }
 
