@@ -635,11 +635,14 @@ func controllerIdentity() string {
 	return id + "_" + string(uuid.NewUUID())
 }
 
-// gcResources are every served resource, for the garbage collector.
+// gcResources are what the garbage collector follows: every stored
+// resource but Events (kube-controller-manager's ignored resources: they
+// are owned by nothing, and following them cost the collector a graph node
+// for each of the several events every pod brings).
 func gcResources(reg *registry.Registry) []gc.Resource {
 	var out []gc.Resource
 	for _, r := range reg.Resources() {
-		if r.Stored() {
+		if r.Stored() && r.GroupResource().Resource != "events" {
 			out = append(out, gc.Resource{GVR: r.GVR, Kind: r.Kind})
 		}
 	}

@@ -7,7 +7,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"sort"
 	"sync"
 
 	corev1 "k8s.io/api/core/v1"
@@ -31,26 +30,25 @@ import (
 // fewest active pods (name breaks ties).
 // load counts active pods per node name.
 func Pick(pod *corev1.Pod, nodes []*corev1.Node, load map[string]int) (string, error) {
-	var fit []*corev1.Node
+	// One pass for the least loaded fitting node (ties by name): it runs
+	// under the scheduler's lock for every pod, over every node.
+	best, bestLoad := "", 0
 	for _, n := range nodes {
 		if !nodeReady(n) || n.DeletionTimestamp != nil || !podutil.FitsNode(pod, n) {
 			continue
 		}
-		if q, ok := n.Status.Allocatable[corev1.ResourcePods]; ok && int64(load[n.Name]) >= q.Value() {
+		l := load[n.Name]
+		if q, ok := n.Status.Allocatable[corev1.ResourcePods]; ok && int64(l) >= q.Value() {
 			continue // full
 		}
-		fit = append(fit, n)
+		if best == "" || l < bestLoad || l == bestLoad && n.Name < best {
+			best, bestLoad = n.Name, l
+		}
 	}
-	if len(fit) == 0 {
+	if best == "" {
 		return "", fmt.Errorf("0/%d nodes are available", len(nodes))
 	}
-	sort.Slice(fit, func(i, j int) bool {
-		if load[fit[i].Name] != load[fit[j].Name] {
-			return load[fit[i].Name] < load[fit[j].Name]
-		}
-		return fit[i].Name < fit[j].Name
-	})
-	return fit[0].Name, nil
+	return best, nil
 }
 
 func nodeReady(n *corev1.Node) bool {

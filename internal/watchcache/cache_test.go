@@ -496,3 +496,22 @@ func TestUndecodableObjectsAreSkipped(t *testing.T) {
 		t.Errorf("got %v", keys(res.Items))
 	}
 }
+
+func TestFieldsPacking(t *testing.T) {
+	names := []string{"metadata.name", "spec.nodeName", "status.phase"}
+	f := NewFields(names, fields.Set{"spec.nodeName": "n1", "metadata.name": "p", "other": "x"})
+	for _, tc := range []struct {
+		name, want string
+		has        bool
+	}{
+		{"metadata.name", "p", true}, {"spec.nodeName", "n1", true}, {"status.phase", "", true}, {"other", "", false}, {"a", "", false}, {"z", "", false},
+	} {
+		if f.Has(tc.name) != tc.has || f.Get(tc.name) != tc.want {
+			t.Errorf("%s: has %v get %q, want %v %q", tc.name, f.Has(tc.name), f.Get(tc.name), tc.has, tc.want)
+		}
+	}
+	sel := fields.ParseSelectorOrDie("spec.nodeName=n1,status.phase!=Running")
+	if !sel.Matches(f) {
+		t.Error("a selector does not match the packed fields")
+	}
+}

@@ -76,6 +76,12 @@ var apartRules = []apart{
 		why: "authorization decisions and tokens are pure: the API server hands them what they read",
 	},
 	{
+		from: []string{m + "internal/watchcache"},
+		banned: []string{m + "internal/apiserver", m + "internal/registry", m + "internal/storage/etcd", "k8s.io/client-go",
+			"k8s.io/api"},
+		why: "the watch cache holds bytes and what selectors read; the registry decodes, etcd is behind storage.Store",
+	},
+	{
 		from:   []string{m + "internal/dns"},
 		banned: []string{m + "internal/kube", "k8s.io/client-go/kubernetes", "k8s.io/client-go/informers"},
 		why:    "the DNS decodes protobuf straight into records and stays small (svcnet-dns)",
