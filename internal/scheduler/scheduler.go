@@ -30,13 +30,27 @@ import (
 // fewest active pods (name breaks ties).
 // load counts active pods per node name.
 func Pick(pod *corev1.Pod, nodes []*corev1.Node, load map[string]int) (string, error) {
-	// One pass for the least loaded fitting node (ties by name): it runs
-	// under the scheduler's lock for every pod, over every node.
-	best, bestLoad := "", 0
+	return leastLoaded(fitting(pod, nodes), load, len(nodes))
+}
+
+// fitting are the Ready nodes the pod may go to (its node selector,
+// affinity and tolerations), whatever their load: it reads no scheduler
+// state, so it runs outside the scheduler's lock.
+func fitting(pod *corev1.Pod, nodes []*corev1.Node) []*corev1.Node {
+	fit := make([]*corev1.Node, 0, len(nodes))
 	for _, n := range nodes {
-		if !nodeReady(n) || n.DeletionTimestamp != nil || !podutil.FitsNode(pod, n) {
-			continue
+		if nodeReady(n) && n.DeletionTimestamp == nil && podutil.FitsNode(pod, n) {
+			fit = append(fit, n)
 		}
+	}
+	return fit
+}
+
+// leastLoaded is the fitting node with the fewest pods and room for one
+// more (ties by name), in one pass: it runs under the scheduler's lock.
+func leastLoaded(fit []*corev1.Node, load map[string]int, all int) (string, error) {
+	best, bestLoad := "", 0
+	for _, n := range fit {
 		l := load[n.Name]
 		if q, ok := n.Status.Allocatable[corev1.ResourcePods]; ok && int64(l) >= q.Value() {
 			continue // full
@@ -46,7 +60,7 @@ func Pick(pod *corev1.Pod, nodes []*corev1.Node, load map[string]int) (string, e
 		}
 	}
 	if best == "" {
-		return "", fmt.Errorf("0/%d nodes are available", len(nodes))
+		return "", fmt.Errorf("0/%d nodes are available", all)
 	}
 	return best, nil
 }
@@ -131,14 +145,15 @@ func (s *Scheduler) sync(ctx context.Context, key string) error {
 	if err != nil {
 		return err
 	}
-	// Pick and reserve under the lock, so concurrent workers never put more
-	// pods on a node than it holds.
+	// Filter outside the lock; pick and reserve under it, so concurrent
+	// workers never put more pods on a node than it holds.
+	fit := fitting(pod, nodes)
 	s.mu.Lock()
 	if _, done := s.bound[pod.UID]; done {
 		s.mu.Unlock()
 		return nil
 	}
-	node, err := Pick(pod, nodes, s.load)
+	node, err := leastLoaded(fit, s.load, len(nodes))
 	if err == nil {
 		s.bound[pod.UID] = node
 		s.load[node]++

@@ -14,7 +14,12 @@ import (
 // node, and the pod tolerates each of its NoSchedule and NoExecute taints
 // (the unschedulable taint of a cordoned node among them).
 func FitsNode(pod *corev1.Pod, n *corev1.Node) bool {
-	if !labels.SelectorFromSet(pod.Spec.NodeSelector).Matches(labels.Set(n.Labels)) || !MatchesNodeAffinity(pod, n) {
+	for k, v := range pod.Spec.NodeSelector { // each an equality: the label present with that value
+		if got, ok := n.Labels[k]; !ok || got != v {
+			return false
+		}
+	}
+	if !MatchesNodeAffinity(pod, n) {
 		return false
 	}
 	taints := n.Spec.Taints
