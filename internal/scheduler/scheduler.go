@@ -74,6 +74,9 @@ func nodeReady(n *corev1.Node) bool {
 	return false
 }
 
+// bindWorkers is how many pods are being bound at once.
+const bindWorkers = 32
+
 // Scheduler watches pods and nodes.
 type Scheduler struct {
 	client   kubernetes.Interface
@@ -93,7 +96,10 @@ type Scheduler struct {
 func New(client kubernetes.Interface, podInf coreinformers.PodInformer, nodeInf coreinformers.NodeInformer, recorder record.EventRecorder, log *slog.Logger) *Scheduler {
 	s := &Scheduler{client: client, pods: podInf.Lister(), nodes: nodeInf.Lister(), recorder: recorder, log: log, load: map[string]int{}, bound: map[types.UID]string{}}
 	q := kube.NewQueue[string]("scheduler")
-	s.loop = &kube.Loop[string]{Name: "scheduler", Queue: q, Sync: s.sync, Workers: 4, Log: log,
+	// A sync spends most of its time waiting for its binding write: as
+	// kube-scheduler binds asynchronously, many bind at once (the pick
+	// itself is serialized by s.mu).
+	s.loop = &kube.Loop[string]{Name: "scheduler", Queue: q, Sync: s.sync, Workers: bindWorkers, Log: log,
 		Synced: []cache.InformerSynced{podInf.Informer().HasSynced, nodeInf.Informer().HasSynced}}
 	pending := func(obj interface{}) {
 		if p, ok := obj.(*corev1.Pod); ok && p.Spec.NodeName == "" && p.DeletionTimestamp == nil &&
