@@ -135,8 +135,9 @@ type Config struct {
 	// IndexFields are the selectable fields answered from an index (for
 	// pods, spec.nodeName). Every label is indexed.
 	IndexFields []string
-	// Window is how many recent changes are kept for watches that start
-	// from an older revision (default 10,000).
+	// Window is how many recent changes (at least; up to twice as many)
+	// are kept for watches that start from an older revision (default
+	// 10,000).
 	Window int
 	// BookmarkInterval is how often watchers that allow bookmarks get one
 	// (default 1 minute, as kube-apiserver).
@@ -410,10 +411,12 @@ func (c *Cache) apply(ev storage.Event) {
 		ch.prev = &Object{Key: prev.Key, Revision: prev.Revision, Labels: prev.Labels, Fields: prev.Fields}
 	}
 	c.window = append(c.window, ch)
-	if len(c.window) > c.cfg.Window {
+	// Trimmed to Window changes once it holds twice that: one copy per
+	// Window changes, not one per change.
+	if len(c.window) >= 2*c.cfg.Window {
 		drop := len(c.window) - c.cfg.Window
 		c.windowStart = c.window[drop-1].rev
-		c.window = append(c.window[:0:0], c.window[drop:]...)
+		c.window = append(make([]change, 0, 2*c.cfg.Window), c.window[drop:]...)
 	}
 	if ev.Revision > c.rev {
 		c.rev = ev.Revision

@@ -342,31 +342,35 @@ func TestWatchFromARevisionReplaysTheWindow(t *testing.T) {
 	s := newFakeStore()
 	c := started(t, s, Config{Window: 5})
 	var revs []int64
-	for i := range 8 {
+	// 12 changes with a window of 5: trimmed to the last 5 at the 10th,
+	// so changes 5 to 11 are kept.
+	for i := range 12 {
 		revs = append(revs, s.put(fmt.Sprintf("%sa/p%d", prefix, i), "|"))
 	}
 	waitRev(t, c, s)
-	w, err := c.Watch(context.Background(), WatchOptions{Selection: sel(t, "", "", ""), FromRevision: revs[4]})
+	w, err := c.Watch(context.Background(), WatchOptions{Selection: sel(t, "", "", ""), FromRevision: revs[8]})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer w.Stop()
 	if got, want := next(t, w, 3), []string{
-		fmt.Sprintf("ADDED a/p5@%d", revs[5]), fmt.Sprintf("ADDED a/p6@%d", revs[6]), fmt.Sprintf("ADDED a/p7@%d", revs[7]),
+		fmt.Sprintf("ADDED a/p9@%d", revs[9]), fmt.Sprintf("ADDED a/p10@%d", revs[10]), fmt.Sprintf("ADDED a/p11@%d", revs[11]),
 	}; fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("got %v want %v", got, want)
 	}
-	if _, err := c.Watch(context.Background(), WatchOptions{Selection: sel(t, "", "", ""), FromRevision: revs[1]}); !errors.Is(err, ErrTooOld) {
-		t.Errorf("a revision before the window: %v, want ErrTooOld", err)
-	}
-	// The window's first kept change: from the one before it works.
-	if w2, err := c.Watch(context.Background(), WatchOptions{Selection: sel(t, "", "", ""), FromRevision: revs[2]}); err != nil {
-		t.Errorf("from the window's start: %v", err)
-	} else {
-		if got := next(t, w2, 1); got[0] != fmt.Sprintf("ADDED a/p3@%d", revs[3]) {
-			t.Errorf("got %v", got)
+	for _, old := range []int{1, 3} {
+		if _, err := c.Watch(context.Background(), WatchOptions{Selection: sel(t, "", "", ""), FromRevision: revs[old]}); !errors.Is(err, ErrTooOld) {
+			t.Errorf("from change %d, before the window: %v, want ErrTooOld", old, err)
 		}
-		w2.Stop()
+	}
+	// From the change before the first kept one: every kept change.
+	w2, err := c.Watch(context.Background(), WatchOptions{Selection: sel(t, "", "", ""), FromRevision: revs[4]})
+	if err != nil {
+		t.Fatalf("from the window's start: %v", err)
+	}
+	defer w2.Stop()
+	if got := next(t, w2, 7); got[0] != fmt.Sprintf("ADDED a/p5@%d", revs[5]) || got[6] != fmt.Sprintf("ADDED a/p11@%d", revs[11]) {
+		t.Errorf("got %v", got)
 	}
 }
 
