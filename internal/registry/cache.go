@@ -50,23 +50,6 @@ func (r *Registry) StartCaches(ctx context.Context, cfg CacheConfig) {
 	}
 }
 
-// CachesReady waits until every watch cache has listed, or ctx ends.
-func (r *Registry) CachesReady(ctx context.Context) error {
-	for _, c := range r.caches {
-		for !c.Ready() {
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(10 * time.Millisecond):
-			}
-		}
-	}
-	return nil
-}
-
-// Cache is a resource's watch cache (nil without one).
-func (r *Registry) Cache(res *Resource) *watchcache.Cache { return r.caches[res] }
-
 // attrs reads an object's labels and selectable fields for the cache.
 func (r *Registry) attrs(res *Resource) watchcache.AttrsFunc {
 	names := slices.Sorted(maps.Keys(r.FieldSet(res, res.New())))
