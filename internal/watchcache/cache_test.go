@@ -264,16 +264,6 @@ func next(t *testing.T, w *Watcher, n int) []string {
 	return out
 }
 
-// nothingMore checks that a watcher has nothing queued after a fence
-// write that it must see.
-func nothingMore(t *testing.T, c *Cache, w *Watcher, fence string) {
-	t.Helper()
-	ev := next(t, w, 1)[0]
-	if ev[:len(fence)] != fence {
-		t.Errorf("unexpected event %s before the fence %s", ev, fence)
-	}
-}
-
 func TestWatchTranslatesThroughSelections(t *testing.T) {
 	s := newFakeStore()
 	fixture(s)
