@@ -208,18 +208,3 @@ func (r *Registry) cachedObject(res *Resource, obj *watchcache.Object, rev int64
 	}
 	return r.decodeValue(res, obj.Key, obj.Value, rev)
 }
-
-// cachedGet reads an object from its watch cache, as it was a moment ago;
-// ok is false when the cache is not ready or does not hold it.
-func (r *Registry) cachedGet(res *Resource, ns, name string) (runtime.Object, bool) {
-	c := r.caches[res]
-	if c == nil {
-		return nil, false
-	}
-	obj, ok := c.Get(r.Key(res, ns, name))
-	if !ok {
-		return nil, false
-	}
-	dec, err := r.decodeValue(res, obj.Key, obj.Value, obj.Revision)
-	return dec, err == nil
-}

@@ -432,15 +432,12 @@ func (r *Registry) CheckNamespace(ctx context.Context, ns string) error {
 	if nsRes == nil {
 		return nil
 	}
-	// The namespaces' cache answers for namespaces that exist (a moment's
-	// staleness is kube-apiserver's NamespaceLifecycle's too); etcd for the
-	// rest, so one created an instant ago is found.
-	obj, ok := r.cachedGet(nsRes, "", ns)
-	if !ok {
-		var err error
-		if obj, err = r.Get(ctx, nsRes, "", ns); err != nil {
-			return err
-		}
+	// Read from etcd, not the namespaces' cache: without quorum a create
+	// must time out (504) as in Kubernetes, and this read is what does it
+	// before the write's own transaction would fail with a 500.
+	obj, err := r.Get(ctx, nsRes, "", ns)
+	if err != nil {
+		return err
 	}
 	m, _ := meta.Accessor(obj)
 	if m.GetDeletionTimestamp() != nil {

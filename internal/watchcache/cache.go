@@ -233,17 +233,6 @@ func (c *Cache) Revision() int64 {
 	return c.rev
 }
 
-// Get returns the object held under key, as the cache last saw it; ok is
-// false when the cache is not ready or does not hold it.
-func (c *Cache) Get(key string) (*Object, bool) {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	if !c.ready {
-		return nil, false
-	}
-	return c.tree.Get(&Object{Key: key})
-}
-
 // Len is the number of objects held.
 func (c *Cache) Len() int {
 	c.mu.RLock()

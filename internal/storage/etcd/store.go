@@ -356,7 +356,7 @@ func (s *Store) Watch(ctx context.Context, prefix string, fromRev int64) (storag
 
 // ctxErr is ctx's error when ctx has ended, or when etcd says the call ran
 // out of time (code DeadlineExceeded, or Unknown with "context deadline
-// exceeded", or etcd's own request timeouts); err otherwise. Callers could not tell those from failures.
+// exceeded"); err otherwise. Callers could not tell those from failures.
 func ctxErr(ctx context.Context, err error) error {
 	if cerr := ctx.Err(); cerr != nil {
 		return cerr
@@ -365,13 +365,6 @@ func ctxErr(ctx context.Context, err error) error {
 	// before ctx's own timer fires: the same timeout.
 	if st, ok := status.FromError(err); ok && (st.Code() == codes.DeadlineExceeded || strings.Contains(st.Message(), context.DeadlineExceeded.Error())) {
 		return fmt.Errorf("%w: %s", context.DeadlineExceeded, st.Message())
-	}
-	// etcd's own "request timed out" (a proposal that found no quorum in
-	// time): a timeout too, as kube-apiserver reports it.
-	for _, timeout := range []error{rpctypes.ErrTimeout, rpctypes.ErrTimeoutDueToLeaderFail, rpctypes.ErrTimeoutDueToConnectionLost, rpctypes.ErrTimeoutWaitAppliedIndex} {
-		if errors.Is(err, timeout) {
-			return fmt.Errorf("%w: %s", context.DeadlineExceeded, err.Error())
-		}
 	}
 	return err
 }

@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -25,10 +24,7 @@ func TestCtxErr(t *testing.T) {
 		{"ctx ended", ended, failure, true},
 		{"etcd says DeadlineExceeded", live, status.Error(codes.DeadlineExceeded, "context deadline exceeded"), true},
 		{"etcd says Unknown: context deadline exceeded", live, status.Error(codes.Unknown, "context deadline exceeded"), true},
-		{"etcd's own request timeout (no quorum in time)", live, rpctypes.ErrTimeout, true},
-		{"etcd's timeout after a lost leader", live, rpctypes.ErrTimeoutDueToLeaderFail, true},
 		{"a failure stays a failure", live, failure, false},
-		{"etcd's no leader stays a failure", live, rpctypes.ErrNoLeader, false},
 		{"an Unknown of another kind too", live, status.Error(codes.Unknown, "disk full"), false},
 	}
 	for _, tc := range cases {
