@@ -222,14 +222,9 @@ func ProtobufList(res *Resource, items []runtime.Object, lm metav1.ListMeta) (ou
 		}
 		list = appendVersioned(list, 2, raw, so.Revision)
 	}
-	tm := protowire.AppendTag(nil, 1, protowire.BytesType)
-	tm = protowire.AppendString(tm, res.GVR.GroupVersion().String())
-	tm = protowire.AppendTag(tm, 2, protowire.BytesType)
-	tm = protowire.AppendString(tm, res.ListKind)
-	out = make([]byte, 0, len(list)+len(tm)+32)
+	out = make([]byte, 0, len(list)+64)
 	out = append(out, protoMagic...)
-	out = protowire.AppendTag(out, 1, protowire.BytesType)
-	out = protowire.AppendBytes(out, tm)
+	out = appendEnvelopeTypeMeta(out, res.GVR.GroupVersion().String(), res.ListKind)
 	out = protowire.AppendTag(out, 2, protowire.BytesType)
 	return protowire.AppendBytes(out, list), true
 }

@@ -233,13 +233,6 @@ func (c *Cache) Revision() int64 {
 	return c.rev
 }
 
-// Len is the number of objects held.
-func (c *Cache) Len() int {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	return c.tree.Len()
-}
-
 // Run lists the prefix, then follows it with one etcd watch, relisting
 // whenever the watch fails, until ctx ends.
 func (c *Cache) Run(ctx context.Context) {
