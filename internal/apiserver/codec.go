@@ -74,13 +74,16 @@ func newCodecs() *codecs {
 
 // negotiate picks the response format from the Accept header, in the
 // client's order. ok is false when nothing acceptable is offered.
-func negotiate(accept string) (format, bool) {
+func negotiate(accept string) (format, bool) { return negotiateWithout(accept, "") }
+
+// negotiateWithout is negotiate with media type skip left out.
+func negotiateWithout(accept, skip string) (format, bool) {
 	if strings.TrimSpace(accept) == "" {
 		return fmtJSON, true
 	}
 	for _, part := range strings.Split(accept, ",") {
 		mt, params, err := mime.ParseMediaType(strings.TrimSpace(part))
-		if err != nil {
+		if err != nil || (mt == skip && params["as"] == "") {
 			continue
 		}
 		switch params["as"] {
@@ -232,6 +235,10 @@ func (c *codecs) decodeObject(ct string, data []byte, res *registry.Resource, fv
 	case mediaYAML, "application/apply-patch+yaml", "application/apply-patch+cbor":
 		dec = c.yamlStrict
 	case mediaProtobuf:
+		if res.Custom() {
+			return nil, nil, apierrors.NewGenericServerResponse(http.StatusUnsupportedMediaType, "", res.GroupResource(), "",
+				"the body of the request was in an unknown format - accepted media types include: application/json, application/yaml", 0, false)
+		}
 		dec = c.proto
 	default:
 		return nil, nil, apierrors.NewGenericServerResponse(http.StatusUnsupportedMediaType, "", res.GroupResource(), "",
@@ -283,6 +290,18 @@ func (c *codecs) decodeObject(ct string, data []byte, res *registry.Resource, fv
 		return nil, nil, apierrors.NewBadRequest(fmt.Sprintf("body is not a %s", res.Kind))
 	}
 	obj.GetObjectKind().SetGroupVersionKind(gvk)
+	if res.UnknownFields != nil {
+		// A custom resource's unknown fields are those its schema prunes.
+		for _, f := range res.UnknownFields(obj) {
+			msg := fmt.Sprintf("unknown field %q", f)
+			if fv == validateStrict {
+				return nil, nil, apierrors.NewBadRequest(fmt.Sprintf("%s in version %q cannot be handled as a %s: strict decoding error: %s", res.Kind, res.GVR.Version, res.Kind, msg))
+			}
+			if fv == validateWarn {
+				warnings = append(warnings, msg)
+			}
+		}
+	}
 	return obj, warnings, nil
 }
 

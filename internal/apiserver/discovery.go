@@ -11,6 +11,7 @@ import (
 	apidiscoveryv2 "k8s.io/api/apidiscovery/v2"
 	apidiscoveryv2beta1 "k8s.io/api/apidiscovery/v2beta1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/version"
 
 	"github.com/svcnet/svcnet/internal/registry"
 )
@@ -27,7 +28,24 @@ func (s *Server) groupVersions() []metav1.GroupVersion {
 			out = append(out, gv)
 		}
 	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].Group == "" && out[j].Group != "" })
+	// The core group first; a group's versions together, the preferred
+	// (highest by Kubernetes' version order) first.
+	first := map[string]int{}
+	for i, gv := range out {
+		if _, ok := first[gv.Group]; !ok {
+			first[gv.Group] = i
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if (a.Group == "") != (b.Group == "") {
+			return a.Group == ""
+		}
+		if a.Group != b.Group {
+			return first[a.Group] < first[b.Group]
+		}
+		return version.CompareKubeAwareVersionStrings(a.Version, b.Version) > 0
+	})
 	return out
 }
 
@@ -106,9 +124,14 @@ func (s *Server) aggregated(core bool) apidiscoveryv2.APIGroupDiscoveryList {
 			}
 			resources = append(resources, d)
 		}
+		v := apidiscoveryv2.APIVersionDiscovery{Version: gv.Version, Resources: resources, Freshness: apidiscoveryv2.DiscoveryFreshnessCurrent}
+		if n := len(list.Items); n > 0 && list.Items[n-1].Name == gv.Group {
+			list.Items[n-1].Versions = append(list.Items[n-1].Versions, v)
+			continue
+		}
 		list.Items = append(list.Items, apidiscoveryv2.APIGroupDiscovery{
 			ObjectMeta: metav1.ObjectMeta{Name: gv.Group},
-			Versions:   []apidiscoveryv2.APIVersionDiscovery{{Version: gv.Version, Resources: resources, Freshness: apidiscoveryv2.DiscoveryFreshnessCurrent}},
+			Versions:   []apidiscoveryv2.APIVersionDiscovery{v},
 		})
 	}
 	return list

@@ -1,8 +1,11 @@
 package apiserver
 
 import (
+	"fmt"
+
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/managedfields"
 	"k8s.io/client-go/applyconfigurations"
 	"k8s.io/client-go/kubernetes/scheme"
@@ -20,7 +23,7 @@ type defaulter struct{ res *registry.Resource }
 
 func (d defaulter) Default(obj runtime.Object) {
 	if d.res.Default != nil {
-		if _, ok := obj.(*unstructured.Unstructured); !ok {
+		if _, ok := obj.(*unstructured.Unstructured); !ok || d.res.Custom() {
 			d.res.Default(obj)
 		}
 	}
@@ -30,12 +33,26 @@ func (d defaulter) Default(obj runtime.Object) {
 func (s *Server) fieldManager(res *registry.Resource, sub string) (*managedfields.FieldManager, error) {
 	s.fmMu.Lock()
 	defer s.fmMu.Unlock()
-	key := fmKey{res.GroupResource(), sub}
+	key := fmKey{res, sub}
 	if fm, ok := s.fms[key]; ok {
 		return fm, nil
 	}
-	fm, err := managedfields.NewDefaultFieldManager(s.typeConverter(), scheme.Scheme, defaulter{res}, scheme.Scheme,
-		res.GroupVersionKind(), res.GVR.GroupVersion(), sub, resetFields(res, sub))
+	var fm *managedfields.FieldManager
+	var err error
+	switch {
+	case res.Custom():
+		// Field sets deduced from the objects (kube-apiserver builds them
+		// from the definition's schema).
+		fm, err = managedfields.NewDefaultCRDFieldManager(managedfields.NewDeducedTypeConverter(), unstructuredConverter{}, defaulter{res}, unstructuredCreater{},
+			res.GroupVersionKind(), res.GVR.GroupVersion(), sub, resetFields(res, sub))
+	case res.GVR.Group == "apiextensions.k8s.io":
+		// client-go's type converter does not know the apiextensions types.
+		fm, err = managedfields.NewDefaultFieldManager(managedfields.NewDeducedTypeConverter(), scheme.Scheme, defaulter{res}, scheme.Scheme,
+			res.GroupVersionKind(), res.GVR.GroupVersion(), sub, resetFields(res, sub))
+	default:
+		fm, err = managedfields.NewDefaultFieldManager(s.typeConverter(), scheme.Scheme, defaulter{res}, scheme.Scheme,
+			res.GroupVersionKind(), res.GVR.GroupVersion(), sub, resetFields(res, sub))
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -63,4 +80,43 @@ func resetFields(res *registry.Resource, sub string) map[fieldpath.APIVersion]fi
 		return map[fieldpath.APIVersion]fieldpath.Filter{v: fieldpath.NewExcludeSetFilter(fieldpath.NewSet(fieldpath.MakePathOrDie("spec"), fieldpath.MakePathOrDie("metadata")))}
 	}
 	return map[fieldpath.APIVersion]fieldpath.Filter{v: fieldpath.NewExcludeSetFilter(fieldpath.NewSet(fieldpath.MakePathOrDie("status")))}
+}
+
+// unstructuredConverter converts custom resources between versions the way
+// their definitions' None strategy does: only apiVersion changes.
+type unstructuredConverter struct{}
+
+func (unstructuredConverter) Convert(in, out, _ interface{}) error {
+	u, ok := in.(*unstructured.Unstructured)
+	o, ok2 := out.(*unstructured.Unstructured)
+	if !ok || !ok2 {
+		return fmt.Errorf("cannot convert %T to %T", in, out)
+	}
+	o.Object = runtime.DeepCopyJSON(u.Object)
+	return nil
+}
+
+func (unstructuredConverter) ConvertToVersion(in runtime.Object, target runtime.GroupVersioner) (runtime.Object, error) {
+	u, ok := in.(*unstructured.Unstructured)
+	if !ok {
+		return nil, fmt.Errorf("cannot convert %T", in)
+	}
+	out := u.DeepCopy()
+	if gvk, ok := target.KindForGroupVersionKinds([]schema.GroupVersionKind{u.GroupVersionKind()}); ok {
+		out.SetGroupVersionKind(gvk)
+	}
+	return out, nil
+}
+
+func (unstructuredConverter) ConvertFieldLabel(_ schema.GroupVersionKind, label, value string) (string, string, error) {
+	return label, value, nil
+}
+
+// unstructuredCreater makes empty custom resources.
+type unstructuredCreater struct{}
+
+func (unstructuredCreater) New(kind schema.GroupVersionKind) (runtime.Object, error) {
+	u := &unstructured.Unstructured{}
+	u.SetGroupVersionKind(kind)
+	return u, nil
 }

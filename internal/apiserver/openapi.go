@@ -3,35 +3,53 @@ package apiserver
 import (
 	"net/http"
 	"strings"
+
+	"github.com/svcnet/svcnet/internal/openapi"
 )
 
 func (s *Server) serveOpenAPIv3(w http.ResponseWriter, r *http.Request) {
+	docs := s.openapi.Load()
 	key := strings.Trim(strings.TrimPrefix(r.URL.Path, "/openapi/v3"), "/")
 	if key == "" {
 		w.Header().Set("Content-Type", mediaJSON)
-		_, _ = w.Write(s.openapi.V3Root)
+		_, _ = w.Write(docs.V3Root)
 		return
 	}
-	doc, ok := s.openapi.V3[key]
+	doc, ok := docs.V3[key]
 	if !ok {
 		s.codecs.writeError(w, notFoundPath())
 		return
 	}
-	if h := r.URL.Query().Get("hash"); h != "" && h == s.openapi.V3Hash[key] {
+	if h := r.URL.Query().Get("hash"); h != "" && h == docs.V3Hash[key] {
 		w.Header().Set("Cache-Control", "public, immutable")
 	}
-	w.Header().Set("Etag", `"`+s.openapi.V3Hash[key]+`"`)
+	w.Header().Set("Etag", `"`+docs.V3Hash[key]+`"`)
 	w.Header().Set("Content-Type", mediaJSON)
 	_, _ = w.Write(doc)
 }
 
 func (s *Server) serveOpenAPIv2(w http.ResponseWriter, r *http.Request) {
+	docs := s.openapi.Load()
 	accept := r.Header.Get("Accept")
 	if strings.Contains(accept, "protobuf") {
 		w.Header().Set("Content-Type", "application/com.github.proto-openapi.spec.v2.v1.0+protobuf")
-		_, _ = w.Write(s.openapi.V2Proto)
+		_, _ = w.Write(docs.V2Proto)
 		return
 	}
 	w.Header().Set("Content-Type", mediaJSON)
-	_, _ = w.Write(s.openapi.V2JSON)
+	_, _ = w.Write(docs.V2JSON)
+}
+
+// ResourcesChanged rebuilds the OpenAPI documents after the served
+// resources changed (a custom resource definition came or went); discovery
+// reads the registry on every request.
+func (s *Server) ResourcesChanged(customV3 map[string][]byte) {
+	s.openapiMu.Lock()
+	defer s.openapiMu.Unlock()
+	docs, err := openapi.Build(s.reg.Resources(), customV3)
+	if err != nil {
+		s.log.Error("openapi documents not rebuilt", "err", err)
+		return
+	}
+	s.openapi.Store(docs)
 }

@@ -67,6 +67,11 @@ func (s *Server) servePatch(rq *request) error {
 	if err != nil {
 		return err
 	}
+	if pt == types.StrategicMergePatchType && rq.res.Custom() {
+		// As kube-apiserver: a custom resource has no patch strategy.
+		return apierrors.NewGenericServerResponse(http.StatusUnsupportedMediaType, "patch", rq.res.GroupResource(), rq.info.Name,
+			"the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml", 0, false)
+	}
 	wr, err := s.readWrite(rq, &metav1.PatchOptions{})
 	if err != nil {
 		return err

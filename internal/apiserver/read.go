@@ -52,7 +52,7 @@ func (s *Server) serveList(rq *request) error {
 	if err != nil {
 		return err
 	}
-	o := registry.ListOptions{Selector: sel, Continue: rq.param("continue"), Stored: rq.out == fmtProtobuf || rq.out == fmtMetadataProtobuf}
+	o := registry.ListOptions{Selector: sel, Continue: rq.param("continue"), Stored: (rq.out == fmtProtobuf || rq.out == fmtMetadataProtobuf) && !rq.res.Custom()}
 	if l := rq.param("limit"); l != "" {
 		n, err := strconv.ParseInt(l, 10, 64)
 		if err != nil || n < 0 {

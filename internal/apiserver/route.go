@@ -79,8 +79,8 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, info RequestInfo) {
-	res, ok := s.reg.Resource(schema.GroupResource{Group: info.APIGroup, Resource: info.Resource})
-	if !ok || res.GVR.Version != info.APIVersion {
+	res, ok := s.reg.ResourceVersion(schema.GroupVersionResource{Group: info.APIGroup, Version: info.APIVersion, Resource: info.Resource})
+	if !ok {
 		s.codecs.writeError(w, notFoundPath())
 		return
 	}
@@ -93,6 +93,10 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, info Requ
 		return
 	}
 	out, ok := negotiate(r.Header.Get("Accept"))
+	if res.Custom() && (out == fmtProtobuf) {
+		// Custom resources have no protobuf encoding: the client's next choice.
+		out, ok = negotiateWithout(r.Header.Get("Accept"), mediaProtobuf)
+	}
 	if !ok && info.Subresource != "log" && info.Subresource != "attach" && info.Subresource != "exec" && info.Subresource != "portforward" {
 		s.codecs.writeError(w, apierrors.NewGenericServerResponse(http.StatusNotAcceptable, info.Verb, res.GroupResource(), "",
 			"the server was unable to respond with a content type that the client supports", 0, false))

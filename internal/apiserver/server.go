@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -117,22 +118,24 @@ type Config struct {
 
 // Server is the API server. New builds it; Run serves until ctx ends.
 type Server struct {
-	cfg      Config
-	reg      *registry.Registry
-	log      *slog.Logger
-	codecs   *codecs
-	openapi  *openapi.Documents
-	tc       managedfields.TypeConverter
-	tcOnce   sync.Once
-	fmMu     sync.Mutex
-	fms      map[fmKey]*managedfields.FieldManager
-	handler  http.Handler
-	listener net.Listener
-	ready    chan struct{}
-	inflight inflight
-	readyz   readyzState
-	cache    *objectCache
-	saTokens tokenCache
+	cfg     Config
+	reg     *registry.Registry
+	log     *slog.Logger
+	codecs  *codecs
+	openapi atomic.Pointer[openapi.Documents]
+	// openapiMu orders rebuilds of the documents.
+	openapiMu sync.Mutex
+	tc        managedfields.TypeConverter
+	tcOnce    sync.Once
+	fmMu      sync.Mutex
+	fms       map[fmKey]*managedfields.FieldManager
+	handler   http.Handler
+	listener  net.Listener
+	ready     chan struct{}
+	inflight  inflight
+	readyz    readyzState
+	cache     *objectCache
+	saTokens  tokenCache
 	// bootstrapped closes (Bootstrapped) once the bootstrap objects are
 	// written: the object cache lists only then, so its first view has the
 	// bootstrap RBAC roles and bindings.
@@ -145,7 +148,7 @@ type Server struct {
 func (s *Server) Bootstrapped() { s.bootstrappedOnce.Do(func() { close(s.bootstrapped) }) }
 
 type fmKey struct {
-	gr  schema.GroupResource
+	res *registry.Resource // a custom resource's is replaced when its definition changes
 	sub string
 }
 
@@ -158,11 +161,11 @@ func New(cfg Config, reg *registry.Registry, log *slog.Logger) (*Server, error) 
 		return nil, errors.New("apiserver: no serving certificate")
 	}
 	s := &Server{cfg: cfg, reg: reg, log: log, codecs: newCodecs(), fms: map[fmKey]*managedfields.FieldManager{}, ready: make(chan struct{}), listener: cfg.Listener, inflight: newInflight(cfg.Limits), cache: newObjectCache(), bootstrapped: make(chan struct{})}
-	docs, err := openapi.Build(reg.Resources())
+	docs, err := openapi.Build(reg.Resources(), nil)
 	if err != nil {
 		return nil, fmt.Errorf("openapi: %w", err)
 	}
-	s.openapi = docs
+	s.openapi.Store(docs)
 	s.handler = s.withAccessLog(s.withRecovery(s.withDeadline(s.withAuth(s.withInflightCap(http.HandlerFunc(s.route))))))
 	return s, nil
 }

@@ -35,7 +35,7 @@ func (s *Server) serveWatch(rq *request) error {
 			sel.Fields = fields.AndSelectors(sel.Fields, nameSel)
 		}
 	}
-	o := registry.WatchOptions{Selector: sel, Bookmarks: rq.param("allowWatchBookmarks") == "true", Stored: rq.out == fmtProtobuf || rq.out == fmtMetadataProtobuf}
+	o := registry.WatchOptions{Selector: sel, Bookmarks: rq.param("allowWatchBookmarks") == "true", Stored: (rq.out == fmtProtobuf || rq.out == fmtMetadataProtobuf) && !rq.res.Custom()}
 	rv := rq.param("resourceVersion")
 	match := rq.param("resourceVersionMatch")
 	sendInitial := rq.param("sendInitialEvents")

@@ -22,6 +22,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/svcnet/svcnet/internal/apiserver"
+	"github.com/svcnet/svcnet/internal/customresource"
 	"github.com/svcnet/svcnet/internal/app/daemon"
 	"github.com/svcnet/svcnet/internal/app/dnsapp"
 	"github.com/svcnet/svcnet/internal/controller/gc"
@@ -385,6 +386,8 @@ type controlPlane struct {
 	metrics *daemon.MetricsServer
 	node    *node
 	release func()
+	// crds serves the custom resource definitions.
+	crds *customresource.Controller
 
 	kubeconfig, dnsAddr, metricsAddr, ingressAddr, ingressTLSAddr string
 }
@@ -470,7 +473,13 @@ func buildControlPlane(o ServerOptions, store *etcdstore.Store, log *slog.Logger
 		// one issues the others accept.
 		ServiceAccounts: satoken.NewSigner(cp.creds.ServiceAccountKey, nil),
 	}, reg, log)
-	return cp, err
+	if err != nil {
+		return nil, err
+	}
+	def, _ := reg.Resource(customresource.DefinitionGVR.GroupResource())
+	cp.crds = customresource.NewController(reg, def, log)
+	cp.crds.Changed = cp.api.ResourcesChanged
+	return cp, nil
 }
 
 // buildRegistry makes the allocators and the registry of every resource,
@@ -500,7 +509,8 @@ func buildRegistry(o ServerOptions, store *etcdstore.Store, log *slog.Logger) (*
 		}
 		nodes.Subnets = append(nodes.Subnets, sub)
 	}
-	reg := registry.New(store, log, time.Now, registry.Resources(registry.Config{Services: &registry.ServiceStrategy{IPs: ips, Ports: ports}, Nodes: nodes}))
+	resources := append(registry.Resources(registry.Config{Services: &registry.ServiceStrategy{IPs: ips, Ports: ports}, Nodes: nodes}), customresource.DefinitionResource())
+	reg := registry.New(store, log, time.Now, resources)
 	return reg, append(svcCIDRs, podCIDRs...), nil
 }
 
@@ -547,6 +557,13 @@ func (cp *controlPlane) start(g *daemon.Group) error {
 	svcCIDRs, _ := ipalloc.ParseCIDRs(cp.o.ServiceCIDR)
 	bctx, cancel := context.WithTimeout(g.Ctx, etcdAnswerTimeout)
 	warning, err := cp.reg.Bootstrap(bctx, apiIP, int32(port), cp.firstIP, nthAddr(svcCIDRs[0], dnsServiceOffset))
+	if err == nil {
+		// Custom resources are served before the API reports ready.
+		var rev int64
+		if rev, err = cp.crds.Sync(bctx); err == nil {
+			g.Go(func(context.Context) error { return cp.crds.Run(apiCtx, rev) })
+		}
+	}
 	cancel()
 	if err != nil {
 		return err

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 
@@ -297,11 +298,14 @@ func newGen(v3 bool, resources []*registry.Resource) *gen {
 	return g
 }
 
-// Build makes every document for the resources.
-func Build(resources []*registry.Resource) (*Documents, error) {
+// Build makes every document for the resources; custom adds the v3
+// documents of custom resources' group versions (built from their
+// definitions' schemas), keyed as V3.
+func Build(resources []*registry.Resource, custom map[string][]byte) (*Documents, error) {
 	docs := &Documents{V3: map[string][]byte{}, V3Hash: map[string]string{}}
 	byGV := map[string][]*registry.Resource{}
 	var keys []string
+	resources = slices.DeleteFunc(slices.Clone(resources), (*registry.Resource).Custom) // no Go type to reflect on
 	for _, res := range resources {
 		k := groupVersionKey(res.GVR.Group, res.GVR.Version)
 		if _, ok := byGV[k]; !ok {
@@ -333,10 +337,10 @@ func Build(resources []*registry.Resource) (*Documents, error) {
 		if err != nil {
 			return nil, err
 		}
-		sum := sha512.Sum512(b)
-		hash := strings.ToUpper(hex.EncodeToString(sum[:]))
-		docs.V3[k], docs.V3Hash[k] = b, hash
-		root[k] = map[string]any{"serverRelativeURL": "/openapi/v3/" + k + "?hash=" + hash}
+		docs.addV3(root, k, b)
+	}
+	for k, b := range custom {
+		docs.addV3(root, k, b)
 	}
 	b, err := json.Marshal(map[string]any{"paths": root})
 	if err != nil {
@@ -373,4 +377,11 @@ func Build(resources []*registry.Resource) (*Documents, error) {
 		return nil, err
 	}
 	return docs, nil
+}
+
+func (docs *Documents) addV3(root map[string]any, key string, doc []byte) {
+	sum := sha512.Sum512(doc)
+	hash := strings.ToUpper(hex.EncodeToString(sum[:]))
+	docs.V3[key], docs.V3Hash[key] = doc, hash
+	root[key] = map[string]any{"serverRelativeURL": "/openapi/v3/" + key + "?hash=" + hash}
 }

@@ -30,7 +30,7 @@ type CacheConfig struct {
 // read etcd as before. Call it before serving.
 func (r *Registry) StartCaches(ctx context.Context, cfg CacheConfig) {
 	r.caches = map[*Resource]*watchcache.Cache{}
-	for _, res := range r.resources {
+	for _, res := range r.Resources() {
 		// Events churn and are read by name or listed rarely, as
 		// kube-apiserver's default leaves them.
 		if !res.Stored() || res.GroupResource().Resource == "events" {

@@ -10,9 +10,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
@@ -20,6 +23,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	apivalidation "k8s.io/apimachinery/pkg/api/validation"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -82,6 +86,28 @@ type Resource struct {
 	// object as it is marked (phase Terminating).
 	DeleteBlocked func(obj runtime.Object) bool
 	MarkDeleting  func(obj runtime.Object)
+
+	// Codec stores and serves the objects when they have no protobuf
+	// encoding (custom resources: JSON); nil is protobuf.
+	Codec runtime.Serializer
+	// StorageName is the key segment after /registry/ ("<group>/<plural>"
+	// for custom resources, as kube-apiserver keeps them); "" is the plural.
+	StorageName string
+	// UnknownFields drops the fields a decoded object's schema does not
+	// know and names them (custom resources; typed objects' decoder finds
+	// them).
+	UnknownFields func(obj runtime.Object) []string
+}
+
+// Custom reports whether the resource is served without protobuf (a custom
+// resource).
+func (r *Resource) Custom() bool { return r.Codec != nil }
+
+func (r *Resource) storageName() string {
+	if r.StorageName != "" {
+		return r.StorageName
+	}
+	return r.GVR.Resource
 }
 
 // Claimer allocates unique values an object holds while it exists.
@@ -132,8 +158,12 @@ type Registry struct {
 	log       *slog.Logger
 	now       func() time.Time
 	encoder   runtime.Serializer
+	// mu guards the served resources: custom resources come and go with
+	// their definitions.
+	mu        sync.RWMutex
 	resources []*Resource
 	byGR      map[schema.GroupResource]*Resource
+	byGVR     map[schema.GroupVersionResource]*Resource
 	byKind    map[schema.GroupVersionKind]*Resource
 	// caches holds a watch cache per resource once StartCaches ran.
 	caches map[*Resource]*watchcache.Cache
@@ -147,23 +177,65 @@ func New(store storage.Store, log *slog.Logger, now func() time.Time, resources 
 		now:     now,
 		encoder: protobuf.NewSerializer(scheme.Scheme, scheme.Scheme),
 		byGR:    map[schema.GroupResource]*Resource{},
+		byGVR:   map[schema.GroupVersionResource]*Resource{},
 		byKind:  map[schema.GroupVersionKind]*Resource{},
 	}
-	for _, res := range resources {
-		r.resources = append(r.resources, res)
-		r.byGR[res.GroupResource()] = res
-		r.byKind[res.GroupVersionKind()] = res
-	}
+	r.add(resources)
 	return r
 }
 
-// Resources lists every resource, in registration order.
-func (r *Registry) Resources() []*Resource { return r.resources }
+func (r *Registry) add(resources []*Resource) {
+	for _, res := range resources {
+		r.resources = append(r.resources, res)
+		if _, ok := r.byGR[res.GroupResource()]; !ok {
+			r.byGR[res.GroupResource()] = res // the first version is the preferred one
+		}
+		r.byGVR[res.GVR] = res
+		r.byKind[res.GroupVersionKind()] = res
+	}
+}
 
-// Resource finds a resource by group and plural name.
+// Resources lists every resource, in registration order.
+func (r *Registry) Resources() []*Resource {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return slices.Clone(r.resources)
+}
+
+// Resource finds a resource by group and plural name: its preferred version.
 func (r *Registry) Resource(gr schema.GroupResource) (*Resource, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
 	res, ok := r.byGR[gr]
 	return res, ok
+}
+
+// ResourceVersion finds a resource served at a group, version and plural.
+func (r *Registry) ResourceVersion(gvr schema.GroupVersionResource) (*Resource, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	res, ok := r.byGVR[gvr]
+	return res, ok
+}
+
+// SetDynamic replaces the resources served for group resource gr (each a
+// version of it) by resources, in preference order; none stops serving it.
+// Custom resources are served this way as their definitions change.
+func (r *Registry) SetDynamic(gr schema.GroupResource, resources []*Resource) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.resources = slices.DeleteFunc(r.resources, func(res *Resource) bool {
+		if res.GroupResource() != gr {
+			return false
+		}
+		delete(r.byGVR, res.GVR)
+		if r.byKind[res.GroupVersionKind()] == res {
+			delete(r.byKind, res.GroupVersionKind())
+		}
+		return true
+	})
+	delete(r.byGR, gr)
+	r.add(resources)
 }
 
 // Now is the registry's clock.
@@ -172,17 +244,17 @@ func (r *Registry) Now() time.Time { return r.now() }
 // Key is the storage key of an object.
 func (r *Registry) Key(res *Resource, ns, name string) string {
 	if res.Namespaced {
-		return "/registry/" + res.GVR.Resource + "/" + ns + "/" + name
+		return "/registry/" + res.storageName() + "/" + ns + "/" + name
 	}
-	return "/registry/" + res.GVR.Resource + "/" + name
+	return "/registry/" + res.storageName() + "/" + name
 }
 
 // Prefix is the storage prefix of a list; ns "" means all namespaces.
 func (r *Registry) Prefix(res *Resource, ns string) string {
 	if res.Namespaced && ns != "" {
-		return "/registry/" + res.GVR.Resource + "/" + ns + "/"
+		return "/registry/" + res.storageName() + "/" + ns + "/"
 	}
-	return "/registry/" + res.GVR.Resource + "/"
+	return "/registry/" + res.storageName() + "/"
 }
 
 func (r *Registry) encode(res *Resource, obj runtime.Object) ([]byte, error) {
@@ -194,7 +266,14 @@ func (r *Registry) encode(res *Resource, obj runtime.Object) ([]byte, error) {
 	rv := m.GetResourceVersion()
 	m.SetResourceVersion("")
 	defer m.SetResourceVersion(rv)
-	return runtime.Encode(r.encoder, obj)
+	return runtime.Encode(r.codec(res), obj)
+}
+
+func (r *Registry) codec(res *Resource) runtime.Serializer {
+	if res.Codec != nil {
+		return res.Codec
+	}
+	return r.encoder
 }
 
 // Decode turns stored bytes into an object with its resourceVersion.
@@ -204,7 +283,7 @@ func (r *Registry) Decode(res *Resource, kv storage.KV) (runtime.Object, error) 
 
 func (r *Registry) decodeValue(res *Resource, key string, value []byte, rev int64) (runtime.Object, error) {
 	obj := res.New()
-	if _, _, err := r.encoder.Decode(value, nil, obj); err != nil {
+	if _, _, err := r.codec(res).Decode(value, nil, obj); err != nil {
 		return nil, fmt.Errorf("decode %s: %w", key, err)
 	}
 	obj.GetObjectKind().SetGroupVersionKind(res.GroupVersionKind())
@@ -428,7 +507,7 @@ func pageLimit(limit int64, have int) int64 {
 
 // CheckNamespace fails a create in a missing or terminating namespace.
 func (r *Registry) CheckNamespace(ctx context.Context, ns string) error {
-	nsRes := r.byGR[schema.GroupResource{Resource: "namespaces"}]
+	nsRes, _ := r.Resource(schema.GroupResource{Resource: "namespaces"})
 	if nsRes == nil {
 		return nil
 	}
@@ -718,6 +797,14 @@ func stripRV(obj runtime.Object) runtime.Object {
 // withStatusOf returns base with the Status field of from.
 func withStatusOf(base, from runtime.Object) runtime.Object {
 	out := base.DeepCopyObject()
+	if u, ok := out.(*unstructured.Unstructured); ok {
+		if st, ok := from.(*unstructured.Unstructured).Object["status"]; ok {
+			u.Object["status"] = runtime.DeepCopyJSONValue(st)
+		} else {
+			delete(u.Object, "status")
+		}
+		return u
+	}
 	dst := reflect.ValueOf(out).Elem().FieldByName("Status")
 	src := reflect.ValueOf(from).Elem().FieldByName("Status")
 	if dst.IsValid() && src.IsValid() && dst.CanSet() {
@@ -728,6 +815,17 @@ func withStatusOf(base, from runtime.Object) runtime.Object {
 
 // specChanged reports whether anything but metadata and status differs.
 func specChanged(a, b runtime.Object) bool {
+	if ua, ok := a.(*unstructured.Unstructured); ok {
+		ub := b.(*unstructured.Unstructured)
+		strip := func(m map[string]any) map[string]any {
+			c := maps.Clone(m)
+			for _, k := range []string{"metadata", "status", "apiVersion", "kind"} {
+				delete(c, k)
+			}
+			return c
+		}
+		return !apiequality.Semantic.DeepEqual(strip(ua.Object), strip(ub.Object))
+	}
 	va, vb := reflect.ValueOf(a).Elem(), reflect.ValueOf(b).Elem()
 	t := va.Type()
 	for i := 0; i < t.NumField(); i++ {

@@ -46,6 +46,8 @@ var ownedLibs = []owned{
 	{"go.etcd.io/etcd/server/v3", []string{m + "internal/etcdserver"}, "only the embedded member links etcd's server"},
 	{"github.com/miekg/dns", []string{m + "internal/dns", m + "bench/dns", m + "internal/nslookup"}, "one package owns the DNS wire (the benchmark and busybox 1.28's nslookup are DNS clients; the benchmark is also the ceiling responder)"},
 	{"github.com/spf13/cobra", []string{m + "internal/app", m + "internal/app/dnsapp"}, "flags are the composition root's; components take configs"},
+	{"k8s.io/apiextensions-apiserver/pkg/apiserver", []string{m + "internal/customresource"},
+		"custom resources' schemas (validation, pruning, defaulting, CEL) are checked in one place"},
 	{m + "internal/app", []string{m + "cmd/svcnet", m + "cmd/svcnet-dns", m + "internal/app", m + "test/integration"},
 		"the composition root is imported by main (and the in-process integration tests) only"},
 }
@@ -80,6 +82,11 @@ var apartRules = []apart{
 		banned: []string{m + "internal/apiserver", m + "internal/registry", m + "internal/storage/etcd", "k8s.io/client-go",
 			"k8s.io/api"},
 		why: "the watch cache holds bytes and what selectors read; the registry decodes, etcd is behind storage.Store",
+	},
+	{
+		from:   []string{m + "internal/customresource"},
+		banned: []string{m + "internal/apiserver", m + "internal/storage", "k8s.io/client-go/rest", "k8s.io/client-go/informers", "k8s.io/client-go/dynamic"},
+		why:    "definitions become registry resources; the API server serves them and is told when they change",
 	},
 	{
 		from:   []string{m + "internal/dns"},
