@@ -20,15 +20,17 @@ import (
 	"k8s.io/apimachinery/pkg/util/uuid"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	gwclient "sigs.k8s.io/gateway-api/pkg/client/clientset/versioned"
 
 	"github.com/svcnet/svcnet/internal/apiserver"
-	"github.com/svcnet/svcnet/internal/customresource"
 	"github.com/svcnet/svcnet/internal/app/daemon"
 	"github.com/svcnet/svcnet/internal/app/dnsapp"
 	"github.com/svcnet/svcnet/internal/controller/gc"
 	"github.com/svcnet/svcnet/internal/controller/manager"
 	"github.com/svcnet/svcnet/internal/controller/nodelifecycle"
+	"github.com/svcnet/svcnet/internal/customresource"
 	"github.com/svcnet/svcnet/internal/etcdserver"
+	"github.com/svcnet/svcnet/internal/gateway"
 	"github.com/svcnet/svcnet/internal/hostnet"
 	"github.com/svcnet/svcnet/internal/ingress"
 	"github.com/svcnet/svcnet/internal/ipalloc"
@@ -79,6 +81,9 @@ type ServerOptions struct {
 	// IngressAddr serves the Ingresses of class svcnet; "" serves none.
 	// IngressTLSAddr serves them over TLS; "" serves none.
 	IngressAddr, IngressTLSAddr string
+	// Gateway serves the Gateway API (once its CRDs are applied) for
+	// GatewayClasses of controller svcnet.io/gateway-controller.
+	Gateway bool
 	// MetricsAddr serves the whole process's /metrics (and the DNS's
 	// /health and /ready); "" serves none.
 	MetricsAddr string
@@ -117,7 +122,7 @@ func DefaultServerOptions() ServerOptions {
 		DataDir: "./svcnet-data", APIAddr: "127.0.0.1:6443", NodePortRange: "30000-32767", LogLevel: "info",
 		NodeCIDRMaskSize: 24, Controllers: true, WatchCache: true, NodeName: host, MaxEndpointsPerSlice: 100,
 		MetricsAddr: "127.0.0.1:9153", DNS: dnsapp.DefaultOptions(), Node: DefaultNodeOptions(),
-		LBRange: defaultLBRange, IngressAddr: "127.0.0.1:8080", IngressTLSAddr: "127.0.0.1:8443",
+		LBRange: defaultLBRange, IngressAddr: "127.0.0.1:8080", IngressTLSAddr: "127.0.0.1:8443", Gateway: true,
 		Nodes: nodelifecycle.Config{MonitorPeriod: nodelifecycle.DefaultMonitorPeriod, GracePeriod: nodelifecycle.DefaultGracePeriod,
 			StartupGracePeriod: nodelifecycle.DefaultStartupGracePeriod},
 		Limits: apiserver.Limits{
@@ -208,6 +213,7 @@ func serverCommand(stdout, stderr io.Writer) *cobra.Command {
 	f.BoolVar(&o.WatchCache, "watch-cache", o.WatchCache, "answer lists and watches from an in-memory cache per resource, fed by one etcd watch each")
 	f.StringVar(&o.NodeName, "node-name", o.NodeName, "name of the built-in node; empty runs no node")
 	f.DurationVar(&o.SimReadyAfter, "sim-ready-after", o.SimReadyAfter, "how long simulated pods take to become ready")
+	f.BoolVar(&o.Gateway, "gateway", o.Gateway, "serve the Gateway API (GatewayClasses of controller svcnet.io/gateway-controller) once its CRDs are applied; Gateways get addresses from --lb-range")
 	f.StringVar(&o.IngressAddr, "ingress-addr", o.IngressAddr, "address of the built-in HTTP ingress (Ingresses of class svcnet); empty serves none")
 	f.StringVar(&o.IngressTLSAddr, "ingress-tls-addr", o.IngressTLSAddr, "address of the ingress over TLS (certificates from the Ingresses' kubernetes.io/tls Secrets); empty serves none")
 	f.StringVar(&o.LBRange, "lb-range", o.LBRange, "addresses the load-balancer controller gives LoadBalancer Services (comma-separated CIDRs, one per IP family); empty leaves them pending")
@@ -611,6 +617,20 @@ func (cp *controlPlane) start(g *daemon.Group) error {
 		if tlsAddr != "" {
 			cp.ingressTLSAddr = <-ing.Bound()
 		}
+	}
+	if cp.o.Gateway {
+		// Custom resources have no protobuf encoding: this client speaks JSON.
+		jsonCfg := rest.CopyConfig(cp.restCfg)
+		jsonCfg.ContentType, jsonCfg.AcceptContentTypes = "", ""
+		gwc, err := gwclient.NewForConfig(jsonCfg)
+		if err != nil {
+			return err
+		}
+		client, err := kubernetes.NewForConfig(cp.restCfg)
+		if err != nil {
+			return err
+		}
+		clients.Go(gateway.New(client, gwc, "127.0.0.1", cp.log).Run)
 	}
 	if cp.o.DNS.Addr != "" {
 		srv, err := dnsapp.Start(clients, cp.o.DNS, cp.restCfg, cp.metrics, cp.log)

@@ -154,10 +154,10 @@ func (r *Resource) HasSubresource(sub string) bool {
 
 // Registry is the generic store of every resource.
 type Registry struct {
-	store     storage.Store
-	log       *slog.Logger
-	now       func() time.Time
-	encoder   runtime.Serializer
+	store   storage.Store
+	log     *slog.Logger
+	now     func() time.Time
+	encoder runtime.Serializer
 	// mu guards the served resources: custom resources come and go with
 	// their definitions.
 	mu        sync.RWMutex

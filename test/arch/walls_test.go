@@ -61,7 +61,7 @@ type apart struct {
 
 var apartRules = []apart{
 	{
-		from: []string{m + "internal/controller", m + "internal/kube", m + "internal/scheduler", m + "internal/nodeagent",
+		from: []string{m + "internal/controller", m + "internal/kube", m + "internal/scheduler", m + "internal/nodeagent", m + "internal/gateway", m + "internal/ingress",
 			m + "internal/proxy", m + "internal/dns", m + "internal/nodeproxy"},
 		banned: []string{m + "internal/apiserver", m + "internal/registry", m + "internal/storage", m + "internal/etcdserver", m + "internal/ipalloc"},
 		why:    "controllers, node agents, the proxy and the DNS work from the API through client-go, as they would against kube-apiserver",
