@@ -44,7 +44,7 @@ func gadgetCRD(scope apiextensionsv1.ResourceScope) *apiextensionsv1.CustomResou
 					Type: "object",
 					Properties: map[string]apiextensionsv1.JSONSchemaProps{
 						"spec": {
-							Type: "object",
+							Type:         "object",
 							XValidations: apiextensionsv1.ValidationRules{{Rule: "self.replicas <= self.maxReplicas", Message: "replicas must not exceed maxReplicas"}},
 							Properties: map[string]apiextensionsv1.JSONSchemaProps{
 								"size":        {Type: "string", Enum: []apiextensionsv1.JSON{{Raw: []byte(`"small"`)}, {Raw: []byte(`"large"`)}}, Default: &apiextensionsv1.JSON{Raw: []byte(`"small"`)}},
