@@ -22,6 +22,7 @@ import (
 	"k8s.io/client-go/rest"
 	gwclient "sigs.k8s.io/gateway-api/pkg/client/clientset/versioned"
 
+	"github.com/svcnet/svcnet/internal/admissionpolicy"
 	"github.com/svcnet/svcnet/internal/apiserver"
 	"github.com/svcnet/svcnet/internal/app/daemon"
 	"github.com/svcnet/svcnet/internal/app/dnsapp"
@@ -394,6 +395,8 @@ type controlPlane struct {
 	release func()
 	// crds serves the custom resource definitions.
 	crds *customresource.Controller
+	// policies enforces the ValidatingAdmissionPolicies.
+	policies *admissionpolicy.Enforcer
 
 	kubeconfig, dnsAddr, metricsAddr, ingressAddr, ingressTLSAddr string
 }
@@ -485,6 +488,8 @@ func buildControlPlane(o ServerOptions, store *etcdstore.Store, log *slog.Logger
 	def, _ := reg.Resource(customresource.DefinitionGVR.GroupResource())
 	cp.crds = customresource.NewController(reg, def, log)
 	cp.crds.Changed = cp.api.ResourcesChanged
+	cp.policies = admissionpolicy.New(reg, log)
+	reg.SetAdmission(cp.policies.Admit)
 	return cp, nil
 }
 
@@ -516,6 +521,7 @@ func buildRegistry(o ServerOptions, store *etcdstore.Store, log *slog.Logger) (*
 		nodes.Subnets = append(nodes.Subnets, sub)
 	}
 	resources := append(registry.Resources(registry.Config{Services: &registry.ServiceStrategy{IPs: ips, Ports: ports}, Nodes: nodes}), customresource.DefinitionResource())
+	resources = append(resources, admissionpolicy.Resources()...)
 	reg := registry.New(store, log, time.Now, resources)
 	return reg, append(svcCIDRs, podCIDRs...), nil
 }
@@ -564,10 +570,15 @@ func (cp *controlPlane) start(g *daemon.Group) error {
 	bctx, cancel := context.WithTimeout(g.Ctx, etcdAnswerTimeout)
 	warning, err := cp.reg.Bootstrap(bctx, apiIP, int32(port), cp.firstIP, nthAddr(svcCIDRs[0], dnsServiceOffset))
 	if err == nil {
-		// Custom resources are served before the API reports ready.
-		var rev int64
-		if rev, err = cp.crds.Sync(bctx); err == nil {
-			g.Go(func(context.Context) error { return cp.crds.Run(apiCtx, rev) })
+		// Custom resources and admission policies are in force before the
+		// API reports ready.
+		var crdRev, policyRev int64
+		if crdRev, err = cp.crds.Sync(bctx); err == nil {
+			policyRev, err = cp.policies.Sync(bctx)
+		}
+		if err == nil {
+			g.Go(func(context.Context) error { return cp.crds.Run(apiCtx, crdRev) })
+			g.Go(func(context.Context) error { return cp.policies.Run(apiCtx, policyRev) })
 		}
 	}
 	cancel()

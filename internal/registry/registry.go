@@ -165,6 +165,9 @@ type Registry struct {
 	byGR      map[schema.GroupResource]*Resource
 	byGVR     map[schema.GroupVersionResource]*Resource
 	byKind    map[schema.GroupVersionKind]*Resource
+	// admit is the validating admission every create and update passes
+	// after validation (ValidatingAdmissionPolicies); nil admits all.
+	admit func(res *Resource, obj, old runtime.Object) error
 	// caches holds a watch cache per resource once StartCaches ran.
 	caches map[*Resource]*watchcache.Cache
 }
@@ -578,8 +581,15 @@ func (r *Registry) validate(res *Resource, obj, old runtime.Object) error {
 	if len(errs) > 0 {
 		return apierrors.NewInvalid(res.GroupVersionKind().GroupKind(), m.GetName(), errs)
 	}
+	if r.admit != nil {
+		return r.admit(res, obj, old)
+	}
 	return nil
 }
+
+// SetAdmission sets the validating admission every create and update
+// passes once it is valid (old is nil on create). Call it before serving.
+func (r *Registry) SetAdmission(admit func(res *Resource, obj, old runtime.Object) error) { r.admit = admit }
 
 // Create stores a prepared object, taking its claims. With dryRun nothing is
 // written. It returns the stored object.

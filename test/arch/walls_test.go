@@ -84,7 +84,7 @@ var apartRules = []apart{
 		why: "the watch cache holds bytes and what selectors read; the registry decodes, etcd is behind storage.Store",
 	},
 	{
-		from:   []string{m + "internal/customresource"},
+		from:   []string{m + "internal/customresource", m + "internal/admissionpolicy"},
 		banned: []string{m + "internal/apiserver", m + "internal/storage", "k8s.io/client-go/rest", "k8s.io/client-go/informers", "k8s.io/client-go/dynamic"},
 		why:    "definitions become registry resources; the API server serves them and is told when they change",
 	},

@@ -179,10 +179,23 @@ func gatewayCRDs(t *testing.T) string {
 // specifies.
 func TestGatewayAPIRoutesTraffic(t *testing.T) {
 	p := startSvcnet(t, t.TempDir(), freePort(t), "--runtime", "process", "--lb-range", "127.98.1.0/24")
-	out, err := p.kubectl(t, kubectlPath(t), "apply", "-f", gatewayCRDs(t))
-	expect(t, out, `customresourcedefinition.apiextensions.k8s.io/gateways.gateway.networking.k8s.io created`,
-		`customresourcedefinition.apiextensions.k8s.io/httproutes.gateway.networking.k8s.io created`)
-	_ = err // the channel's ValidatingAdmissionPolicy is reported separately below
+	// The whole channel applies unchanged, its admission policy too, and
+	// the policy acts: an experimental CRD may not replace a standard one.
+	expect(t, p.mustKubectl(t, "apply", "-f", gatewayCRDs(t)), `customresourcedefinition.apiextensions.k8s.io/gateways.gateway.networking.k8s.io created`,
+		`customresourcedefinition.apiextensions.k8s.io/httproutes.gateway.networking.k8s.io created`,
+		`validatingadmissionpolicy.admissionregistration.k8s.io/safe-upgrades.gateway.networking.k8s.io created`,
+		`validatingadmissionpolicybinding.admissionregistration.k8s.io/safe-upgrades.gateway.networking.k8s.io created`)
+	std, err := os.ReadFile(filepath.Join(gatewayCRDs(t), "gateway.networking.k8s.io_httproutes.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	experimental := filepath.Join(t.TempDir(), "experimental.yaml")
+	_ = os.WriteFile(experimental, []byte(strings.Replace(string(std), "gateway.networking.k8s.io/channel: standard", "gateway.networking.k8s.io/channel: experimental", 1)), 0o644)
+	out, err := p.kubectl(t, kubectlPath(t), "apply", "-f", experimental)
+	if err == nil {
+		t.Fatalf("an experimental CRD replaced the standard one:\n%s", out)
+	}
+	expect(t, out, `ValidatingAdmissionPolicy 'safe-upgrades.gateway.networking.k8s.io' with binding 'safe-upgrades.gateway.networking.k8s.io' denied request: Installing experimental CRDs on top of standard channel CRDs is prohibited`)
 	for _, name := range []string{"stable", "canary"} {
 		p.mustKubectl(t, "create", "deployment", name, "--image", "example/"+name, "--port", "3000")
 		p.mustKubectl(t, "expose", "deployment", name, "--port", "80", "--target-port", "3000")
