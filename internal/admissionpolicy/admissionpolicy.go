@@ -88,7 +88,9 @@ func Resources() []*registry.Resource {
 					p.Spec.FailurePolicy = &f
 				}
 			},
-			Validate: func(obj runtime.Object) field.ErrorList { return validatePolicy(obj.(*admissionv1.ValidatingAdmissionPolicy)) },
+			Validate: func(obj runtime.Object) field.ErrorList {
+				return validatePolicy(obj.(*admissionv1.ValidatingAdmissionPolicy))
+			},
 		},
 		{
 			GVR: bindingsGVR, Kind: "ValidatingAdmissionPolicyBinding", ListKind: "ValidatingAdmissionPolicyBindingList",
@@ -263,7 +265,7 @@ func (e *Enforcer) Admit(res *registry.Resource, obj, old runtime.Object) error 
 		if vars == nil {
 			vars = map[string]any{"object": toMap(obj), "oldObject": nil, "params": nil, "namespaceObject": nil,
 				"request": map[string]any{"operation": string(op), "name": m.GetName(), "namespace": m.GetNamespace(),
-					"kind": map[string]any{"group": res.GVR.Group, "version": res.GVR.Version, "kind": res.Kind},
+					"kind":     map[string]any{"group": res.GVR.Group, "version": res.GVR.Version, "kind": res.Kind},
 					"resource": map[string]any{"group": res.GVR.Group, "version": res.GVR.Version, "resource": res.GVR.Resource}}}
 			if old != nil {
 				vars["oldObject"] = toMap(old)

@@ -589,7 +589,9 @@ func (r *Registry) validate(res *Resource, obj, old runtime.Object) error {
 
 // SetAdmission sets the validating admission every create and update
 // passes once it is valid (old is nil on create). Call it before serving.
-func (r *Registry) SetAdmission(admit func(res *Resource, obj, old runtime.Object) error) { r.admit = admit }
+func (r *Registry) SetAdmission(admit func(res *Resource, obj, old runtime.Object) error) {
+	r.admit = admit
+}
 
 // Create stores a prepared object, taking its claims. With dryRun nothing is
 // written. It returns the stored object.
