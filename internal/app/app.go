@@ -27,7 +27,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	root.SetArgs(args)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(serverCommand(stdout, stderr), agentCommand(stdout, stderr), dnsapp.Command("dns", stdout, stderr), helloCommand(stdout), podInitCmd(), tokenCommand(stdout))
+	root.AddCommand(serverCommand(stdout, stderr), agentCommand(stdout, stderr), dnsapp.Command("dns", stdout, stderr), helloCommand(stdout), echoCommand(), podInitCmd(), tokenCommand(stdout))
 	return root.ExecuteContext(ctx)
 }
 

@@ -22,6 +22,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/svcnet/svcnet/internal/app/daemon"
+	"github.com/svcnet/svcnet/internal/echo"
 	"github.com/svcnet/svcnet/internal/hello"
 	"github.com/svcnet/svcnet/internal/nodeagent"
 	"github.com/svcnet/svcnet/internal/nodeagent/process"
@@ -152,7 +153,7 @@ func buildProcessRuntime(cfg *nodeagent.Config, o NodeOptions, dataDir string, l
 	}
 	busybox, _ := exec.LookPath("busybox")
 	rt, err := process.New(process.Config{
-		Dir: filepath.Join(dataDir, "pods", cfg.NodeName), Hello: []string{self, "hello"}, Images: images,
+		Dir: filepath.Join(dataDir, "pods", cfg.NodeName), Hello: []string{self, "hello"}, Echo: []string{self, "echo"}, Images: images,
 		BackoffBase: o.RestartBackoff, Log: log.With("node", cfg.NodeName),
 		PodInit: []string{self, podInitCommand}, Busybox: busybox, Nslookup128: self,
 		DNS: func() poddns.Cluster {
@@ -278,6 +279,17 @@ func helloCommand(stdout io.Writer) *cobra.Command {
 	cmd.Flags().StringVar(&ip, "ip", os.Getenv("POD_IP"), "address to listen on")
 	cmd.Flags().StringVar(&ports, "ports", os.Getenv("SVCNET_HELLO_PORTS"), "ports to serve: 3000/tcp,53/udp (none: 8080)")
 	return cmd
+}
+
+func echoCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "echo",
+		Short: "Answer HTTP requests with a JSON description of them, as the Gateway API conformance suite's echo-basic image does (what that image runs)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return echo.Run(cmd.Context(), echo.FromEnv(os.Getenv))
+		},
+	}
 }
 
 // podInitCommand is the hidden command a container process starts as when

@@ -43,3 +43,27 @@ func TestBusybox128Images(t *testing.T) {
 func containerWith(image string, command ...string) corev1.Container {
 	return corev1.Container{Image: image, Command: command}
 }
+
+// The Gateway API suite's echo-basic image runs svcnet echo unless the
+// container or the image map names a command.
+func TestEchoBasicImage(t *testing.T) {
+	r := &Runtime{cfg: Config{Hello: []string{"svcnet", "hello"}, Echo: []string{"svcnet", "echo"},
+		Images: map[string][]string{"example.com/mapped/echo-basic": {"mapped"}}}}
+	for image, want := range map[string]string{
+		"registry.k8s.io/gateway-api/echo-basic:v1.5.1":        "echo",
+		"gcr.io/k8s-staging-gateway-api/echo-basic@sha256:abc": "echo",
+		"echo-basic":                                "echo",
+		"localhost:5000/echo-basic":                 "echo",
+		"example.com/mapped/echo-basic:v1":          "mapped",
+		"registry.k8s.io/gateway-api/echo-advanced": "hello",
+		"registry.k8s.io/echo-basic-extra:v1":       "hello",
+	} {
+		argv := r.command(corev1.Container{Image: image})
+		if got := argv[len(argv)-1]; got != want {
+			t.Errorf("%s runs %v, want …%s", image, argv, want)
+		}
+	}
+	if argv := r.command(corev1.Container{Image: "registry.k8s.io/gateway-api/echo-basic:v1", Command: []string{"own"}}); argv[0] != "own" {
+		t.Errorf("a container's command was replaced: %v", argv)
+	}
+}

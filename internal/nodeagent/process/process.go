@@ -37,6 +37,9 @@ type Config struct {
 	Dir string
 	// Hello is the command an image without a command runs (svcnet hello).
 	Hello []string
+	// Echo is what the Gateway API conformance suite's echo-basic image
+	// runs (svcnet echo), unless the image map says otherwise.
+	Echo []string
 	// Images maps an image name (without tag, or with) to a command.
 	Images map[string][]string
 	// BackoffBase is the first restart delay after the first quick restart
@@ -330,6 +333,9 @@ func (r *Runtime) command(spec corev1.Container) []string {
 		} else if i := strings.LastIndexAny(img, ":@"); i > 0 && !strings.Contains(img[i:], "/") {
 			base = r.cfg.Images[img[:i]]
 		}
+	}
+	if len(base) == 0 && len(r.cfg.Echo) > 0 && isEchoBasic(spec.Image) {
+		base = r.cfg.Echo
 	}
 	if len(base) == 0 {
 		// An image not mapped: args alone that name a program run as given
@@ -797,4 +803,16 @@ func (w *cappedWriter) Write(p []byte) (int, error) {
 	n, err := w.f.Write(p)
 	w.n += int64(n)
 	return n, err
+}
+
+// isEchoBasic: the Gateway API's echo server image (any registry, tag or
+// digest).
+func isEchoBasic(image string) bool {
+	if i := strings.IndexAny(image, "@"); i >= 0 {
+		image = image[:i]
+	}
+	if i := strings.LastIndex(image, ":"); i > strings.LastIndex(image, "/") {
+		image = image[:i]
+	}
+	return strings.HasSuffix(image, "/echo-basic") || image == "echo-basic"
 }
