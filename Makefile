@@ -1,7 +1,7 @@
 # svcnet: the two commands the README opens with are `make run` and `make test`.
 GO ?= go
 
-.PHONY: run build test test-race test-short test-chaos test-k8s fuzz bench-api
+.PHONY: run build test test-race test-short test-chaos test-k8s test-gateway-conformance fuzz bench-api
 
 # The built binary, not `go run`: go run exits 1 whenever it is interrupted,
 # so Ctrl-C ended every clean shutdown in "Error 1".
@@ -34,6 +34,12 @@ test-k8s:
 	bash test/k8s/build.sh
 	$(GO) vet -tags realcluster ./test/realcluster/
 	$(GO) test -tags realcluster -count=1 -timeout 20m ./test/realcluster/
+
+# The Gateway API's conformance suite (core and the extended HTTPRoute
+# features svcnet reports) against a fresh server; the report goes to
+# bench/results/gateway-conformance.yaml.
+test-gateway-conformance:
+	bash test/gatewayconformance/run.sh
 
 test-short:
 	$(GO) test -count=1 ./internal/...

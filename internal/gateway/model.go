@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"crypto/tls"
 	"fmt"
 	"net/http"
 	"regexp"
@@ -215,7 +216,7 @@ func Compile(w World, now time.Time) *Config {
 							resolved, rreason, rmsg = false, string(gwv1.ListenerReasonRefNotPermitted), fmt.Sprintf("no ReferenceGrant allows Secret %s/%s", ns, ref.Name)
 						default:
 							sec := w.Secrets[key(ns, string(ref.Name))]
-							if sec == nil || sec.Type != corev1.SecretTypeTLS || len(sec.Data[corev1.TLSCertKey]) == 0 || len(sec.Data[corev1.TLSPrivateKeyKey]) == 0 {
+							if sec == nil || sec.Type != corev1.SecretTypeTLS || !validKeyPair(sec) {
 								resolved, rreason, rmsg = false, string(gwv1.ListenerReasonInvalidCertificateRef), fmt.Sprintf("Secret %s/%s is not a kubernetes.io/tls Secret", ns, ref.Name)
 							} else {
 								certs = append(certs, key(ns, string(ref.Name)))
@@ -224,7 +225,10 @@ func Compile(w World, now time.Time) *Config {
 					}
 				}
 			}
-			ok := accepted && !conflicted && resolved
+			// Routes attach to accepted listeners, unresolved references
+			// or not; only listeners whose references resolve are served.
+			attachable := accepted && !conflicted
+			ok := attachable && resolved
 			programmed, preason := ok, string(gwv1.ListenerReasonProgrammed)
 			if !ok {
 				preason = string(gwv1.ListenerReasonInvalid)
@@ -236,9 +240,11 @@ func Compile(w World, now time.Time) *Config {
 				cond(string(gwv1.ListenerConditionProgrammed), preason, "", programmed, gw.Generation, t),
 			}
 			st.Listeners = append(st.Listeners, ls)
-			gl := &gwListener{gw: gw, l: l, st: &st.Listeners[len(st.Listeners)-1], ok: ok}
-			if ok {
+			gl := &gwListener{gw: gw, l: l, st: &st.Listeners[len(st.Listeners)-1], ok: attachable}
+			if attachable {
 				gl.out = &Listener{Name: string(l.Name), Hostname: hostOf(l.Hostname), Certs: certs}
+			}
+			if ok {
 				pk := PortKey{gw.Namespace, gw.Name, int32(l.Port)}
 				p := cfg.Ports[pk]
 				if p == nil {
@@ -340,11 +346,14 @@ func Compile(w World, now time.Time) *Config {
 		if addr != "" {
 			st.Addresses = []gwv1.GatewayStatusAddress{{Type: ptr(gwv1.IPAddressType), Value: addr}}
 		}
-		valid := true
+		valid, accepted := true, 0
 		for _, ls := range st.Listeners {
 			for _, c := range ls.Conditions {
 				if c.Type == string(gwv1.ListenerConditionProgrammed) && c.Status != metav1.ConditionTrue {
 					valid = false
+				}
+				if c.Type == string(gwv1.ListenerConditionAccepted) && c.Status == metav1.ConditionTrue {
+					accepted++
 				}
 			}
 		}
@@ -352,6 +361,7 @@ func Compile(w World, now time.Time) *Config {
 		if !valid {
 			areason = string(gwv1.GatewayReasonListenersNotValid)
 		}
+		gwAccepted := accepted > 0 || len(st.Listeners) == 0
 		preason, pmsg := string(gwv1.GatewayReasonProgrammed), "served by svcnet"
 		if addr == "" {
 			preason, pmsg = string(gwv1.GatewayReasonAddressNotAssigned), "waiting for an address from the load-balancer pool"
@@ -363,7 +373,7 @@ func Compile(w World, now time.Time) *Config {
 			st.Addresses = nil
 		}
 		st.Conditions = []metav1.Condition{
-			cond(string(gwv1.GatewayConditionAccepted), areason, "", areason != string(gwv1.GatewayReasonUnsupportedAddress), gw.Generation, t),
+			cond(string(gwv1.GatewayConditionAccepted), areason, "", gwAccepted && areason != string(gwv1.GatewayReasonUnsupportedAddress), gw.Generation, t),
 			cond(string(gwv1.GatewayConditionProgrammed), preason, pmsg, addr != "", gw.Generation, t),
 		}
 		cfg.Gateways[k] = *st
@@ -658,4 +668,11 @@ func supportedFeatures() []gwv1.SupportedFeature {
 		out = append(out, gwv1.SupportedFeature{Name: gwv1.FeatureName(f)})
 	}
 	return out
+}
+
+// validKeyPair reports whether a TLS Secret holds a certificate and key
+// that go together.
+func validKeyPair(sec *corev1.Secret) bool {
+	_, err := tls.X509KeyPair(sec.Data[corev1.TLSCertKey], sec.Data[corev1.TLSPrivateKeyKey])
+	return err == nil
 }

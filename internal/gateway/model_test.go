@@ -1,6 +1,13 @@
 package gateway
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -70,11 +77,15 @@ func condOf(cs []metav1.Condition, t string) metav1.Condition {
 }
 
 func TestCompileStatuses(t *testing.T) {
-	tlsSecret := &corev1.Secret{Type: corev1.SecretTypeTLS, Data: map[string][]byte{corev1.TLSCertKey: []byte("c"), corev1.TLSPrivateKeyKey: []byte("k")}}
+	certPEM, keyPEM := selfSigned(t, "secure.example.com")
+	tlsSecret := &corev1.Secret{Type: corev1.SecretTypeTLS, Data: map[string][]byte{corev1.TLSCertKey: certPEM, corev1.TLSPrivateKeyKey: keyPEM}}
+	malformed := &corev1.Secret{Type: corev1.SecretTypeTLS, Data: map[string][]byte{corev1.TLSCertKey: []byte("not a certificate"), corev1.TLSPrivateKeyKey: keyPEM}}
 	https := listener("https", 443, gwv1.HTTPSProtocolType, "secure.example.com")
 	https.TLS = &gwv1.ListenerTLSConfig{CertificateRefs: []gwv1.SecretObjectReference{{Name: "cert"}}}
 	noCert := listener("nocert", 8443, gwv1.HTTPSProtocolType, "")
 	noCert.TLS = &gwv1.ListenerTLSConfig{CertificateRefs: []gwv1.SecretObjectReference{{Name: "missing"}}}
+	badCert := listener("badcert", 9443, gwv1.HTTPSProtocolType, "")
+	badCert.TLS = &gwv1.ListenerTLSConfig{CertificateRefs: []gwv1.SecretObjectReference{{Name: "malformed"}}}
 	all := listener("all", 8080, gwv1.HTTPProtocolType, "")
 	all.AllowedRoutes = &gwv1.AllowedRoutes{Namespaces: &gwv1.RouteNamespaces{From: ptr(gwv1.NamespacesFromAll)}}
 	selected := listener("selected", 8081, gwv1.HTTPProtocolType, "")
@@ -82,7 +93,7 @@ func TestCompileStatuses(t *testing.T) {
 		Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"team": "a"}}}}
 	g := gw("infra", "web",
 		listener("http", 80, gwv1.HTTPProtocolType, "*.example.com"),
-		https, noCert, all, selected,
+		https, noCert, badCert, all, selected,
 		listener("tcp", 9000, gwv1.TCPProtocolType, ""),
 		listener("dup-a", 81, gwv1.HTTPProtocolType, "a.example.com"),
 		listener("dup-b", 81, gwv1.HTTPProtocolType, "a.example.com"),
@@ -105,6 +116,8 @@ func TestCompileStatuses(t *testing.T) {
 			withSection(route("infra", "missing", "web", nil, pathRule(gwv1.PathMatchPathPrefix, "/", backend("", "gone", 80, 1))), "http"),
 			withSection(route("infra", "ungranted", "web", nil, pathRule(gwv1.PathMatchPathPrefix, "/", backend("apps", "app", 80, 1))), "http"),
 			withSection(route("infra", "granted", "web", nil, pathRule(gwv1.PathMatchPathPrefix, "/", backend("granted", "app", 80, 1))), "http"),
+			// No section: every listener that allows it.
+			route("infra", "everywhere", "web", nil, pathRule(gwv1.PathMatchPathPrefix, "/", backend("", "app", 80, 1))),
 			// A route of another controller's Gateway gets no status from us.
 			route("infra", "foreign", "theirs", nil, pathRule(gwv1.PathMatchPathPrefix, "/")),
 		},
@@ -113,7 +126,7 @@ func TestCompileStatuses(t *testing.T) {
 			To:   []gwv1.ReferenceGrantTo{{Group: "", Kind: "Service"}},
 		}}},
 		Services:   services("infra/app", "team-a/app", "team-b/app", "apps/app", "granted/app"),
-		Secrets:    map[string]*corev1.Secret{"infra/cert": tlsSecret},
+		Secrets:    map[string]*corev1.Secret{"infra/cert": tlsSecret, "infra/malformed": malformed},
 		Namespaces: map[string]labels.Set{"infra": nil, "team-a": {"team": "a"}, "team-b": {"team": "b"}},
 		Addresses:  map[string]string{"infra/web": "127.98.0.7"},
 	}
@@ -137,10 +150,12 @@ func TestCompileStatuses(t *testing.T) {
 		status      metav1.ConditionStatus
 		attached    int32
 	}{
-		"http":     {"Programmed", "Programmed", metav1.ConditionTrue, 4},
-		"https":    {"ResolvedRefs", "ResolvedRefs", metav1.ConditionTrue, 0},
-		"nocert":   {"ResolvedRefs", "InvalidCertificateRef", metav1.ConditionFalse, 0},
-		"all":      {"Accepted", "Accepted", metav1.ConditionTrue, 2},
+		"http":     {"Programmed", "Programmed", metav1.ConditionTrue, 5},
+		"https":    {"ResolvedRefs", "ResolvedRefs", metav1.ConditionTrue, 1},
+		"nocert":   {"ResolvedRefs", "InvalidCertificateRef", metav1.ConditionFalse, 1}, // routes attach all the same
+		"badcert":  {"ResolvedRefs", "InvalidCertificateRef", metav1.ConditionFalse, 1},
+		"all":      {"Accepted", "Accepted", metav1.ConditionTrue, 3},
+		"dup-b":    {"Conflicted", "HostnameConflict", metav1.ConditionTrue, 0},
 		"selected": {"Accepted", "Accepted", metav1.ConditionTrue, 1},
 		"tcp":      {"Accepted", "UnsupportedProtocol", metav1.ConditionFalse, 0},
 		"dup-a":    {"Conflicted", "HostnameConflict", metav1.ConditionTrue, 0},
@@ -156,14 +171,15 @@ func TestCompileStatuses(t *testing.T) {
 		}
 	}
 	routeWant := map[string][2]string{ // Accepted reason, ResolvedRefs reason
-		"infra/same":      {"Accepted", "ResolvedRefs"},
-		"team-a/cross":    {"Accepted", "ResolvedRefs"},
-		"team-b/denied":   {"Accepted", "ResolvedRefs"}, // the "all" listener takes it
-		"infra/elsewhere": {"NoMatchingListenerHostname", "ResolvedRefs"},
-		"infra/nosection": {"NoMatchingParent", "ResolvedRefs"},
-		"infra/missing":   {"Accepted", "BackendNotFound"},
-		"infra/ungranted": {"Accepted", "RefNotPermitted"},
-		"infra/granted":   {"Accepted", "ResolvedRefs"},
+		"infra/same":       {"Accepted", "ResolvedRefs"},
+		"team-a/cross":     {"Accepted", "ResolvedRefs"},
+		"team-b/denied":    {"Accepted", "ResolvedRefs"}, // the "all" listener takes it
+		"infra/elsewhere":  {"NoMatchingListenerHostname", "ResolvedRefs"},
+		"infra/nosection":  {"NoMatchingParent", "ResolvedRefs"},
+		"infra/missing":    {"Accepted", "BackendNotFound"},
+		"infra/ungranted":  {"Accepted", "RefNotPermitted"},
+		"infra/granted":    {"Accepted", "ResolvedRefs"},
+		"infra/everywhere": {"Accepted", "ResolvedRefs"},
 	}
 	for k, want := range routeWant {
 		ps := cfg.Routes[k]
@@ -184,7 +200,7 @@ func TestCompileStatuses(t *testing.T) {
 			t.Errorf("port %d not served", port)
 		}
 	}
-	for _, port := range []int32{8443, 9000, 81} {
+	for _, port := range []int32{8443, 9443, 9000, 81} {
 		if cfg.Ports[PortKey{"infra", "web", port}] != nil {
 			t.Errorf("port %d served", port)
 		}
@@ -354,5 +370,36 @@ func TestPickBackendWeights(t *testing.T) {
 	}
 	if _, ok := pickBackend([]Backend{{Service: "a"}}); ok {
 		t.Fatal("all-zero weights picked a backend")
+	}
+}
+
+func selfSigned(t *testing.T, host string) (certPEM, keyPEM []byte) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: host}, DNSNames: []string{host},
+		NotBefore: t0.Add(-time.Hour), NotAfter: t0.Add(24 * time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, _ := x509.MarshalECPrivateKey(key)
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb})
+}
+
+// A Gateway none of whose listeners is accepted is not accepted.
+func TestGatewayWithoutAcceptedListeners(t *testing.T) {
+	w := World{Classes: []*gwv1.GatewayClass{class()}, Gateways: []*gwv1.Gateway{
+		gw("infra", "none", listener("udp", 53, gwv1.UDPProtocolType, "")),
+		gw("infra", "some", listener("udp", 53, gwv1.UDPProtocolType, ""), listener("http", 80, gwv1.HTTPProtocolType, "")),
+	}}
+	cfg := Compile(w, t0)
+	for name, want := range map[string]metav1.ConditionStatus{"infra/none": metav1.ConditionFalse, "infra/some": metav1.ConditionTrue} {
+		c := condOf(cfg.Gateways[name].Conditions, "Accepted")
+		if c.Status != want || c.Reason != string(gwv1.GatewayReasonListenersNotValid) {
+			t.Errorf("%s: Accepted %+v, want %s ListenersNotValid", name, c, want)
+		}
 	}
 }
