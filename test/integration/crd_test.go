@@ -364,3 +364,34 @@ func containsString(list []string, s string) bool {
 	}
 	return false
 }
+
+// Deleting a namespace deletes its custom resources too: the namespace
+// controller finds the served resources by discovery.
+func TestCustomResourcesGoWithTheirNamespace(t *testing.T) {
+	s := startServer(t, serverOpts{controllers: true, nodeName: "node-1"})
+	ctx := ctxT(t)
+	ext := apiextclient.NewForConfigOrDie(s.restConfig(false))
+	dyn := dynamic.NewForConfigOrDie(s.restConfig(true))
+	c := s.client(false)
+	if _, err := ext.ApiextensionsV1().CustomResourceDefinitions().Create(ctx, gadgetCRD(apiextensionsv1.NamespaceScoped), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	mkNamespace(t, c, "doomed")
+	eventually(t, 2*time.Second, func() error {
+		_, err := dyn.Resource(gadgets).Namespace("doomed").Create(ctx, gadget("g", map[string]any{}), metav1.CreateOptions{})
+		return err
+	})
+	if err := c.CoreV1().Namespaces().Delete(ctx, "doomed", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 20*time.Second, func() error {
+		if _, err := c.CoreV1().Namespaces().Get(ctx, "doomed", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+			return fmt.Errorf("namespace still there: %v", err)
+		}
+		return nil
+	})
+	l, err := dyn.Resource(gadgets).List(ctx, metav1.ListOptions{})
+	if err != nil || len(l.Items) != 0 {
+		t.Fatalf("custom resources left: %v %v", err, l)
+	}
+}

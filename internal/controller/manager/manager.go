@@ -126,7 +126,7 @@ func (m *Manager) lead(ctx context.Context) {
 		mirroring.New(m.client, core.Services(), core.Endpoints(), disc.EndpointSlices(), m.log),
 		scheduler.New(m.client, core.Pods(), core.Nodes(), recorder("default-scheduler"), m.log),
 		gc.New(m.meta, metaFactory, m.cfg.Resources, m.log),
-		namespace.New(m.client, m.meta, m.cfg.Namespaced, core.Namespaces(), m.log),
+		namespace.New(m.client, m.meta, namespace.Discovered(m.client.Discovery(), m.cfg.Namespaced), core.Namespaces(), m.log),
 		nodelifecycle.New(m.client, core.Nodes(), factory.Coordination().V1().Leases(), core.Pods(), recorder("node-controller"), m.cfg.Nodes, m.log, now),
 		tainteviction.New(m.client, core.Pods(), core.Nodes(), recorder("taint-eviction-controller"), m.log, now),
 		serviceaccount.New(m.client, core.Namespaces(), core.ServiceAccounts(), m.rootCA(), m.log),

@@ -7,6 +7,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -15,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	coreinformers "k8s.io/client-go/informers/core/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/discovery"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/tools/cache"
@@ -26,13 +29,14 @@ import (
 type Controller struct {
 	client     kubernetes.Interface
 	meta       metadata.Interface
-	namespaced []schema.GroupVersionResource
+	namespaced func() []schema.GroupVersionResource
 	namespaces corelisters.NamespaceLister
 	loop       *kube.Loop[string]
 }
 
-// New wires the controller; namespaced lists every namespaced resource.
-func New(client kubernetes.Interface, meta metadata.Interface, namespaced []schema.GroupVersionResource, nsInf coreinformers.NamespaceInformer, log *slog.Logger) *Controller {
+// New wires the controller; namespaced lists every namespaced resource
+// (asked at each sync: custom resources come and go).
+func New(client kubernetes.Interface, meta metadata.Interface, namespaced func() []schema.GroupVersionResource, nsInf coreinformers.NamespaceInformer, log *slog.Logger) *Controller {
 	c := &Controller{client: client, meta: meta, namespaced: namespaced, namespaces: nsInf.Lister()}
 	q := kube.NewQueue[string]("namespace")
 	c.loop = &kube.Loop[string]{Name: "namespace", Queue: q, Sync: c.sync, Workers: 2, Log: log, Synced: []cache.InformerSynced{nsInf.Informer().HasSynced}}
@@ -57,7 +61,7 @@ func (c *Controller) sync(ctx context.Context, name string) error {
 		return err
 	}
 	remaining := 0
-	for _, gvr := range c.namespaced {
+	for _, gvr := range c.namespaced() {
 		list, err := c.meta.Resource(gvr).Namespace(name).List(ctx, metav1.ListOptions{})
 		if err != nil {
 			return err
@@ -94,4 +98,31 @@ func (c *Controller) sync(ctx context.Context, name string) error {
 		return fmt.Errorf("finalize namespace %s: %w", name, err)
 	}
 	return nil
+}
+
+// Discovered is the namespaced resources discovery lists (the preferred
+// version of each, custom resources included) that can be listed and
+// deleted, as kube-controller-manager's namespace controller finds them;
+// known is the answer when discovery fails.
+func Discovered(d discovery.DiscoveryInterface, known []schema.GroupVersionResource) func() []schema.GroupVersionResource {
+	return func() []schema.GroupVersionResource {
+		lists, err := d.ServerPreferredNamespacedResources()
+		if err != nil && len(lists) == 0 {
+			return known
+		}
+		var out []schema.GroupVersionResource
+		for _, l := range lists {
+			gv, err := schema.ParseGroupVersion(l.GroupVersion)
+			if err != nil {
+				continue
+			}
+			for _, r := range l.APIResources {
+				if strings.Contains(r.Name, "/") || !slices.Contains(r.Verbs, "list") || !slices.Contains(r.Verbs, "delete") {
+					continue
+				}
+				out = append(out, gv.WithResource(r.Name))
+			}
+		}
+		return out
+	}
 }
