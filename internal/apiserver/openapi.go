@@ -43,10 +43,10 @@ func (s *Server) serveOpenAPIv2(w http.ResponseWriter, r *http.Request) {
 // ResourcesChanged rebuilds the OpenAPI documents after the served
 // resources changed (a custom resource definition came or went); discovery
 // reads the registry on every request.
-func (s *Server) ResourcesChanged(customV3 map[string][]byte) {
+func (s *Server) ResourcesChanged(customV3 map[string][]byte, customV2 []byte) {
 	s.openapiMu.Lock()
 	defer s.openapiMu.Unlock()
-	docs, err := openapi.Build(s.reg.Resources(), customV3)
+	docs, err := openapi.Build(s.reg.Resources(), customV3, customV2)
 	if err != nil {
 		s.log.Error("openapi documents not rebuilt", "err", err)
 		return

@@ -161,7 +161,7 @@ func New(cfg Config, reg *registry.Registry, log *slog.Logger) (*Server, error) 
 		return nil, errors.New("apiserver: no serving certificate")
 	}
 	s := &Server{cfg: cfg, reg: reg, log: log, codecs: newCodecs(), fms: map[fmKey]*managedfields.FieldManager{}, ready: make(chan struct{}), listener: cfg.Listener, inflight: newInflight(cfg.Limits), cache: newObjectCache(), bootstrapped: make(chan struct{})}
-	docs, err := openapi.Build(reg.Resources(), nil)
+	docs, err := openapi.Build(reg.Resources(), nil, nil)
 	if err != nil {
 		return nil, fmt.Errorf("openapi: %w", err)
 	}

@@ -31,8 +31,9 @@ type Controller struct {
 	log *slog.Logger
 	now func() time.Time
 	// Changed is called after the served resources changed, with the
-	// OpenAPI v3 documents of every served definition (OpenAPIV3).
-	Changed func(openAPIV3 map[string][]byte)
+	// OpenAPI v3 documents and the v2 paths and definitions of every served
+	// definition (OpenAPIV3, OpenAPIV2).
+	Changed func(openAPIV3 map[string][]byte, openAPIV2 []byte)
 
 	mu     sync.Mutex
 	served map[string]schema.GroupResource // definition name ▶ what it serves
@@ -313,5 +314,5 @@ func (c *Controller) changed() {
 		defs = append(defs, d)
 	}
 	c.mu.Unlock()
-	c.Changed(OpenAPIV3(defs))
+	c.Changed(OpenAPIV3(defs), OpenAPIV2(defs))
 }

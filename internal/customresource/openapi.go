@@ -7,6 +7,7 @@ import (
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apiextensions-apiserver/pkg/controller/openapi/builder"
 	"k8s.io/kube-openapi/pkg/spec3"
+	"k8s.io/kube-openapi/pkg/validation/spec"
 )
 
 // OpenAPIV3 builds the OpenAPI v3 documents of the definitions' served
@@ -41,4 +42,35 @@ func OpenAPIV3(crds []*apiextensionsv1.CustomResourceDefinition) map[string][]by
 		}
 	}
 	return out
+}
+
+// OpenAPIV2 builds the OpenAPI v2 (swagger) paths and definitions of the
+// definitions' served versions, merged, as JSON ({"paths": …,
+// "definitions": …}); nil when there is none.
+func OpenAPIV2(crds []*apiextensionsv1.CustomResourceDefinition) []byte {
+	var docs []*spec.Swagger
+	sort.Slice(crds, func(i, j int) bool { return crds[i].Name < crds[j].Name })
+	for _, crd := range crds {
+		for _, v := range crd.Spec.Versions {
+			if !v.Served {
+				continue
+			}
+			if doc, err := builder.BuildOpenAPIV2(crd, v.Name, builder.Options{V2: true, IncludeSelectableFields: true}); err == nil {
+				docs = append(docs, doc)
+			}
+		}
+	}
+	if len(docs) == 0 {
+		return nil
+	}
+	empty := &spec.Swagger{SwaggerProps: spec.SwaggerProps{Paths: &spec.Paths{Paths: map[string]spec.PathItem{}}, Definitions: spec.Definitions{}}}
+	merged, err := builder.MergeSpecs(empty, docs...)
+	if err != nil {
+		return nil
+	}
+	b, err := json.Marshal(map[string]any{"paths": merged.Paths, "definitions": merged.Definitions})
+	if err != nil {
+		return nil
+	}
+	return b
 }

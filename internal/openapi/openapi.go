@@ -300,8 +300,9 @@ func newGen(v3 bool, resources []*registry.Resource) *gen {
 
 // Build makes every document for the resources; custom adds the v3
 // documents of custom resources' group versions (built from their
-// definitions' schemas), keyed as V3.
-func Build(resources []*registry.Resource, custom map[string][]byte) (*Documents, error) {
+// definitions' schemas), keyed as V3, and customV2 their v2 paths and
+// definitions ({"paths": …, "definitions": …}).
+func Build(resources []*registry.Resource, custom map[string][]byte, customV2 []byte) (*Documents, error) {
 	docs := &Documents{V3: map[string][]byte{}, V3Hash: map[string]string{}}
 	byGV := map[string][]*registry.Resource{}
 	var keys []string
@@ -360,6 +361,23 @@ func Build(resources []*registry.Resource, custom map[string][]byte) (*Documents
 		}
 	}
 	g.define(reflect.TypeOf(metav1.Status{}))
+	if len(customV2) > 0 {
+		var extra struct {
+			Paths       map[string]any `json:"paths"`
+			Definitions map[string]any `json:"definitions"`
+		}
+		if err := json.Unmarshal(customV2, &extra); err != nil {
+			return nil, fmt.Errorf("custom resources' openapi v2: %w", err)
+		}
+		for p, ops := range extra.Paths {
+			paths[p] = ops
+		}
+		for name, def := range extra.Definitions {
+			if m, ok := def.(map[string]any); ok && g.schemas[name] == nil {
+				g.schemas[name] = m
+			}
+		}
+	}
 	v2 := map[string]any{
 		"swagger":     "2.0",
 		"info":        map[string]any{"title": "Kubernetes", "version": version.Kubernetes},

@@ -11,7 +11,7 @@ import (
 )
 
 func TestBuild(t *testing.T) {
-	docs, err := Build(registry.Resources(registry.Config{Services: &registry.ServiceStrategy{}}), nil)
+	docs, err := Build(registry.Resources(registry.Config{Services: &registry.ServiceStrategy{}}), nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
