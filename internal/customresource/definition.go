@@ -57,6 +57,12 @@ func DefinitionResource() *registry.Resource {
 			if v := storageVersion(crd); v != "" {
 				crd.Status.StoredVersions = []string{v}
 			}
+			// Established is False (Installing) from the start, as the
+			// Controller sets it a moment later anyway: a `kubectl wait
+			// --for=condition=Established` right after the create then
+			// waits instead of failing on conditions that are null
+			// (kubernetes/kubernetes#66439).
+			setCondition(crd, apiextensionsv1.Established, apiextensionsv1.ConditionFalse, "Installing", "the definition is being installed", time.Now())
 		},
 		Validate: func(obj runtime.Object) field.ErrorList {
 			in, err := toInternal(obj.(*apiextensionsv1.CustomResourceDefinition))

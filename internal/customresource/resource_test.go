@@ -197,6 +197,14 @@ func TestSetCondition(t *testing.T) {
 func TestDefinitionValidation(t *testing.T) {
 	res := DefinitionResource()
 	crd := widgetCRD()
+	crd.Status.Conditions = []apiextensionsv1.CustomResourceDefinitionCondition{{Type: apiextensionsv1.Established, Status: apiextensionsv1.ConditionTrue}}
+	res.PrepareForCreate(crd)
+	// A new definition is not established yet, and says so (kubectl wait
+	// reads the condition), with its storage version recorded.
+	if c := crd.Status.Conditions; len(c) != 1 || c[0].Status != apiextensionsv1.ConditionFalse || c[0].Reason != "Installing" ||
+		len(crd.Status.StoredVersions) != 1 || crd.Status.StoredVersions[0] != "v1" {
+		t.Fatalf("status after create %+v", crd.Status)
+	}
 	res.Default(crd)
 	if errs := res.Validate(crd); len(errs) != 0 {
 		t.Fatalf("valid definition: %v", errs)
