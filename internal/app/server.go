@@ -691,7 +691,7 @@ func gcResources(reg *registry.Registry) []gc.Resource {
 	var out []gc.Resource
 	for _, r := range reg.Resources() {
 		if r.Stored() && r.GroupResource().Resource != "events" {
-			out = append(out, gc.Resource{GVR: r.GVR, Kind: r.Kind})
+			out = append(out, gc.Resource{GVR: r.GVR, Kind: r.Kind, Namespaced: r.Namespaced})
 		}
 	}
 	return out

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apiextclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -394,4 +395,62 @@ func TestCustomResourcesGoWithTheirNamespace(t *testing.T) {
 	if err != nil || len(l.Items) != 0 {
 		t.Fatalf("custom resources left: %v %v", err, l)
 	}
+}
+
+// The garbage collector follows custom resources as discovery lists them:
+// a ConfigMap owned by a custom resource goes with it, and a custom
+// resource owned by a ConfigMap goes with that.
+func TestGarbageCollectionOfCustomResources(t *testing.T) {
+	s := startServer(t, serverOpts{controllers: true, nodeName: "node-1"})
+	ctx := ctxT(t)
+	ext := apiextclient.NewForConfigOrDie(s.restConfig(false))
+	dyn := dynamic.NewForConfigOrDie(s.restConfig(true))
+	c := s.client(false)
+	if _, err := ext.ApiextensionsV1().CustomResourceDefinitions().Create(ctx, gadgetCRD(apiextensionsv1.NamespaceScoped), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	g := dyn.Resource(gadgets).Namespace("default")
+	var owner *unstructured.Unstructured
+	eventually(t, 2*time.Second, func() (err error) {
+		owner, err = g.Create(ctx, gadget("owner", map[string]any{}), metav1.CreateOptions{})
+		return err
+	})
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "owned", OwnerReferences: []metav1.OwnerReference{
+		{APIVersion: "test.svcnet.io/v1", Kind: "Gadget", Name: "owner", UID: owner.GetUID()}}}}
+	if _, err := c.CoreV1().ConfigMaps("default").Create(ctx, cm, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	parent, err := c.CoreV1().ConfigMaps("default").Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "parent"}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	child := gadget("child", map[string]any{})
+	child.SetOwnerReferences([]metav1.OwnerReference{{APIVersion: "v1", Kind: "ConfigMap", Name: "parent", UID: parent.UID}})
+	if _, err := g.Create(ctx, child, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// Live owners keep their dependents (give the collector time to follow
+	// the new resource and look).
+	time.Sleep(6 * time.Second)
+	if _, err := c.CoreV1().ConfigMaps("default").Get(ctx, "owned", metav1.GetOptions{}); err != nil {
+		t.Fatalf("a dependent of a live owner: %v", err)
+	}
+	if _, err := g.Get(ctx, "child", metav1.GetOptions{}); err != nil {
+		t.Fatalf("a custom resource with a live owner: %v", err)
+	}
+	if err := g.Delete(ctx, "owner", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.CoreV1().ConfigMaps("default").Delete(ctx, "parent", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 20*time.Second, func() error {
+		if _, err := c.CoreV1().ConfigMaps("default").Get(ctx, "owned", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+			return fmt.Errorf("the custom resource's ConfigMap: %v", err)
+		}
+		if _, err := g.Get(ctx, "child", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+			return fmt.Errorf("the ConfigMap's custom resource: %v", err)
+		}
+		return nil
+	})
 }

@@ -9,12 +9,16 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/metadata/metadatainformer"
 	"k8s.io/client-go/tools/cache"
@@ -24,17 +28,29 @@ import (
 
 // Resource is one resource the collector watches.
 type Resource struct {
-	GVR  schema.GroupVersionResource
-	Kind string
+	GVR        schema.GroupVersionResource
+	Kind       string
+	Namespaced bool
 }
 
 // Collector is the garbage collector.
 type Collector struct {
-	client    metadata.Interface
-	resources []Resource
-	informers map[schema.GroupVersionResource]cache.SharedIndexInformer
-	byKind    map[schema.GroupKind]schema.GroupVersionResource
-	mu        sync.Mutex
+	client metadata.Interface
+	// Discover, when set, lists the resources served now (custom ones
+	// come and go); Run follows those it was not built with, every
+	// DiscoverEvery.
+	Discover      func() []Resource
+	DiscoverEvery time.Duration
+
+	// rmu guards the followed resources.
+	rmu        sync.RWMutex
+	informers  map[schema.GroupVersionResource]cache.SharedIndexInformer
+	byKind     map[schema.GroupKind]schema.GroupVersionResource
+	namespaced map[schema.GroupVersionResource]bool
+	dynamic    map[schema.GroupVersionResource]context.CancelFunc
+	queue      interface{ Add(item) }
+
+	mu sync.Mutex
 	// dependents: owner UID -> dependent item keys.
 	dependents map[types.UID]map[item]bool
 	loop       *kube.Loop[item]
@@ -42,28 +58,109 @@ type Collector struct {
 
 // New wires the collector over the resources.
 func New(client metadata.Interface, factory metadatainformer.SharedInformerFactory, resources []Resource, log *slog.Logger) *Collector {
-	c := &Collector{client: client, resources: resources, informers: map[schema.GroupVersionResource]cache.SharedIndexInformer{},
-		byKind: map[schema.GroupKind]schema.GroupVersionResource{}, dependents: map[types.UID]map[item]bool{}}
+	c := &Collector{client: client, informers: map[schema.GroupVersionResource]cache.SharedIndexInformer{},
+		byKind: map[schema.GroupKind]schema.GroupVersionResource{}, namespaced: map[schema.GroupVersionResource]bool{},
+		dynamic: map[schema.GroupVersionResource]context.CancelFunc{}, dependents: map[types.UID]map[item]bool{}, DiscoverEvery: 5 * time.Second}
 	q := kube.NewQueue[item]("garbagecollector")
+	c.queue = q
 	var synced []cache.InformerSynced
 	for _, r := range resources {
-		r := r
 		inf := factory.ForResource(r.GVR).Informer()
-		c.informers[r.GVR] = inf
-		c.byKind[schema.GroupKind{Group: r.GVR.Group, Kind: r.Kind}] = r.GVR
+		c.follow(r, inf)
 		synced = append(synced, inf.HasSynced)
-		_, _ = inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
-			AddFunc:    func(obj interface{}) { c.observe(q, r.GVR, nil, obj) },
-			UpdateFunc: func(old, obj interface{}) { c.observe(q, r.GVR, old, obj) },
-			DeleteFunc: func(obj interface{}) { c.gone(q, r.GVR, obj) },
-		})
 	}
 	c.loop = &kube.Loop[item]{Name: "garbagecollector", Queue: q, Sync: c.sync, Workers: 4, Log: log, Synced: synced}
 	return c
 }
 
+// follow files a resource's informer and handles its events.
+func (c *Collector) follow(r Resource, inf cache.SharedIndexInformer) {
+	c.rmu.Lock()
+	c.informers[r.GVR] = inf
+	c.byKind[schema.GroupKind{Group: r.GVR.Group, Kind: r.Kind}] = r.GVR
+	c.namespaced[r.GVR] = r.Namespaced
+	c.rmu.Unlock()
+	_, _ = inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(obj interface{}) { c.observe(c.queue, r.GVR, nil, obj) },
+		UpdateFunc: func(old, obj interface{}) { c.observe(c.queue, r.GVR, old, obj) },
+		DeleteFunc: func(obj interface{}) { c.gone(c.queue, r.GVR, obj) },
+	})
+}
+
 // Run works until ctx ends.
-func (c *Collector) Run(ctx context.Context) error { return c.loop.Run(ctx) }
+func (c *Collector) Run(ctx context.Context) error {
+	if c.Discover != nil {
+		go func() {
+			t := time.NewTicker(c.DiscoverEvery)
+			defer t.Stop()
+			for {
+				c.rediscover(ctx)
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+				}
+			}
+		}()
+	}
+	return c.loop.Run(ctx)
+}
+
+// rediscover follows the served resources the collector was not built
+// with, and stops following those of them no longer served.
+func (c *Collector) rediscover(ctx context.Context) {
+	resources := c.Discover()
+	if len(resources) == 0 {
+		return // discovery failed: keep following what is followed
+	}
+	served := map[schema.GroupVersionResource]bool{}
+	for _, r := range resources {
+		served[r.GVR] = true
+		c.rmu.RLock()
+		_, known := c.informers[r.GVR]
+		c.rmu.RUnlock()
+		if known {
+			continue
+		}
+		ictx, cancel := context.WithCancel(ctx)
+		inf := metadatainformer.NewFilteredMetadataInformer(c.client, r.GVR, "", 0, cache.Indexers{}, nil).Informer()
+		c.follow(r, inf)
+		c.rmu.Lock()
+		c.dynamic[r.GVR] = cancel
+		c.rmu.Unlock()
+		go inf.RunWithContext(ictx)
+	}
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	for gvr, cancel := range c.dynamic {
+		if !served[gvr] {
+			cancel()
+			delete(c.dynamic, gvr)
+			delete(c.informers, gvr)
+			delete(c.namespaced, gvr)
+			for gk, v := range c.byKind {
+				if v == gvr {
+					delete(c.byKind, gk)
+				}
+			}
+		}
+	}
+}
+
+// gvrOf is the followed resource of an owner reference's kind.
+func (c *Collector) gvrOf(ref metav1.OwnerReference) (schema.GroupVersionResource, bool) {
+	c.rmu.RLock()
+	defer c.rmu.RUnlock()
+	gvr, ok := c.byKind[groupKind(ref)]
+	return gvr, ok
+}
+
+func (c *Collector) informer(gvr schema.GroupVersionResource) (cache.SharedIndexInformer, bool) {
+	c.rmu.RLock()
+	defer c.rmu.RUnlock()
+	inf, ok := c.informers[gvr]
+	return inf, ok
+}
 
 // item is the collector's work-queue key: one object of one resource.
 type item struct {
@@ -114,7 +211,7 @@ func (c *Collector) observe(q interface{ Add(item) }, gvr schema.GroupVersionRes
 	c.mu.Unlock()
 	// An owner orphaning its dependents may now be free.
 	for _, ref := range released {
-		if gvr, ok := c.byKind[groupKind(ref)]; ok {
+		if gvr, ok := c.gvrOf(ref); ok {
 			q.Add(itemKey(gvr, m.Namespace, ref.Name))
 		}
 	}
@@ -143,7 +240,7 @@ func (c *Collector) gone(q interface{ Add(item) }, gvr schema.GroupVersionResour
 	c.enqueueDependents(q, m.UID)
 	// An owner waiting in the foreground may now be free.
 	for _, ref := range m.OwnerReferences {
-		if gvr, ok := c.byKind[groupKind(ref)]; ok {
+		if gvr, ok := c.gvrOf(ref); ok {
 			q.Add(itemKey(gvr, m.Namespace, ref.Name))
 		}
 	}
@@ -187,15 +284,19 @@ const (
 )
 
 func (c *Collector) ownerOf(ns string, ref metav1.OwnerReference) ownerState {
-	gvr, ok := c.byKind[groupKind(ref)]
+	gvr, ok := c.gvrOf(ref)
 	if !ok {
 		return ownerUnknownKind
 	}
+	inf, ok := c.informer(gvr)
+	if !ok || !inf.HasSynced() {
+		return ownerUnknownKind // not followed (yet): nothing is decided on it
+	}
 	key := ref.Name
-	if ns != "" && !clusterScoped(gvr) {
+	if ns != "" && c.isNamespaced(gvr) {
 		key = ns + "/" + ref.Name
 	}
-	obj, exists, err := c.informers[gvr].GetStore().GetByKey(key)
+	obj, exists, err := inf.GetStore().GetByKey(key)
 	if err != nil || !exists {
 		return ownerGone
 	}
@@ -216,8 +317,10 @@ func (c *Collector) ownerOf(ns string, ref metav1.OwnerReference) ownerState {
 	return ownerLive
 }
 
-func clusterScoped(gvr schema.GroupVersionResource) bool {
-	return gvr.Group == "" && (gvr.Resource == "namespaces" || gvr.Resource == "nodes")
+func (c *Collector) isNamespaced(gvr schema.GroupVersionResource) bool {
+	c.rmu.RLock()
+	defer c.rmu.RUnlock()
+	return c.namespaced[gvr]
 }
 
 // Decide is the collector's rule for one dependent given the state of its
@@ -250,7 +353,7 @@ func Decide(states []ownerState) (del bool, policy metav1.DeletionPropagation, o
 
 func (c *Collector) sync(ctx context.Context, key item) error {
 	gvr, ns, name := key.gvr, key.namespace, key.name
-	inf, ok := c.informers[gvr]
+	inf, ok := c.informer(gvr)
 	if !ok {
 		return nil
 	}
@@ -315,4 +418,32 @@ func (c *Collector) sync(ctx context.Context, key item) error {
 		}
 	}
 	return nil
+}
+
+// Discovered lists the resources discovery serves that the collector can
+// follow (list, watch and delete; Events left out, as kube-controller-
+// manager's collector leaves them), the preferred version of each: custom
+// resources included. It returns nil when discovery fails.
+func Discovered(d discovery.DiscoveryInterface) func() []Resource {
+	return func() []Resource {
+		lists, err := d.ServerPreferredResources()
+		if err != nil && len(lists) == 0 {
+			return nil
+		}
+		var out []Resource
+		for _, l := range lists {
+			gv, err := schema.ParseGroupVersion(l.GroupVersion)
+			if err != nil {
+				continue
+			}
+			for _, r := range l.APIResources {
+				if strings.Contains(r.Name, "/") || r.Name == "events" || !slices.Contains(r.Verbs, "list") ||
+					!slices.Contains(r.Verbs, "watch") || !slices.Contains(r.Verbs, "delete") {
+					continue
+				}
+				out = append(out, Resource{GVR: gv.WithResource(r.Name), Kind: r.Kind, Namespaced: r.Namespaced})
+			}
+		}
+		return out
+	}
 }

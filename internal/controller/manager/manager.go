@@ -125,7 +125,7 @@ func (m *Manager) lead(ctx context.Context) {
 		endpoints.New(m.client, core.Services(), core.Pods(), core.Endpoints(), m.log),
 		mirroring.New(m.client, core.Services(), core.Endpoints(), disc.EndpointSlices(), m.log),
 		scheduler.New(m.client, core.Pods(), core.Nodes(), recorder("default-scheduler"), m.log),
-		gc.New(m.meta, metaFactory, m.cfg.Resources, m.log),
+		m.collector(metaFactory),
 		namespace.New(m.client, m.meta, namespace.Discovered(m.client.Discovery(), m.cfg.Namespaced), core.Namespaces(), m.log),
 		nodelifecycle.New(m.client, core.Nodes(), factory.Coordination().V1().Leases(), core.Pods(), recorder("node-controller"), m.cfg.Nodes, m.log, now),
 		tainteviction.New(m.client, core.Pods(), core.Nodes(), recorder("taint-eviction-controller"), m.log, now),
@@ -168,4 +168,12 @@ func (m *Manager) rootCA() []byte {
 		}
 	}
 	return nil
+}
+
+// collector is the garbage collector over every resource, custom ones
+// followed as discovery lists them.
+func (m *Manager) collector(factory metadatainformer.SharedInformerFactory) *gc.Collector {
+	c := gc.New(m.meta, factory, m.cfg.Resources, m.log)
+	c.Discover = gc.Discovered(m.client.Discovery())
+	return c
 }
