@@ -41,9 +41,13 @@ func (s *Server) fieldManager(res *registry.Resource, sub string) (*managedfield
 	var err error
 	switch {
 	case res.Custom():
-		// Field sets deduced from the objects (kube-apiserver builds them
-		// from the definition's schema).
-		fm, err = managedfields.NewDefaultCRDFieldManager(managedfields.NewDeducedTypeConverter(), unstructuredConverter{}, defaulter{res}, unstructuredCreater{},
+		// Field sets from the definition's schema (deduced from the
+		// objects when there is none).
+		tc := res.TypeConverter
+		if tc == nil {
+			tc = managedfields.NewDeducedTypeConverter()
+		}
+		fm, err = managedfields.NewDefaultCRDFieldManager(tc, unstructuredConverter{}, defaulter{res}, unstructuredCreater{},
 			res.GroupVersionKind(), res.GVR.GroupVersion(), sub, resetFields(res, sub))
 	case res.GVR.Group == "apiextensions.k8s.io":
 		// client-go's type converter does not know the apiextensions types.

@@ -24,13 +24,16 @@ import (
 	schemaobjectmeta "k8s.io/apiextensions-apiserver/pkg/apiserver/schema/objectmeta"
 	"k8s.io/apiextensions-apiserver/pkg/apiserver/schema/pruning"
 	apiservervalidation "k8s.io/apiextensions-apiserver/pkg/apiserver/validation"
+	"k8s.io/apiextensions-apiserver/pkg/controller/openapi/builder"
 	"k8s.io/apiextensions-apiserver/pkg/registry/customresource/tableconvertor"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/managedfields"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	celconfig "k8s.io/apiserver/pkg/apis/cel"
+	"k8s.io/kube-openapi/pkg/validation/spec"
 
 	"github.com/svcnet/svcnet/internal/registry"
 )
@@ -40,6 +43,10 @@ import (
 // one storage prefix, /registry/<group>/<plural>/, and convert between
 // versions with the None strategy (only apiVersion changes).
 func Resources(crd *apiextensionsv1.CustomResourceDefinition) ([]*registry.Resource, error) {
+	tc, err := typeConverter(crd)
+	if err != nil {
+		return nil, err
+	}
 	var out []*registry.Resource
 	for _, v := range crd.Spec.Versions {
 		if !v.Served {
@@ -49,6 +56,7 @@ func Resources(crd *apiextensionsv1.CustomResourceDefinition) ([]*registry.Resou
 		if err != nil {
 			return nil, fmt.Errorf("version %s: %w", v.Name, err)
 		}
+		res.TypeConverter = tc
 		if v.Storage {
 			out = append([]*registry.Resource{res}, out...)
 		} else {
@@ -56,6 +64,26 @@ func Resources(crd *apiextensionsv1.CustomResourceDefinition) ([]*registry.Resou
 		}
 	}
 	return out, nil
+}
+
+// typeConverter is server-side apply's view of every served version's
+// schema, as kube-apiserver builds it: the OpenAPI models of the versions
+// (value validations and nullable stripped).
+func typeConverter(crd *apiextensionsv1.CustomResourceDefinition) (managedfields.TypeConverter, error) {
+	models := map[string]*spec.Schema{}
+	for _, v := range crd.Spec.Versions {
+		if !v.Served {
+			continue
+		}
+		doc, err := builder.BuildOpenAPIV3(crd, v.Name, builder.Options{StripValueValidation: true, StripNullable: true})
+		if err != nil {
+			return nil, fmt.Errorf("version %s: openapi: %w", v.Name, err)
+		}
+		for name, s := range doc.Components.Schemas {
+			models[name] = s
+		}
+	}
+	return managedfields.NewTypeConverter(models, crd.Spec.PreserveUnknownFields)
 }
 
 // schemaOf is a version's schema in the internal form the validators take.

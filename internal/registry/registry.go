@@ -30,6 +30,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/runtime/serializer/protobuf"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/managedfields"
 	"k8s.io/apimachinery/pkg/util/rand"
 	"k8s.io/apimachinery/pkg/util/uuid"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -93,6 +94,10 @@ type Resource struct {
 	// StorageName is the key segment after /registry/ ("<group>/<plural>"
 	// for custom resources, as kube-apiserver keeps them); "" is the plural.
 	StorageName string
+	// TypeConverter gives server-side apply a custom resource's field sets
+	// from its schema (list types, map keys); nil for built-ins, whose
+	// come from client-go.
+	TypeConverter managedfields.TypeConverter
 	// UnknownFields drops the fields a decoded object's schema does not
 	// know and names them (custom resources; typed objects' decoder finds
 	// them).

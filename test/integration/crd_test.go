@@ -53,6 +53,9 @@ func gadgetCRD(scope apiextensionsv1.ResourceScope) *apiextensionsv1.CustomResou
 								"maxReplicas": {Type: "integer", Default: &apiextensionsv1.JSON{Raw: []byte(`10`)}},
 								"port":        {XIntOrString: true, AnyOf: []apiextensionsv1.JSONSchemaProps{{Type: "integer"}, {Type: "string"}}},
 								"extra":       {Type: "object", XPreserveUnknownFields: ptrTo(true)},
+								"ports": {Type: "array", XListType: ptrTo("map"), XListMapKeys: []string{"name"},
+									Items: &apiextensionsv1.JSONSchemaPropsOrArray{Schema: &apiextensionsv1.JSONSchemaProps{Type: "object", Required: []string{"name"},
+										Properties: map[string]apiextensionsv1.JSONSchemaProps{"name": {Type: "string"}, "port": {Type: "integer"}}}}},
 							},
 						},
 						"status": {Type: "object", Properties: map[string]apiextensionsv1.JSONSchemaProps{"replicas": {Type: "integer"}}},
@@ -260,6 +263,19 @@ func TestCustomResources(t *testing.T) {
 	if len(applied.GetManagedFields()) == 0 || applied.GetManagedFields()[0].Manager != "tester" {
 		t.Fatalf("apply managedFields %+v", applied.GetManagedFields())
 	}
+	// Field ownership follows the schema: two managers' entries of a map
+	// list (x-kubernetes-list-type: map) are merged by key, not replaced.
+	if _, err := g.Apply(ctx, "g2", gadget("g2", map[string]any{"size": "large", "ports": []any{map[string]any{"name": "http", "port": int64(80)}}}),
+		metav1.ApplyOptions{FieldManager: "tester"}); err != nil {
+		t.Fatal(err)
+	}
+	merged, err := g.Apply(ctx, "g2", gadget("g2", map[string]any{"ports": []any{map[string]any{"name": "https", "port": int64(443)}}}), metav1.ApplyOptions{FieldManager: "other"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ports, _, _ := unstructured.NestedSlice(merged.Object, "spec", "ports"); len(ports) != 2 {
+		t.Fatalf("map list after two managers' applies: %v", ports)
+	}
 	// Label selectors and the list.
 	list, err := g.List(ctx, metav1.ListOptions{FieldSelector: "metadata.name=g2"})
 	if err != nil || len(list.Items) != 1 || list.Items[0].GetName() != "g2" {
@@ -271,8 +287,8 @@ func TestCustomResources(t *testing.T) {
 	eventually(t, 5*time.Second, func() error {
 		mu.Lock()
 		defer mu.Unlock()
-		// g1: created, updated, status, scale; g2: created, deleted.
-		if seen["add"] != 2 || seen["update"] != 3 || seen["delete"] != 1 {
+		// g1: created, updated, status, scale; g2: created, applied twice, deleted.
+		if seen["add"] != 2 || seen["update"] != 5 || seen["delete"] != 1 {
 			return fmt.Errorf("informer saw %v", seen)
 		}
 		return nil
