@@ -38,11 +38,15 @@ type Controller struct {
 	mu     sync.Mutex
 	served map[string]schema.GroupResource // definition name ▶ what it serves
 	defs   map[string]*apiextensionsv1.CustomResourceDefinition
+	// dirty asks for the OpenAPI documents to be rebuilt: a burst of
+	// definitions (the Gateway API's ten) is built once, off the path
+	// that serves them.
+	dirty chan struct{}
 }
 
 // NewController makes a controller for the definitions in def.
 func NewController(reg *registry.Registry, def *registry.Resource, log *slog.Logger) *Controller {
-	return &Controller{reg: reg, def: def, log: log, now: time.Now, served: map[string]schema.GroupResource{}, defs: map[string]*apiextensionsv1.CustomResourceDefinition{}}
+	return &Controller{reg: reg, def: def, log: log, now: time.Now, served: map[string]schema.GroupResource{}, defs: map[string]*apiextensionsv1.CustomResourceDefinition{}, dirty: make(chan struct{}, 1)}
 }
 
 // Sync serves every stored definition; call it before the API serves, so a
@@ -64,6 +68,7 @@ func (c *Controller) Sync(ctx context.Context) (int64, error) {
 // Run follows the definitions until ctx ends, from revision rev (Sync's);
 // a failed watch lists again.
 func (c *Controller) Run(ctx context.Context, rev int64) error {
+	go c.publish(ctx)
 	for ctx.Err() == nil {
 		w, err := c.reg.Watch(ctx, c.def, "", registry.WatchOptions{FromRevision: rev})
 		if err == nil {
@@ -303,8 +308,28 @@ func (c *Controller) unserve(name string) {
 	}
 }
 
-// changed reports the served definitions' documents.
+// changed marks the documents for rebuilding.
 func (c *Controller) changed() {
+	select {
+	case c.dirty <- struct{}{}:
+	default:
+	}
+}
+
+// publish rebuilds the documents when they are marked, until ctx ends.
+func (c *Controller) publish(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-c.dirty:
+			c.report()
+		}
+	}
+}
+
+// report gives Changed the served definitions' documents.
+func (c *Controller) report() {
 	if c.Changed == nil {
 		return
 	}
