@@ -110,7 +110,7 @@ func TestCustomResourceDefinitionWithKubectl(t *testing.T) {
 	defer func() { _ = watch.Process.Kill(); _ = watch.Wait() }()
 	eventually(t, 10*time.Second, "watch started", func() string {
 		if !strings.Contains(buf.String(), "ADDED") {
-			return buf.String()
+			return "no ADDED yet: " + buf.String()
 		}
 		return ""
 	})
