@@ -22,7 +22,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
-	"net/netip"
 	"slices"
 	"strconv"
 	"sync"
@@ -463,29 +462,7 @@ func (s *Server) endpoint(b Backend) (string, error) {
 	if sp == nil {
 		return "", fmt.Errorf("service %s/%s has no port %d", b.Namespace, b.Service, b.Port)
 	}
-	sls, _ := kube.ServiceSlices(s.slices, b.Namespace, b.Service, "")
-	var ready []netip.AddrPort
-	for _, sl := range sls {
-		port := -1
-		for _, p := range sl.Ports {
-			if p.Port != nil && (p.Name == nil && sp.Name == "" || p.Name != nil && *p.Name == sp.Name) {
-				port = int(*p.Port)
-			}
-		}
-		if port < 0 || sl.AddressType == discoveryv1.AddressTypeFQDN {
-			continue
-		}
-		for _, e := range sl.Endpoints {
-			if e.Conditions.Ready != nil && !*e.Conditions.Ready {
-				continue
-			}
-			for _, a := range e.Addresses {
-				if ip, err := netip.ParseAddr(a); err == nil {
-					ready = append(ready, netip.AddrPortFrom(ip, uint16(port)))
-				}
-			}
-		}
-	}
+	ready := kube.ReadyEndpoints(s.slices, svc, sp)
 	if len(ready) == 0 {
 		return "", fmt.Errorf("service %s/%s has no ready endpoint", b.Namespace, b.Service)
 	}

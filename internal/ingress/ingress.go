@@ -22,7 +22,6 @@ import (
 	"net/http/httputil"
 	"net/netip"
 	"net/url"
-	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -30,7 +29,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	discoveryv1 "k8s.io/api/discovery/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -344,30 +342,7 @@ func (s *Server) endpoint(b backend) (netip.AddrPort, error) {
 	if sp == nil {
 		return netip.AddrPort{}, fmt.Errorf("service %s/%s has no port %v", b.namespace, b.service, b.port)
 	}
-	sls, _ := kube.ServiceSlices(s.slices, b.namespace, b.service, "")
-	var ready []netip.AddrPort
-	for _, sl := range sls {
-		port := -1
-		for _, p := range sl.Ports {
-			if p.Port != nil && (p.Name == nil && sp.Name == "" || p.Name != nil && *p.Name == sp.Name) {
-				port = int(*p.Port)
-			}
-		}
-		if port < 0 || sl.AddressType == discoveryv1.AddressTypeFQDN {
-			continue
-		}
-		for _, e := range sl.Endpoints {
-			if e.Conditions.Ready != nil && !*e.Conditions.Ready {
-				continue
-			}
-			for _, a := range e.Addresses {
-				if ip, err := netip.ParseAddr(a); err == nil {
-					ready = append(ready, netip.AddrPortFrom(ip, uint16(port)))
-				}
-			}
-		}
-	}
-	ready = slices.Compact(ready)
+	ready := kube.ReadyEndpoints(s.slices, svc, sp)
 	if len(ready) == 0 {
 		return netip.AddrPort{}, fmt.Errorf("service %s/%s has no ready endpoint", b.namespace, b.service)
 	}

@@ -1,6 +1,10 @@
 package kube
 
 import (
+	"net/netip"
+	"slices"
+
+	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/client-go/tools/cache"
@@ -50,4 +54,34 @@ func StripManagedFields(obj interface{}) (interface{}, error) {
 		a.SetManagedFields(nil)
 	}
 	return obj, nil
+}
+
+// ReadyEndpoints are the ready addresses (IP and the slice's port) of
+// Service svc's port sp, from an EndpointSlice informer indexed by
+// IndexSlicesByService; FQDN slices are left out.
+func ReadyEndpoints(inf cache.SharedIndexInformer, svc *corev1.Service, sp *corev1.ServicePort) []netip.AddrPort {
+	sls, _ := ServiceSlices(inf, svc.Namespace, svc.Name, "")
+	var ready []netip.AddrPort
+	for _, sl := range sls {
+		port := -1
+		for _, p := range sl.Ports {
+			if p.Port != nil && (p.Name == nil && sp.Name == "" || p.Name != nil && *p.Name == sp.Name) {
+				port = int(*p.Port)
+			}
+		}
+		if port < 0 || sl.AddressType == discoveryv1.AddressTypeFQDN {
+			continue
+		}
+		for _, e := range sl.Endpoints {
+			if e.Conditions.Ready != nil && !*e.Conditions.Ready {
+				continue
+			}
+			for _, a := range e.Addresses {
+				if ip, err := netip.ParseAddr(a); err == nil {
+					ready = append(ready, netip.AddrPortFrom(ip, uint16(port)))
+				}
+			}
+		}
+	}
+	return slices.Compact(ready)
 }
