@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/svcnet/svcnet/internal/openapi"
+	"github.com/svcnet/svcnet/internal/registry"
 )
 
 func (s *Server) serveOpenAPIv3(w http.ResponseWriter, r *http.Request) {
@@ -52,4 +53,16 @@ func (s *Server) ResourcesChanged(customV3 map[string][]byte, customV2 []byte) {
 		return
 	}
 	s.openapi.Store(docs)
+	// Field managers of custom resources no longer served go too.
+	served := map[*registry.Resource]bool{}
+	for _, r := range s.reg.Resources() {
+		served[r] = true
+	}
+	s.fmMu.Lock()
+	for k := range s.fms {
+		if k.res.Custom() && !served[k.res] {
+			delete(s.fms, k)
+		}
+	}
+	s.fmMu.Unlock()
 }

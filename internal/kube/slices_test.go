@@ -16,7 +16,9 @@ func TestReadyEndpoints(t *testing.T) {
 	IndexSlicesByService(inf)
 	yes, no := true, false
 	web, metrics := "web", "metrics"
-	p := func(name *string, port int32) discoveryv1.EndpointPort { return discoveryv1.EndpointPort{Name: name, Port: &port} }
+	p := func(name *string, port int32) discoveryv1.EndpointPort {
+		return discoveryv1.EndpointPort{Name: name, Port: &port}
+	}
 	for _, sl := range []*discoveryv1.EndpointSlice{
 		{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "a", Labels: map[string]string{discoveryv1.LabelServiceName: "api"}},
 			AddressType: discoveryv1.AddressTypeIPv4, Ports: []discoveryv1.EndpointPort{p(&web, 3000), p(&metrics, 9090)},
