@@ -11,15 +11,14 @@ LOG=${LOG:-$root/bench/results/gateway-conformance.log}
 go build -o bin/svcnet ./cmd/svcnet
 mkdir -p "$(dirname "$REPORT")" "$(dirname "$LOG")"
 dir=$(mktemp -d /tmp/svcnet-gwconf-XXXXXX)
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-bin/svcnet server --runtime process --data-dir "$dir/data" --api-addr "127.0.0.1:$port" --dns-addr 127.0.0.1:0 \
+bin/svcnet server --runtime process --data-dir "$dir/data" --api-addr 127.0.0.1:0 --dns-addr 127.0.0.1:0 \
   --metrics-addr 127.0.0.1:0 --ingress-addr 127.0.0.1:0 --ingress-tls-addr 127.0.0.1:0 --lb-range 127.98.200.0/24 \
   --service-cidr 127.95.0.0/16 --cluster-cidr 127.245.0.0/16 \
   >"$dir/server.log" 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$dir"' EXIT
-export KUBECONFIG=$dir/data/kubeconfig
-for _ in $(seq 60); do kubectl get --raw /readyz >/dev/null 2>&1 && break; sleep 1; done
+export KUBECONFIG=$dir/data/kubeconfig   # written with the port the server picked
+for _ in $(seq 60); do [ -f "$KUBECONFIG" ] && kubectl get --raw /readyz >/dev/null 2>&1 && break; sleep 1; done
 kubectl apply -f "$(go list -m -f '{{.Dir}}' sigs.k8s.io/gateway-api)/config/crd/standard/" >/dev/null
 for _ in $(seq 30); do kubectl wait --for=condition=Established crd --all >/dev/null 2>&1 && break; sleep 1; done
 kubectl apply -f - >/dev/null <<'YAML'
