@@ -1,8 +1,9 @@
-// Command proxy benchmarks svcnet's Service proxy and ingress: svcnet
-// server with --runtime process runs the seed Deployment (five `svcnet
-// hello` pods) and normal-service, plus a NodePort, a LoadBalancer and an
-// Ingress for the same pods; HTTP clients then call the ClusterIP, the
-// nodePort, the load-balancer address and the ingress and, for the ceiling
+// Command proxy benchmarks svcnet's Service proxy, ingress and Gateway:
+// svcnet server with --runtime process runs the seed Deployment (five
+// `svcnet hello` pods) and normal-service, plus a NodePort, a
+// LoadBalancer, an Ingress and a Gateway API Gateway (HTTPRoute) for the
+// same pods; HTTP clients then call the ClusterIP, the nodePort, the
+// load-balancer address, the ingress and the Gateway and, for the ceiling
 // in the same run, one pod's IP directly, each with a new connection per
 // request (what the proxy adds per connection) and over kept-alive
 // connections (what it adds per byte). Last it measures, for each way in,
@@ -23,6 +24,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -116,6 +118,10 @@ func benchmark(secs, clients int, out string) error {
 	if err != nil {
 		return err
 	}
+	gateway, err := gatewayTo(kubeconfig, "normal-service")
+	if err != nil {
+		return err
+	}
 	res := result{Date: time.Now().UTC().Format(time.RFC3339), Clients: clients, Seconds: secs, Runs: map[string]run{}}
 	targets := []struct{ name, url string }{
 		{"one pod directly (ceiling)", "http://" + podIPs[0] + ":3000/"},
@@ -123,6 +129,7 @@ func benchmark(secs, clients int, out string) error {
 		{"through a NodePort", ways.nodePort},
 		{"through the LoadBalancer", ways.lb},
 		{"through the Ingress", ways.ingress},
+		{"through a Gateway (HTTPRoute)", gateway},
 	}
 	for _, keep := range []bool{false, true} {
 		for _, tgt := range targets {
@@ -149,6 +156,68 @@ func benchmark(secs, clients int, out string) error {
 	}
 	b, _ := json.MarshalIndent(res, "", "  ")
 	return os.WriteFile(out, b, 0o644)
+}
+
+// gatewayTo applies the Gateway API's standard channel (the module's copy)
+// and a Gateway of class svcnet whose HTTPRoute sends everything to
+// service:80, and returns the Gateway's URL once it answers.
+func gatewayTo(kubeconfig, service string) (string, error) {
+	dir, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "sigs.k8s.io/gateway-api").Output()
+	if err != nil {
+		return "", fmt.Errorf("go list gateway-api: %w", err)
+	}
+	kubectl := func(stdin string, args ...string) ([]byte, error) {
+		cmd := exec.Command("kubectl", args...)
+		cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
+		cmd.Stdin = strings.NewReader(stdin)
+		b, err := cmd.CombinedOutput()
+		if err != nil {
+			return b, fmt.Errorf("kubectl %s: %v\n%s", strings.Join(args, " "), err, b)
+		}
+		return b, nil
+	}
+	if _, err := kubectl("", "apply", "-f", filepath.Join(strings.TrimSpace(string(dir)), "config", "crd", "standard")); err != nil {
+		return "", err
+	}
+	manifest := `apiVersion: gateway.networking.k8s.io/v1
+kind: GatewayClass
+metadata: {name: svcnet}
+spec: {controllerName: svcnet.io/gateway-controller}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: bench}
+spec:
+  gatewayClassName: svcnet
+  listeners: [{name: http, protocol: HTTP, port: 80}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: bench}
+spec:
+  parentRefs: [{name: bench}]
+  rules: [{backendRefs: [{name: ` + service + `, port: 80}]}]
+`
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		_, err := kubectl(manifest, "apply", "-f", "-") // the CRDs may still be being established
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			return "", err
+		}
+	}
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		addr, err := kubectl("", "get", "gateway", "bench", "-o", "jsonpath={.status.addresses[0].value}")
+		if err != nil || len(addr) == 0 {
+			continue
+		}
+		url := "http://" + string(addr) + "/"
+		if get(http.DefaultClient, url) == nil {
+			return url, nil
+		}
+	}
+	return "", fmt.Errorf("the Gateway never answered")
 }
 
 func get(c *http.Client, url string) error {
