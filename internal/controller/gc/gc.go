@@ -283,7 +283,12 @@ const (
 	ownerUnknownKind
 )
 
-func (c *Collector) ownerOf(ns string, ref metav1.OwnerReference) ownerState {
+// ownerOf is the state of a dependent's owner. An owner the informer does
+// not hold (or holds with another UID) is looked up in the API before it
+// counts as gone, as kube-controller-manager's collector verifies absent
+// owners: an informer that has not caught up must not cost a live owner
+// its dependents.
+func (c *Collector) ownerOf(ctx context.Context, ns string, ref metav1.OwnerReference) ownerState {
 	gvr, ok := c.gvrOf(ref)
 	if !ok {
 		return ownerUnknownKind
@@ -297,12 +302,24 @@ func (c *Collector) ownerOf(ns string, ref metav1.OwnerReference) ownerState {
 		key = ns + "/" + ref.Name
 	}
 	obj, exists, err := inf.GetStore().GetByKey(key)
-	if err != nil || !exists {
-		return ownerGone
-	}
 	m := meta(obj)
-	if m == nil || m.UID != ref.UID {
-		return ownerGone
+	if err != nil || !exists || m == nil || m.UID != ref.UID {
+		api := c.client.Resource(gvr)
+		var live *metav1.PartialObjectMetadata
+		if c.isNamespaced(gvr) {
+			live, err = api.Namespace(ns).Get(ctx, ref.Name, metav1.GetOptions{})
+		} else {
+			live, err = api.Get(ctx, ref.Name, metav1.GetOptions{})
+		}
+		switch {
+		case apierrors.IsNotFound(err):
+			return ownerGone
+		case err != nil:
+			return ownerUnknownKind // undecided: nothing is deleted on it
+		case live.UID != ref.UID:
+			return ownerGone
+		}
+		m = live
 	}
 	if m.DeletionTimestamp != nil {
 		for _, f := range m.Finalizers {
@@ -391,7 +408,7 @@ func (c *Collector) sync(ctx context.Context, key item) error {
 	}
 	states := make([]ownerState, len(m.OwnerReferences))
 	for i, ref := range m.OwnerReferences {
-		states[i] = c.ownerOf(ns, ref)
+		states[i] = c.ownerOf(ctx, ns, ref)
 	}
 	del, policy, orphanFrom := Decide(states)
 	switch {
