@@ -228,7 +228,7 @@ func (c *Controller) conflict(crd *apiextensionsv1.CustomResourceDefinition) str
 
 // writeStatus writes want's status if it differs from crd's.
 func (c *Controller) writeStatus(ctx context.Context, crd, want *apiextensionsv1.CustomResourceDefinition) {
-	if statusEqual(crd.Status, want.Status) {
+	if apiequality.Semantic.DeepEqual(crd.Status, want.Status) {
 		return
 	}
 	_, err := c.reg.Update(ctx, c.def, "", crd.Name, func(cur runtime.Object) (runtime.Object, error) {
@@ -242,10 +242,6 @@ func (c *Controller) writeStatus(ctx context.Context, crd, want *apiextensionsv1
 	if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
 		c.log.Warn("custom resource definition status", "crd", crd.Name, "err", err)
 	}
-}
-
-func statusEqual(a, b apiextensionsv1.CustomResourceDefinitionStatus) bool {
-	return apiequality.Semantic.DeepEqual(a, b)
 }
 
 // terminate deletes a deleted definition's objects (each honouring its own

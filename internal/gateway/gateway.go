@@ -17,6 +17,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"math/rand/v2"
 	"net"
@@ -283,17 +284,11 @@ func (s *Server) certificate(pk PortKey, name string) (*tls.Certificate, error) 
 func serviceName(gw string) string {
 	name := "svcnet-gateway-" + gw
 	if len(name) > 63 {
-		name = name[:54] + "-" + strconv.FormatUint(uint64(fnv32(gw)), 16)
+		h := fnv.New32a()
+		_, _ = h.Write([]byte(gw))
+		name = name[:54] + "-" + strconv.FormatUint(uint64(h.Sum32()), 16)
 	}
 	return name
-}
-
-func fnv32(s string) uint32 {
-	h := uint32(2166136261)
-	for i := 0; i < len(s); i++ {
-		h = (h ^ uint32(s[i])) * 16777619
-	}
-	return h
 }
 
 // ensureService makes a Gateway's LoadBalancer Service (one port per

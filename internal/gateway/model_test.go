@@ -10,6 +10,7 @@ import (
 	"math/big"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -401,5 +402,15 @@ func TestGatewayWithoutAcceptedListeners(t *testing.T) {
 		if c.Status != want || c.Reason != string(gwv1.GatewayReasonListenersNotValid) {
 			t.Errorf("%s: Accepted %+v, want %s ListenersNotValid", name, c, want)
 		}
+	}
+}
+
+func TestServiceName(t *testing.T) {
+	if got := serviceName("web"); got != "svcnet-gateway-web" {
+		t.Fatalf("short name %q", got)
+	}
+	a, b := serviceName(strings.Repeat("a", 60)+"x"), serviceName(strings.Repeat("a", 60)+"y")
+	if len(a) > 63 || len(b) > 63 || a == b {
+		t.Fatalf("long names %q %q", a, b)
 	}
 }

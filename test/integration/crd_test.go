@@ -20,6 +20,7 @@ import (
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/dynamic/dynamicinformer"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 )
 
@@ -385,14 +386,7 @@ func containsString(list []string, s string) bool {
 // Deleting a namespace deletes its custom resources too: the namespace
 // controller finds the served resources by discovery.
 func TestCustomResourcesGoWithTheirNamespace(t *testing.T) {
-	s := startServer(t, serverOpts{controllers: true, nodeName: "node-1"})
-	ctx := ctxT(t)
-	ext := apiextclient.NewForConfigOrDie(s.restConfig(false))
-	dyn := dynamic.NewForConfigOrDie(s.restConfig(true))
-	c := s.client(false)
-	if _, err := ext.ApiextensionsV1().CustomResourceDefinitions().Create(ctx, gadgetCRD(apiextensionsv1.NamespaceScoped), metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	ctx, dyn, c := gadgetsWithControllers(t)
 	mkNamespace(t, c, "doomed")
 	eventually(t, 2*time.Second, func() error {
 		_, err := dyn.Resource(gadgets).Namespace("doomed").Create(ctx, gadget("g", map[string]any{}), metav1.CreateOptions{})
@@ -417,14 +411,7 @@ func TestCustomResourcesGoWithTheirNamespace(t *testing.T) {
 // a ConfigMap owned by a custom resource goes with it, and a custom
 // resource owned by a ConfigMap goes with that.
 func TestGarbageCollectionOfCustomResources(t *testing.T) {
-	s := startServer(t, serverOpts{controllers: true, nodeName: "node-1"})
-	ctx := ctxT(t)
-	ext := apiextclient.NewForConfigOrDie(s.restConfig(false))
-	dyn := dynamic.NewForConfigOrDie(s.restConfig(true))
-	c := s.client(false)
-	if _, err := ext.ApiextensionsV1().CustomResourceDefinitions().Create(ctx, gadgetCRD(apiextensionsv1.NamespaceScoped), metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	ctx, dyn, c := gadgetsWithControllers(t)
 	g := dyn.Resource(gadgets).Namespace("default")
 	var owner *unstructured.Unstructured
 	eventually(t, 2*time.Second, func() (err error) {
@@ -469,4 +456,17 @@ func TestGarbageCollectionOfCustomResources(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// gadgetsWithControllers starts a server of its own with the controllers
+// and defines the namespaced gadgets there.
+func gadgetsWithControllers(t *testing.T) (context.Context, dynamic.Interface, kubernetes.Interface) {
+	t.Helper()
+	s := startServer(t, serverOpts{controllers: true, nodeName: "node-1"})
+	ctx := ctxT(t)
+	ext := apiextclient.NewForConfigOrDie(s.restConfig(false))
+	if _, err := ext.ApiextensionsV1().CustomResourceDefinitions().Create(ctx, gadgetCRD(apiextensionsv1.NamespaceScoped), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	return ctx, dynamic.NewForConfigOrDie(s.restConfig(true)), s.client(false)
 }
