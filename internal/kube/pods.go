@@ -1,8 +1,16 @@
 package kube
 
 import (
+	"context"
+	"encoding/json"
+
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
+
+	"github.com/svcnet/svcnet/internal/intern"
 )
 
 // NodePodsIndex names the pod index by spec.nodeName.
@@ -35,41 +43,141 @@ func PodsOnNode(inf cache.SharedIndexInformer, node string) []*corev1.Pod {
 }
 
 // TrimForControllers is the controller manager's informer transform: it
-// drops managedFields from every object (StripManagedFields) and, from
-// pods, the parts of the spec that no controller reads (the volume
-// sources but persistent volume claims, and the containers' commands,
-// environment, mounts, probes and security settings), as kube-controller-
-// manager's pod informer trims managedFields. Names, ports, resources,
-// scheduling fields and the whole status stay: the endpoint controllers
-// resolve named ports, and the node controllers write status back from
-// these objects (a status update keeps the stored spec).
+// drops managedFields from every object (StripManagedFields) and keeps of
+// each pod only what the controllers and the scheduler read: its identity,
+// labels, owners and finalizers; where it may run and what it asks for
+// (node, selectors, affinity, tolerations, containers' names, ports,
+// resources and restart policies, claims); where it runs and how it is
+// doing (phase, conditions, IPs, start time, containers' readiness,
+// restarts and terminations). Strings are interned and equal label sets
+// shared (package intern): at 100,000 pods a decoded pod costs about a
+// third of its whole self. Nothing may write a pod back from these
+// objects with Update: the controllers patch what they change.
 func TrimForControllers(obj interface{}) (interface{}, error) {
 	obj, _ = StripManagedFields(obj)
-	p, ok := obj.(*corev1.Pod)
-	if !ok {
-		return obj, nil
+	if p, ok := obj.(*corev1.Pod); ok {
+		return trimPod(p), nil
 	}
-	vols := p.Spec.Volumes[:0]
-	for _, v := range p.Spec.Volumes {
-		if v.PersistentVolumeClaim != nil {
-			vols = append(vols, corev1.Volume{Name: v.Name, VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: v.PersistentVolumeClaim}})
-		}
-	}
-	if len(vols) == 0 {
-		vols = nil
-	}
-	p.Spec.Volumes = vols
-	trimContainers(p.Spec.InitContainers)
-	trimContainers(p.Spec.Containers)
-	p.Spec.EphemeralContainers = nil
-	p.Spec.SecurityContext = nil
-	return p, nil
+	return obj, nil
 }
 
-// trimContainers keeps each container's name, image, ports, resources and
-// restart policy.
-func trimContainers(cs []corev1.Container) {
-	for i, c := range cs {
-		cs[i] = corev1.Container{Name: c.Name, Image: c.Image, Ports: c.Ports, Resources: c.Resources, RestartPolicy: c.RestartPolicy}
+// podLabels shares the label sets of the controllers' pods.
+var podLabels = intern.NewLabels()
+
+func trimPod(p *corev1.Pod) *corev1.Pod {
+	s, st := &p.Spec, &p.Status
+	t := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{
+			Name: p.Name, Namespace: intern.String(p.Namespace), UID: p.UID, ResourceVersion: p.ResourceVersion,
+			Generation: p.Generation, CreationTimestamp: p.CreationTimestamp, DeletionTimestamp: p.DeletionTimestamp,
+			DeletionGracePeriodSeconds: p.DeletionGracePeriodSeconds, Labels: podLabels.Share(p.Labels),
+			Annotations: p.Annotations, OwnerReferences: internOwners(p.OwnerReferences), Finalizers: intern.Strings(p.Finalizers),
+		},
+		Spec: corev1.PodSpec{
+			NodeName: intern.String(s.NodeName), NodeSelector: s.NodeSelector, Affinity: s.Affinity, Tolerations: s.Tolerations,
+			SchedulerName: intern.String(s.SchedulerName), Hostname: s.Hostname, Subdomain: intern.String(s.Subdomain),
+			HostNetwork: s.HostNetwork, Priority: s.Priority, RestartPolicy: corev1.RestartPolicy(intern.String(string(s.RestartPolicy))),
+			TerminationGracePeriodSeconds: s.TerminationGracePeriodSeconds,
+			InitContainers:                trimContainers(s.InitContainers), Containers: trimContainers(s.Containers),
+		},
+		Status: corev1.PodStatus{
+			Phase: corev1.PodPhase(intern.String(string(st.Phase))), Reason: intern.String(st.Reason),
+			NominatedNodeName: intern.String(st.NominatedNodeName), PodIP: st.PodIP, StartTime: st.StartTime,
+			InitContainerStatuses: trimStatuses(st.InitContainerStatuses), ContainerStatuses: trimStatuses(st.ContainerStatuses),
+		},
 	}
+	for _, v := range s.Volumes {
+		if v.PersistentVolumeClaim != nil {
+			t.Spec.Volumes = append(t.Spec.Volumes, corev1.Volume{Name: v.Name, VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: v.PersistentVolumeClaim}})
+		}
+	}
+	if len(st.PodIPs) > 0 {
+		t.Status.PodIPs = make([]corev1.PodIP, len(st.PodIPs))
+		for i, ip := range st.PodIPs {
+			if ip.IP == st.PodIP {
+				ip.IP = t.Status.PodIP // one string for both
+			}
+			t.Status.PodIPs[i] = ip
+		}
+	}
+	if len(st.Conditions) > 0 {
+		t.Status.Conditions = make([]corev1.PodCondition, len(st.Conditions))
+		for i, c := range st.Conditions {
+			t.Status.Conditions[i] = corev1.PodCondition{Type: corev1.PodConditionType(intern.String(string(c.Type))),
+				Status: corev1.ConditionStatus(intern.String(string(c.Status))), LastTransitionTime: c.LastTransitionTime,
+				Reason: intern.String(c.Reason), Message: c.Message, ObservedGeneration: c.ObservedGeneration}
+		}
+	}
+	return t
+}
+
+// trimContainers keeps each container's name, ports, resources and
+// restart policy.
+func trimContainers(cs []corev1.Container) []corev1.Container {
+	if len(cs) == 0 {
+		return nil
+	}
+	out := make([]corev1.Container, len(cs))
+	for i, c := range cs {
+		out[i] = corev1.Container{Name: intern.String(c.Name), Ports: c.Ports, Resources: c.Resources, RestartPolicy: c.RestartPolicy}
+	}
+	return out
+}
+
+// trimStatuses keeps each container's name, readiness, restarts, and how
+// it waits or ended.
+func trimStatuses(cs []corev1.ContainerStatus) []corev1.ContainerStatus {
+	if len(cs) == 0 {
+		return nil
+	}
+	out := make([]corev1.ContainerStatus, len(cs))
+	for i, c := range cs {
+		out[i] = corev1.ContainerStatus{Name: intern.String(c.Name), Ready: c.Ready, RestartCount: c.RestartCount, Started: c.Started,
+			State: corev1.ContainerState{Waiting: c.State.Waiting, Terminated: c.State.Terminated}}
+	}
+	return out
+}
+
+// internOwners interns the strings of owner references, which the pods of
+// one owner repeat.
+func internOwners(refs []metav1.OwnerReference) []metav1.OwnerReference {
+	for i := range refs {
+		r := &refs[i]
+		r.APIVersion, r.Kind, r.Name = intern.String(r.APIVersion), intern.String(r.Kind), intern.String(r.Name)
+		r.UID = types.UID(intern.String(string(r.UID)))
+	}
+	return refs
+}
+
+// TrimForCollector is the garbage collector's metadata informer
+// transform: of each object it keeps what ownership needs (identity,
+// resourceVersion, owners, finalizers, deletion), strings interned.
+func TrimForCollector(obj interface{}) (interface{}, error) {
+	m, ok := obj.(*metav1.PartialObjectMetadata)
+	if !ok {
+		return StripManagedFields(obj)
+	}
+	return &metav1.PartialObjectMetadata{
+		TypeMeta: metav1.TypeMeta{APIVersion: intern.String(m.APIVersion), Kind: intern.String(m.Kind)},
+		ObjectMeta: metav1.ObjectMeta{Name: m.Name, Namespace: intern.String(m.Namespace), UID: m.UID, ResourceVersion: m.ResourceVersion,
+			DeletionTimestamp: m.DeletionTimestamp, OwnerReferences: internOwners(m.OwnerReferences), Finalizers: intern.Strings(m.Finalizers)},
+	}, nil
+}
+
+// PatchPodCondition sets one condition of pod's status with a strategic
+// merge patch (conditions merge by type); with resourceVersion set, only
+// if the pod is still at it (otherwise a conflict). The controllers' pods
+// are trimmed, so they change a pod's status by patch, never by writing
+// the whole status back.
+func PatchPodCondition(ctx context.Context, client kubernetes.Interface, pod *corev1.Pod, cond corev1.PodCondition, resourceVersion string) error {
+	p := map[string]any{"status": map[string]any{"conditions": []corev1.PodCondition{cond}}}
+	if resourceVersion != "" {
+		p["metadata"] = map[string]any{"resourceVersion": resourceVersion}
+	}
+	patch, err := json.Marshal(p)
+	if err != nil {
+		return err
+	}
+	_, err = client.CoreV1().Pods(pod.Namespace).Patch(ctx, pod.Name, types.StrategicMergePatchType, patch, metav1.PatchOptions{}, "status")
+	return err
 }

@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
 
+	"github.com/svcnet/svcnet/internal/intern"
 	"github.com/svcnet/svcnet/internal/watchcache"
 )
 
@@ -61,10 +62,24 @@ func (r *Registry) attrs(res *Resource) watchcache.AttrsFunc {
 		m, _ := meta.Accessor(obj)
 		var l labels.Set
 		if len(m.GetLabels()) > 0 {
-			l = labels.Set(m.GetLabels())
+			l = labels.Set(r.labels.Share(m.GetLabels()))
 		}
-		return l, watchcache.NewFields(names, r.FieldSet(res, obj)), nil
+		set := r.FieldSet(res, obj)
+		for n, v := range set {
+			set[n] = shareValue(key, v)
+		}
+		return l, watchcache.NewFields(names, set), nil
 	}
+}
+
+// shareValue is a field's value as the cache keeps it: the end of the
+// object's key when it is the object's name (no copy of its own), else the
+// interned string (namespaces, node names, phases repeat).
+func shareValue(key, v string) string {
+	if len(v) < len(key) && key[len(key)-len(v)-1] == '/' && key[len(key)-len(v):] == v {
+		return key[len(key)-len(v):]
+	}
+	return intern.String(v)
 }
 
 // fallBack reports whether a cache's error means "read etcd instead".

@@ -36,6 +36,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/client-go/kubernetes/scheme"
 
+	"github.com/svcnet/svcnet/internal/intern"
 	"github.com/svcnet/svcnet/internal/storage"
 	"github.com/svcnet/svcnet/internal/watchcache"
 )
@@ -175,6 +176,8 @@ type Registry struct {
 	admit func(res *Resource, obj, old runtime.Object) error
 	// caches holds a watch cache per resource once StartCaches ran.
 	caches map[*Resource]*watchcache.Cache
+	// labels shares the watch caches' label sets between objects.
+	labels *intern.Labels
 }
 
 // New builds a registry over a store.
@@ -187,6 +190,7 @@ func New(store storage.Store, log *slog.Logger, now func() time.Time, resources 
 		byGR:    map[schema.GroupResource]*Resource{},
 		byGVR:   map[schema.GroupVersionResource]*Resource{},
 		byKind:  map[schema.GroupVersionKind]*Resource{},
+		labels:  intern.NewLabels(),
 	}
 	r.add(resources)
 	return r

@@ -149,6 +149,29 @@ func TestDeadNodeIsNoticedAndItsPodsReplaced(t *testing.T) {
 		return nil
 	})
 	t.Logf("the dead node's pods left the ready endpoints %s after it died (grace %s)", time.Since(died).Round(time.Millisecond), grace)
+	// They left because their Ready condition was patched False; the rest
+	// of their status (which the controllers' trimmed copies do not hold)
+	// is as the agent wrote it.
+	ghostPods, err := c.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{FieldSelector: "spec.nodeName=ghost"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checked := 0
+	for _, p := range ghostPods.Items {
+		if p.DeletionTimestamp != nil {
+			continue
+		}
+		checked++
+		for _, cond := range p.Status.Conditions {
+			if cond.Type == corev1.PodReady && cond.Status != corev1.ConditionFalse {
+				t.Errorf("pod %s on the dead node is Ready=%s", p.Name, cond.Status)
+			}
+		}
+		if p.Status.PodIP == "" || p.Status.HostIP == "" || len(p.Status.ContainerStatuses) == 0 || p.Status.ContainerStatuses[0].ImageID == "" {
+			t.Errorf("pod %s lost status fields when marked not ready: %+v", p.Name, p.Status)
+		}
+	}
+	t.Logf("%d of the dead node's pods checked before their eviction", checked)
 	n := nodeOf(t, c, "ghost")
 	if readyOf(n) != corev1.ConditionUnknown {
 		t.Fatalf("ghost is Ready=%s, want Unknown", readyOf(n))

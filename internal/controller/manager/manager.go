@@ -105,7 +105,7 @@ func (m *Manager) Run(ctx context.Context) error {
 
 func (m *Manager) lead(ctx context.Context) {
 	factory := informers.NewSharedInformerFactoryWithOptions(m.client, 0, informers.WithTransform(kube.TrimForControllers))
-	metaFactory := metadatainformer.NewSharedInformerFactoryWithOptions(m.meta, 0, metadatainformer.WithTransform(kube.StripManagedFields))
+	metaFactory := metadatainformer.NewSharedInformerFactoryWithOptions(m.meta, 0, metadatainformer.WithTransform(kube.TrimForCollector))
 	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
 	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: m.client.CoreV1().Events("")})
 	defer broadcaster.Shutdown()

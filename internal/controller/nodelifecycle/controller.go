@@ -164,10 +164,9 @@ func (c *Controller) markPodsNotReady(ctx context.Context, node string, now time
 		if !podutil.IsReady(p) {
 			continue
 		}
-		p = p.DeepCopy()
-		cond := podutil.ReadyCondition(p)
+		cond := *podutil.ReadyCondition(p)
 		cond.Status, cond.LastTransitionTime = corev1.ConditionFalse, metav1.NewTime(now)
-		if _, err := c.client.CoreV1().Pods(p.Namespace).UpdateStatus(ctx, p, metav1.UpdateOptions{}); err != nil {
+		if err := kube.PatchPodCondition(ctx, c.client, p, cond, p.ResourceVersion); err != nil {
 			if apierrors.IsNotFound(err) {
 				continue
 			}

@@ -175,28 +175,18 @@ func (c *Controller) unschedule(key string, pod *corev1.Pod) {
 // if it returns, stops it).
 func (c *Controller) evict(ctx context.Context, key string, pod *corev1.Pod) error {
 	c.recorder.Eventf(pod, corev1.EventTypeNormal, "TaintManagerEviction", "Marking for deletion Pod %s", key)
-	p := pod.DeepCopy()
 	cond := corev1.PodCondition{Type: corev1.DisruptionTarget, Status: corev1.ConditionTrue, Reason: "DeletionByTaintManager",
 		Message: "Taint manager: deleting due to NoExecute taint", LastTransitionTime: metav1.NewTime(c.now())}
-	replaced := false
-	for i := range p.Status.Conditions {
-		if p.Status.Conditions[i].Type == corev1.DisruptionTarget {
-			p.Status.Conditions[i], replaced = cond, true
-		}
-	}
-	if !replaced {
-		p.Status.Conditions = append(p.Status.Conditions, cond)
-	}
-	if _, err := c.client.CoreV1().Pods(p.Namespace).UpdateStatus(ctx, p, metav1.UpdateOptions{}); err != nil && !apierrors.IsNotFound(err) {
+	if err := kube.PatchPodCondition(ctx, c.client, pod, cond, ""); err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("mark %s disrupted: %w", key, err)
 	}
-	err := c.client.CoreV1().Pods(p.Namespace).Delete(ctx, p.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &p.UID}})
+	err := c.client.CoreV1().Pods(pod.Namespace).Delete(ctx, pod.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &pod.UID}})
 	if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
 		return fmt.Errorf("evict %s: %w", key, err)
 	}
 	c.mu.Lock()
 	delete(c.scheduled, key)
 	c.mu.Unlock()
-	c.log.Info("evicted pod from a tainted node", "pod", key, "node", p.Spec.NodeName)
+	c.log.Info("evicted pod from a tainted node", "pod", key, "node", pod.Spec.NodeName)
 	return nil
 }
