@@ -323,27 +323,36 @@ func (a *Agent) tryUpdateNodeStatus(ctx context.Context) error {
 }
 
 // heartbeat renews the node Lease and, less often, the Ready condition.
+// As the kubelet's lease controller, it renews the Lease it last wrote
+// and reads it again only after a failed write.
 func (a *Agent) heartbeat(ctx context.Context) {
 	leases := a.client.CoordinationV1().Leases(corev1.NamespaceNodeLease)
 	secs := int32(a.cfg.LeaseDuration / time.Second)
 	tick := time.NewTicker(a.cfg.LeaseDuration / 4)
 	defer tick.Stop()
 	beats := 0
+	var l *coordinationv1.Lease
 	for {
 		now := metav1.NewMicroTime(a.now())
-		l, err := leases.Get(ctx, a.cfg.NodeName, metav1.GetOptions{})
+		var err error
+		if l == nil {
+			l, err = leases.Get(ctx, a.cfg.NodeName, metav1.GetOptions{})
+		}
 		switch {
 		case apierrors.IsNotFound(err):
-			_, err = leases.Create(ctx, &coordinationv1.Lease{
+			l, err = leases.Create(ctx, &coordinationv1.Lease{
 				ObjectMeta: metav1.ObjectMeta{Name: a.cfg.NodeName},
 				Spec:       coordinationv1.LeaseSpec{HolderIdentity: &a.cfg.NodeName, LeaseDurationSeconds: &secs, RenewTime: &now},
 			}, metav1.CreateOptions{})
 		case err == nil:
 			l.Spec.RenewTime, l.Spec.HolderIdentity, l.Spec.LeaseDurationSeconds = &now, &a.cfg.NodeName, &secs
-			_, err = leases.Update(ctx, l, metav1.UpdateOptions{})
+			l, err = leases.Update(ctx, l, metav1.UpdateOptions{})
 		}
-		if err != nil && ctx.Err() == nil {
-			a.log.Warn("node lease renewal failed", "err", err)
+		if err != nil {
+			l = nil
+			if ctx.Err() == nil {
+				a.log.Warn("node lease renewal failed", "err", err)
+			}
 		}
 		if beats++; beats%4 == 0 {
 			if err := a.updateNodeStatus(ctx); err != nil && ctx.Err() == nil {
