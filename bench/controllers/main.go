@@ -53,8 +53,10 @@ func main() {
 	peer := flag.String("peer", ".cache/k8s/v1.37.2/kube-apiserver", "kube-apiserver (kube-controller-manager and kube-scheduler beside it) to run side by side; empty runs none")
 	qps := flag.Int("peer-qps", 1000, "the peer controller manager's and scheduler's client QPS")
 	out := flag.String("out", "bench/results/controllers.json", "JSON result file")
+	serverEnv := flag.String("server-env", "", "environment for svcnet server alone, e.g. GOMEMLIMIT=1900MiB")
 	flag.StringVar(&serverArgs, "server-args", "", "more flags for svcnet server, e.g. \"--metrics-addr 127.0.0.1:9153 --profiling\" to profile it")
 	flag.Parse()
+	measure.ServerEnv = strings.Fields(*serverEnv)
 	w := workloadSize{services: *services, perSvc: *perSvc, nodes: *nodes, churnSecs: *churnSecs, rate: *rate, gated: *gated}
 	if err := run(w, *peer, *qps, *out); err != nil {
 		fmt.Fprintln(os.Stderr, "bench/controllers:", err)

@@ -100,8 +100,13 @@ type Server struct {
 
 // StartServer runs `bin server args...` and returns once it printed where
 // its kubeconfig is (its output is then discarded).
+// ServerEnv is added to the environment of the servers StartServer runs
+// (e.g. GOMEMLIMIT for the server alone).
+var ServerEnv []string
+
 func StartServer(bin string, args ...string) (*Server, error) {
 	cmd := exec.Command(bin, append([]string{"server"}, args...)...)
+	cmd.Env = append(os.Environ(), ServerEnv...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, err
