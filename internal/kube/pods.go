@@ -50,9 +50,9 @@ func PodsOnNode(inf cache.SharedIndexInformer, node string) []*corev1.Pod {
 // resources and restart policies, claims); where it runs and how it is
 // doing (phase, conditions, IPs, start time, containers' readiness,
 // restarts and terminations). Strings are interned and equal label sets
-// shared (package intern): at 100,000 pods a decoded pod costs about a
-// third of its whole self. Nothing may write a pod back from these
-// objects with Update: the controllers patch what they change.
+// shared (package intern): a trimmed pod costs about half the decoded one
+// (3.2 kB against 5.7 without managedFields). Nothing may write a pod back
+// from these objects with Update: the controllers patch what they change.
 func TrimForControllers(obj interface{}) (interface{}, error) {
 	obj, _ = StripManagedFields(obj)
 	if p, ok := obj.(*corev1.Pod); ok {
