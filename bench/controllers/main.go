@@ -53,7 +53,7 @@ func main() {
 	peer := flag.String("peer", ".cache/k8s/v1.37.2/kube-apiserver", "kube-apiserver (kube-controller-manager and kube-scheduler beside it) to run side by side; empty runs none")
 	qps := flag.Int("peer-qps", 1000, "the peer controller manager's and scheduler's client QPS")
 	out := flag.String("out", "bench/results/controllers.json", "JSON result file")
-	serverEnv := flag.String("server-env", "", "environment for svcnet server alone, e.g. GOMEMLIMIT=1900MiB")
+	serverEnv := flag.String("server-env", "", "environment for svcnet server alone, e.g. GOMEMLIMIT=1800MiB")
 	flag.StringVar(&serverArgs, "server-args", "", "more flags for svcnet server, e.g. \"--metrics-addr 127.0.0.1:9153 --profiling\" to profile it")
 	flag.Parse()
 	measure.ServerEnv = strings.Fields(*serverEnv)

@@ -49,8 +49,8 @@ type Labels struct {
 func NewLabels() *Labels { return &Labels{seed: maphash.MakeSeed()} }
 
 // Share returns a map equal to m that earlier calls may have returned too,
-// and m itself (its keys and values interned) when none is at hand. Empty
-// and nil maps come back as they are.
+// or, when none is at hand, a new copy of m (its keys and values interned)
+// that later calls may return. Empty and nil maps come back as they are.
 func (t *Labels) Share(m map[string]string) map[string]string {
 	if len(m) == 0 {
 		return m

@@ -54,11 +54,10 @@ func PodsOnNode(inf cache.SharedIndexInformer, node string) []*corev1.Pod {
 // (3.2 kB against 5.7 without managedFields). Nothing may write a pod back
 // from these objects with Update: the controllers patch what they change.
 func TrimForControllers(obj interface{}) (interface{}, error) {
-	obj, _ = StripManagedFields(obj)
 	if p, ok := obj.(*corev1.Pod); ok {
-		return trimPod(p), nil
+		return trimPod(p), nil // a new object, without managedFields
 	}
-	return obj, nil
+	return StripManagedFields(obj)
 }
 
 // podLabels shares the label sets of the controllers' pods.

@@ -65,7 +65,7 @@ func TestTrimForControllers(t *testing.T) {
 		t.Fatalf("trimmed pod:\n got %+v\nwant %+v", p, want)
 	}
 	// Pods of one owner share their label set and strings.
-	q := TrimForControllers2(t, full())
+	q := trimmed(t, full())
 	if reflect.ValueOf(q.Labels).UnsafePointer() != reflect.ValueOf(p.Labels).UnsafePointer() {
 		t.Error("equal label sets not shared")
 	}
@@ -87,7 +87,7 @@ func TestTrimForControllers(t *testing.T) {
 	}
 }
 
-func TrimForControllers2(t *testing.T, p *corev1.Pod) *corev1.Pod {
+func trimmed(t *testing.T, p *corev1.Pod) *corev1.Pod {
 	t.Helper()
 	got, err := TrimForControllers(p)
 	if err != nil {
