@@ -2,6 +2,8 @@ package apiserver
 
 import (
 	"fmt"
+	"slices"
+	"sync"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -10,13 +12,58 @@ import (
 	"k8s.io/client-go/applyconfigurations"
 	"k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/structured-merge-diff/v6/fieldpath"
+	smdschema "sigs.k8s.io/structured-merge-diff/v6/schema"
+	"sigs.k8s.io/structured-merge-diff/v6/typed"
+	"sigs.k8s.io/structured-merge-diff/v6/value"
 
 	"github.com/svcnet/svcnet/internal/registry"
 )
 
 func (s *Server) typeConverter() managedfields.TypeConverter {
-	s.tcOnce.Do(func() { s.tc = applyconfigurations.NewTypeConverter(scheme.Scheme) })
+	s.tcOnce.Do(func() { s.tc = newTrustingConverter(applyconfigurations.NewTypeConverter(scheme.Scheme)) })
 	return s.tc
+}
+
+// trustingConverter is the built-in types' converter without the schema
+// walk for the objects the server itself decoded into Go structs.
+//
+// The field manager converts both the live and the new object of every
+// write to structured-merge-diff values, asking for validation that allows
+// duplicates; for a Go struct that walk can only confirm what the Go types
+// already guarantee (upstream logs "SHOULD NOT HAPPEN" if it ever fails),
+// yet it is half of the field manager's cost. An apply patch (validated
+// without options) and unstructured objects keep the full validation.
+type trustingConverter struct {
+	managedfields.TypeConverter
+	types sync.Map // schema.GroupVersionKind -> typeOf, learnt from a validated conversion
+}
+
+type typeOf struct {
+	schema *smdschema.Schema
+	ref    smdschema.TypeRef
+}
+
+func newTrustingConverter(tc managedfields.TypeConverter) *trustingConverter {
+	return &trustingConverter{TypeConverter: tc}
+}
+
+func (c *trustingConverter) ObjectToTyped(obj runtime.Object, opts ...typed.ValidationOptions) (*typed.TypedValue, error) {
+	if _, u := obj.(*unstructured.Unstructured); u || !slices.Contains(opts, typed.AllowDuplicates) {
+		return c.TypeConverter.ObjectToTyped(obj, opts...)
+	}
+	gvk := obj.GetObjectKind().GroupVersionKind()
+	if t, ok := c.types.Load(gvk); ok {
+		v, err := value.NewValueReflect(obj)
+		if err != nil {
+			return nil, err
+		}
+		return typed.AsTypedUnvalidated(v, t.(typeOf).schema, t.(typeOf).ref), nil
+	}
+	tv, err := c.TypeConverter.ObjectToTyped(obj, opts...)
+	if err == nil {
+		c.types.Store(gvk, typeOf{tv.Schema(), tv.TypeRef()})
+	}
+	return tv, err
 }
 
 type defaulter struct{ res *registry.Resource }
