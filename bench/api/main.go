@@ -32,6 +32,7 @@ import (
 
 	"github.com/svcnet/svcnet/bench/measure"
 	"github.com/svcnet/svcnet/internal/pki"
+	"github.com/svcnet/svcnet/internal/storage"
 	etcdstore "github.com/svcnet/svcnet/internal/storage/etcd"
 )
 
@@ -218,7 +219,7 @@ func etcdCeiling(url string, tlsCfg *tls.Config, n, conc int) (result, error) {
 	defer store.Close()
 	value := []byte(strings.Repeat("x", 600))
 	return timed("etcd txn create (ceiling)", n, conc, func(i int) error {
-		_, err := store.Create(context.Background(), fmt.Sprintf("/bench/ceiling/%d", i), value, fmt.Sprintf("/bench/claims/%d", i))
+		_, err := store.Create(context.Background(), fmt.Sprintf("/bench/ceiling/%d", i), value, storage.WriteOptions{Take: []string{fmt.Sprintf("/bench/claims/%d", i)}})
 		return err
 	})
 }

@@ -68,6 +68,9 @@ type ServerOptions struct {
 	// WatchCache answers lists and watches from a cache per resource, fed
 	// by one etcd watch each (kube-apiserver's --watch-cache).
 	WatchCache bool
+	// EventTTL is how long an Event is kept after its last write
+	// (kube-apiserver's --event-ttl); 0 keeps Events forever.
+	EventTTL time.Duration
 	// NodeName names the built-in node; "" runs none.
 	NodeName             string
 	SimReadyAfter        time.Duration
@@ -121,7 +124,7 @@ func DefaultServerOptions() ServerOptions {
 	host, _ := os.Hostname()
 	return ServerOptions{
 		DataDir: "./svcnet-data", APIAddr: "127.0.0.1:6443", NodePortRange: "30000-32767", LogLevel: "info",
-		NodeCIDRMaskSize: 24, Controllers: true, WatchCache: true, NodeName: host, MaxEndpointsPerSlice: 100,
+		NodeCIDRMaskSize: 24, Controllers: true, WatchCache: true, EventTTL: time.Hour, NodeName: host, MaxEndpointsPerSlice: 100,
 		MetricsAddr: "127.0.0.1:9153", DNS: dnsapp.DefaultOptions(), Node: DefaultNodeOptions(),
 		LBRange: defaultLBRange, IngressAddr: "127.0.0.1:8080", IngressTLSAddr: "127.0.0.1:8443", Gateway: true,
 		Nodes: nodelifecycle.Config{MonitorPeriod: nodelifecycle.DefaultMonitorPeriod, GracePeriod: nodelifecycle.DefaultGracePeriod,
@@ -165,6 +168,9 @@ func (o *ServerOptions) Validate() error {
 	}
 	if o.DataDir == "" {
 		errs = append(errs, errors.New("--data-dir is required"))
+	}
+	if o.EventTTL < 0 {
+		errs = append(errs, errors.New("--event-ttl must not be negative"))
 	}
 	if (o.EtcdCertFile == "") != (o.EtcdKeyFile == "") {
 		errs = append(errs, errors.New("--etcd-certfile and --etcd-keyfile go together"))
@@ -212,6 +218,7 @@ func serverCommand(stdout, stderr io.Writer) *cobra.Command {
 	f.IntVar(&o.NodeCIDRMaskSize, "node-cidr-mask-size", o.NodeCIDRMaskSize, "prefix length of each node's IPv4 pod CIDR (a /24 holds 253 pods)")
 	f.BoolVar(&o.Controllers, "controllers", o.Controllers, "run the controllers and scheduler (one leader per cluster)")
 	f.BoolVar(&o.WatchCache, "watch-cache", o.WatchCache, "answer lists and watches from an in-memory cache per resource, fed by one etcd watch each")
+	f.DurationVar(&o.EventTTL, "event-ttl", o.EventTTL, "how long an Event is kept after its last write (etcd removes it, up to a minute later); 0 keeps Events forever")
 	f.StringVar(&o.NodeName, "node-name", o.NodeName, "name of the built-in node; empty runs no node")
 	f.DurationVar(&o.SimReadyAfter, "sim-ready-after", o.SimReadyAfter, "how long simulated pods take to become ready")
 	f.BoolVar(&o.Gateway, "gateway", o.Gateway, "serve the Gateway API (GatewayClasses of controller svcnet.io/gateway-controller) once its CRDs are applied; Gateways get addresses from --lb-range")
@@ -520,7 +527,7 @@ func buildRegistry(o ServerOptions, store *etcdstore.Store, log *slog.Logger) (*
 		}
 		nodes.Subnets = append(nodes.Subnets, sub)
 	}
-	resources := append(registry.Resources(registry.Config{Services: &registry.ServiceStrategy{IPs: ips, Ports: ports}, Nodes: nodes}), customresource.DefinitionResource())
+	resources := append(registry.Resources(registry.Config{Services: &registry.ServiceStrategy{IPs: ips, Ports: ports}, Nodes: nodes, EventTTL: o.EventTTL}), customresource.DefinitionResource())
 	resources = append(resources, admissionpolicy.Resources()...)
 	reg := registry.New(store, log, time.Now, resources)
 	return reg, append(svcCIDRs, podCIDRs...), nil

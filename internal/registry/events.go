@@ -1,6 +1,8 @@
 package registry
 
 import (
+	"time"
+
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -9,10 +11,10 @@ import (
 
 // eventResource is events: its kind, names, strategy (defaults, validation,
 // selectable fields) and table.
-func eventResource() *Resource {
+func eventResource(ttl time.Duration) *Resource {
 	return &Resource{
 		GVR: gvr("", "v1", "events"), Kind: "Event", ListKind: "EventList", Singular: "event", Namespaced: true,
-		ShortNames: []string{"ev"}, AllowCreateOnUpdate: true,
+		ShortNames: []string{"ev"}, AllowCreateOnUpdate: true, TTL: ttl,
 		New: func() runtime.Object { return &corev1.Event{} }, NewList: func() runtime.Object { return &corev1.EventList{} },
 		Validate: func(obj runtime.Object) field.ErrorList {
 			e := obj.(*corev1.Event)

@@ -76,6 +76,9 @@ type Resource struct {
 	IndexFields []string
 	// Claims takes unique values (ClusterIPs, NodePorts) in the write's transaction.
 	Claims Claimer
+	// TTL: etcd removes an object that long after its last write (Events,
+	// as kube-apiserver's --event-ttl); 0 keeps it.
+	TTL time.Duration
 	// Table prints rows for server-side tables.
 	Table *TableSpec
 	// Scale reads and writes spec.replicas for the scale subresource.
@@ -629,7 +632,7 @@ func (r *Registry) Create(ctx context.Context, res *Resource, obj runtime.Object
 		if err != nil {
 			return nil, apierrors.NewInternalError(err)
 		}
-		rev, err := r.store.Create(ctx, r.Key(res, cm.GetNamespace(), cm.GetName()), data, take...)
+		rev, err := r.store.Create(ctx, r.Key(res, cm.GetNamespace(), cm.GetName()), data, storage.WriteOptions{Take: take, TTL: res.TTL})
 		var claimErr *storage.ClaimTakenError
 		switch {
 		case err == nil:
@@ -777,7 +780,7 @@ func (r *Registry) write(ctx context.Context, res *Resource, key string, cur, de
 	if err != nil {
 		return nil, 0, apierrors.NewInternalError(err)
 	}
-	rev, err := r.store.Update(ctx, key, data, modRev, storage.Claims{Take: take, Release: release})
+	rev, err := r.store.Update(ctx, key, data, modRev, storage.WriteOptions{Take: take, Release: release, TTL: res.TTL})
 	if err != nil {
 		return nil, 0, err
 	}
@@ -931,7 +934,7 @@ func (r *Registry) Delete(ctx context.Context, res *Resource, ns, name string, o
 			if err != nil {
 				return nil, false, apierrors.NewInternalError(err)
 			}
-			rev, err := r.store.Update(ctx, key, data, kv.ModRevision, storage.Claims{})
+			rev, err := r.store.Update(ctx, key, data, kv.ModRevision, storage.WriteOptions{TTL: res.TTL})
 			if errors.Is(err, storage.ErrConflict) {
 				continue
 			}

@@ -2,6 +2,7 @@ package registry
 
 import (
 	"fmt"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -21,6 +22,8 @@ type Config struct {
 	Services *ServiceStrategy
 	// Nodes allocates pod CIDRs.
 	Nodes *NodeStrategy
+	// EventTTL is how long an Event is kept after its last write (0: forever).
+	EventTTL time.Duration
 }
 
 var allVerbs = []string{"create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"}
@@ -44,7 +47,7 @@ func Resources(cfg Config) []*Resource {
 		endpointsResource(),
 		namespaceResource(),
 		nodeResource(cfg.Nodes),
-		eventResource(),
+		eventResource(cfg.EventTTL),
 		endpointSliceResource(),
 		deploymentResource(),
 		replicaSetResource(),

@@ -7,6 +7,7 @@ package storage
 import (
 	"context"
 	"errors"
+	"time"
 )
 
 // Sentinel errors. Callers test them with errors.Is; the apiserver turns them
@@ -79,20 +80,26 @@ type ListResult struct {
 	Remaining int64
 }
 
-// Claims are keys an update takes (they must be absent) and releases.
-type Claims struct{ Take, Release []string }
+// WriteOptions go with a create or an update. Take are claim keys written
+// in the same transaction (value: the key) that must be absent, a held one
+// failing the write with *ClaimTakenError; Release are claim keys the same
+// transaction deletes (updates only). TTL, when set, has the store remove
+// the key that long after the write (at most a minute later), as
+// kube-apiserver keeps Events.
+type WriteOptions struct {
+	Take, Release []string
+	TTL           time.Duration
+}
 
 // Store is the whole contract the registry needs.
 type Store interface {
-	// Create writes key only if it is absent. Each claim key is written in the
-	// same transaction (value: key) and must be absent too; a held claim
-	// fails the create with *ClaimTakenError.
-	Create(ctx context.Context, key string, value []byte, claims ...string) (int64, error)
+	// Create writes key only if it is absent (see WriteOptions).
+	Create(ctx context.Context, key string, value []byte, o WriteOptions) (int64, error)
 	Get(ctx context.Context, key string) (KV, error)
 	List(ctx context.Context, prefix string, opts ListOptions) (ListResult, error)
-	// Update writes key only if its ModRevision is still expectedRev. It takes
-	// and releases claim keys in the same transaction.
-	Update(ctx context.Context, key string, value []byte, expectedRev int64, claims Claims) (int64, error)
+	// Update writes key only if its ModRevision is still expectedRev (see
+	// WriteOptions).
+	Update(ctx context.Context, key string, value []byte, expectedRev int64, o WriteOptions) (int64, error)
 	// Delete removes key only if its ModRevision is still expectedRev (0: any),
 	// and releases the given claim keys in the same transaction.
 	Delete(ctx context.Context, key string, expectedRev int64, release ...string) (KV, int64, error)

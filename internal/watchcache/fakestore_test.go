@@ -108,10 +108,10 @@ func (s *fakeStore) breakWatches() {
 	s.watches = nil
 }
 
-func (s *fakeStore) Create(context.Context, string, []byte, ...string) (int64, error) {
+func (s *fakeStore) Create(context.Context, string, []byte, storage.WriteOptions) (int64, error) {
 	return 0, errors.New("not used")
 }
-func (s *fakeStore) Update(context.Context, string, []byte, int64, storage.Claims) (int64, error) {
+func (s *fakeStore) Update(context.Context, string, []byte, int64, storage.WriteOptions) (int64, error) {
 	return 0, errors.New("not used")
 }
 func (s *fakeStore) Delete(context.Context, string, int64, ...string) (storage.KV, int64, error) {

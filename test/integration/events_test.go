@@ -7,6 +7,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 )
@@ -58,4 +59,68 @@ func TestPodEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 	want("nowhere", "FailedScheduling")
+}
+
+// TestEventsExpire: Events are removed --event-ttl after their last write,
+// as kube-apiserver keeps them; an Event written again (a repeat counted)
+// lives on from that write; nothing else expires.
+func TestEventsExpire(t *testing.T) {
+	const ttl = 3 * time.Second
+	s := startServer(t, serverOpts{eventTTL: ttl})
+	c := s.client(false)
+	ctx := ctxT(t)
+	ns := testNamespace(t, c)
+	event := func(name string) *corev1.Event {
+		return &corev1.Event{ObjectMeta: metav1.ObjectMeta{Name: name}, Reason: "Tested", Message: "m", Count: 1,
+			InvolvedObject: corev1.ObjectReference{Kind: "Pod", Namespace: ns, Name: "p"}}
+	}
+	start := time.Now()
+	for _, name := range []string{"once", "again"} {
+		if _, err := c.CoreV1().Events(ns).Create(ctx, event(name), metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := c.CoreV1().ConfigMaps(ns).Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "stays"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(ttl / 2)
+	again, err := c.CoreV1().Events(ns).Get(ctx, "again", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	again.Count = 2
+	if _, err := c.CoreV1().Events(ns).Update(ctx, again, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	rewritten := time.Now()
+	exists := func(name string) bool {
+		_, err := c.CoreV1().Events(ns).Get(ctx, name, metav1.GetOptions{})
+		if err != nil && !apierrors.IsNotFound(err) {
+			t.Fatal(err)
+		}
+		return err == nil
+	}
+	eventually(t, 10*time.Second, func() error {
+		if exists("once") {
+			return fmt.Errorf("the Event written once is still there %v after its write", time.Since(start).Round(time.Millisecond))
+		}
+		return nil
+	})
+	if gone := time.Since(start); gone < ttl {
+		t.Errorf("the Event written once was gone after %v, before its TTL of %v", gone, ttl)
+	}
+	// "once" went at ttl (etcd revokes within a second); "again" was
+	// written ttl/2 later, so it must still be there.
+	if time.Since(rewritten) < ttl && !exists("again") {
+		t.Errorf("the Event written again was removed %v after its last write (TTL %v)", time.Since(rewritten), ttl)
+	}
+	eventually(t, 10*time.Second, func() error {
+		if exists("again") {
+			return fmt.Errorf("the Event written again is still there %v after its last write", time.Since(rewritten).Round(time.Millisecond))
+		}
+		return nil
+	})
+	if _, err := c.CoreV1().ConfigMaps(ns).Get(ctx, "stays", metav1.GetOptions{}); err != nil {
+		t.Errorf("a ConfigMap written with the Events: %v", err)
+	}
 }

@@ -47,6 +47,8 @@ type serverOpts struct {
 	limits *apiserver.Limits
 	// nodes, when set, replaces how failed nodes are noticed.
 	nodes *nodelifecycle.Config
+	// eventTTL, when set, replaces the hour Events are kept.
+	eventTTL time.Duration
 }
 
 func startServer(t testing.TB, o serverOpts) *server {
@@ -87,6 +89,9 @@ func launch(o serverOpts) (*server, error) {
 	so.DNS.Addr, so.MetricsAddr, so.IngressAddr = "", "", "" // the e2e tier tests them
 	if o.limits != nil {
 		so.Limits = *o.limits
+	}
+	if o.eventTTL != 0 {
+		so.EventTTL = o.eventTTL
 	}
 	if o.nodes != nil {
 		so.Nodes = *o.nodes

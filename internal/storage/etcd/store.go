@@ -23,8 +23,9 @@ import (
 
 // Store is a storage.Store backed by an etcd client.
 type Store struct {
-	cli *clientv3.Client
-	log *slog.Logger
+	cli    *clientv3.Client
+	log    *slog.Logger
+	leases *leases
 }
 
 var _ storage.Store = (*Store)(nil)
@@ -57,7 +58,13 @@ func New(cfg Config, log *slog.Logger) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("etcd client: %w", err)
 	}
-	return &Store{cli: cli, log: log}, nil
+	return &Store{cli: cli, log: log, leases: newLeases(func(ctx context.Context, ttl int64) (int64, error) {
+		resp, err := cli.Grant(ctx, ttl)
+		if err != nil {
+			return 0, err
+		}
+		return int64(resp.ID), nil
+	}, time.Now)}, nil
 }
 
 // Close releases the client.
@@ -94,9 +101,14 @@ func (s *Store) ReadyCheck(timeout time.Duration) func() error {
 }
 
 // Create writes key only if it is absent (see storage.Store).
-func (s *Store) Create(ctx context.Context, key string, value []byte, claims ...string) (int64, error) {
+func (s *Store) Create(ctx context.Context, key string, value []byte, o storage.WriteOptions) (int64, error) {
+	put, err := s.put(ctx, key, value, o.TTL)
+	if err != nil {
+		return 0, fmt.Errorf("create %s: %w", key, ctxErr(ctx, err))
+	}
 	cmps := []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(key), "=", 0)}
-	ops := []clientv3.Op{clientv3.OpPut(key, string(value))}
+	ops := []clientv3.Op{put}
+	claims := o.Take
 	for _, c := range claims {
 		cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(c), "=", 0))
 		ops = append(ops, clientv3.OpPut(c, key))
@@ -118,6 +130,18 @@ func (s *Store) Create(ctx context.Context, key string, value []byte, claims ...
 		}
 	}
 	return 0, storage.ErrConflict
+}
+
+// put is the write of key, attached to a shared lease when it expires.
+func (s *Store) put(ctx context.Context, key string, value []byte, ttl time.Duration) (clientv3.Op, error) {
+	if ttl <= 0 {
+		return clientv3.OpPut(key, string(value)), nil
+	}
+	id, err := s.leases.get(ctx, ttl)
+	if err != nil {
+		return clientv3.Op{}, err
+	}
+	return clientv3.OpPut(key, string(value), clientv3.WithLease(clientv3.LeaseID(id))), nil
 }
 
 func (s *Store) Get(ctx context.Context, key string) (storage.KV, error) {
@@ -169,9 +193,13 @@ func (s *Store) List(ctx context.Context, prefix string, o storage.ListOptions) 
 	return out, nil
 }
 
-func (s *Store) Update(ctx context.Context, key string, value []byte, expectedRev int64, claims storage.Claims) (int64, error) {
+func (s *Store) Update(ctx context.Context, key string, value []byte, expectedRev int64, claims storage.WriteOptions) (int64, error) {
+	put, err := s.put(ctx, key, value, claims.TTL)
+	if err != nil {
+		return 0, fmt.Errorf("update %s: %w", key, ctxErr(ctx, err))
+	}
 	cmps := []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(key), "=", expectedRev)}
-	ops := []clientv3.Op{clientv3.OpPut(key, string(value))}
+	ops := []clientv3.Op{put}
 	for _, c := range claims.Take {
 		cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(c), "=", 0))
 		ops = append(ops, clientv3.OpPut(c, key))
