@@ -686,10 +686,26 @@ type UpdateOptions struct {
 // back, comparing revisions. It returns the stored object.
 func (r *Registry) Update(ctx context.Context, res *Resource, ns, name string, fn UpdateFunc, o UpdateOptions) (runtime.Object, error) {
 	key := r.Key(res, ns, name)
+	// The first attempt starts from the watch cache's copy, saving a read
+	// of etcd. The copy may be stale: the write's compare-and-swap on its
+	// revision catches that, and any error or "nothing to write" from a
+	// cached start is only believed after a retry from etcd (a stale copy
+	// could fail a precondition or look unchanged when etcd's is not).
+	cached := r.caches[res] != nil
 	for attempt := 0; ; attempt++ {
-		kv, err := r.store.Get(ctx, key)
-		if err != nil {
-			return nil, r.storageError(res, name, err)
+		var kv storage.KV
+		fromCache := false
+		if cached {
+			cached = false
+			if obj, ok := r.caches[res].Latest(key); ok {
+				kv, fromCache = storage.KV{Key: key, Value: obj.Value, ModRevision: obj.Revision}, true
+			}
+		}
+		if !fromCache {
+			var err error
+			if kv, err = r.store.Get(ctx, key); err != nil {
+				return nil, r.storageError(res, name, err)
+			}
 		}
 		cur, err := r.Decode(res, kv)
 		if err != nil {
@@ -697,9 +713,17 @@ func (r *Registry) Update(ctx context.Context, res *Resource, ns, name string, f
 		}
 		desired, err := fn(cur.DeepCopyObject())
 		if err != nil {
+			if fromCache {
+				attempt--
+				continue
+			}
 			return nil, err
 		}
 		out, rev, err := r.write(ctx, res, key, cur, desired, kv.ModRevision, o, attempt)
+		if fromCache && (err != nil || rev == 0) {
+			attempt--
+			continue
+		}
 		if err == nil {
 			if rev == 0 {
 				return out, nil

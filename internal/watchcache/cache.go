@@ -233,6 +233,19 @@ func (c *Cache) Revision() int64 {
 	return c.rev
 }
 
+// Latest is the object at key as the cache last saw it, without waiting
+// for etcd: possibly stale, so only for a guess a compare-and-swap write
+// checks (as kube-apiserver's updates start from the cached object). ok is
+// false when the cache is not ready or does not hold the key.
+func (c *Cache) Latest(key string) (*Object, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if !c.ready {
+		return nil, false
+	}
+	return c.tree.Get(&Object{Key: key})
+}
+
 // Run lists the prefix, then follows it with one etcd watch, relisting
 // whenever the watch fails, until ctx ends.
 func (c *Cache) Run(ctx context.Context) {
