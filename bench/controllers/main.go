@@ -11,6 +11,11 @@
 // by reading it back through a watch on the pod itself: what the API and the
 // watch cost before any controller is involved. It prints a table and writes
 // bench/results/controllers.json.
+//
+// -replicas runs that many svcnet servers on one etcd (-etcd-members > 1: a
+// cluster of that many etcd 3.7 processes built from ./bench/etcd), the
+// simulated nodes split among them, one agent process per server; the
+// benchmark's own client talks to the first.
 package main
 
 import (
@@ -53,26 +58,36 @@ func main() {
 	peer := flag.String("peer", ".cache/k8s/v1.37.2/kube-apiserver", "kube-apiserver (kube-controller-manager and kube-scheduler beside it) to run side by side; empty runs none")
 	qps := flag.Int("peer-qps", 1000, "the peer controller manager's and scheduler's client QPS")
 	out := flag.String("out", "bench/results/controllers.json", "JSON result file")
+	replicas := flag.Int("replicas", 1, "svcnet servers sharing the etcd (and the simulated nodes)")
+	members := flag.Int("etcd-members", 1, "etcd members under svcnet: 1 is a `svcnet server` hosting its embedded etcd, more a cluster of ./bench/etcd processes")
 	serverEnv := flag.String("server-env", "", "environment for svcnet server alone, e.g. GOMEMLIMIT=1800MiB")
 	flag.StringVar(&serverArgs, "server-args", "", "more flags for svcnet server, e.g. \"--metrics-addr 127.0.0.1:9153 --profiling\" to profile it")
 	flag.Parse()
 	measure.ServerEnv = strings.Fields(*serverEnv)
-	w := workloadSize{services: *services, perSvc: *perSvc, nodes: *nodes, churnSecs: *churnSecs, rate: *rate, gated: *gated}
+	w := workloadSize{services: *services, perSvc: *perSvc, nodes: *nodes, churnSecs: *churnSecs, rate: *rate, gated: *gated,
+		replicas: max(*replicas, 1), members: max(*members, 1)}
 	if err := run(w, *peer, *qps, *out); err != nil {
 		fmt.Fprintln(os.Stderr, "bench/controllers:", err)
 		os.Exit(1)
 	}
 }
 
-type workloadSize struct{ services, perSvc, nodes, churnSecs, rate, gated int }
+type workloadSize struct {
+	services, perSvc, nodes, churnSecs, rate, gated int
+	// replicas and members: svcnet's servers and etcd members.
+	replicas, members int
+}
 
 // plane is a control plane under test: the processes whose memory counts
 // (API, controllers, scheduler; not etcd, not the simulated nodes).
 type plane struct {
 	name       string
 	kubeconfig string
-	procs      []*measure.Proc
-	stops      []func()
+	// agentKubeconfigs: one agent process each, the nodes split evenly
+	// (one: the plane's own kubeconfig).
+	agentKubeconfigs []string
+	procs            []*measure.Proc
+	stops            []func()
 }
 
 func (p *plane) stop() {
@@ -96,31 +111,77 @@ var serverArgs string
 
 // startAgent runs the simulated nodes of a plane.
 func (p *plane) startAgent(bin string, nodes int) error {
-	cmd := exec.Command(bin, "agent", "--kubeconfig", p.kubeconfig, "--node-name", "sim", "--nodes", fmt.Sprint(nodes), "--log-level", "error")
-	if err := cmd.Start(); err != nil {
-		return err
+	kcs := p.agentKubeconfigs
+	if len(kcs) == 0 {
+		kcs = []string{p.kubeconfig}
 	}
-	a := &measure.Proc{Cmd: cmd}
-	p.stops = append(p.stops, a.Stop)
+	for i, kc := range kcs {
+		n := nodes / len(kcs)
+		if i < nodes%len(kcs) {
+			n++
+		}
+		name := "sim"
+		if len(kcs) > 1 {
+			name = fmt.Sprintf("sim%d", i)
+		}
+		cmd := exec.Command(bin, "agent", "--kubeconfig", kc, "--node-name", name, "--nodes", fmt.Sprint(n), "--log-level", "error")
+		if err := cmd.Start(); err != nil {
+			return err
+		}
+		a := &measure.Proc{Cmd: cmd}
+		p.stops = append(p.stops, a.Stop)
+	}
 	return nil
 }
 
-func startSvcnet(bin, dir string) (*plane, error) {
+// etcdUnder is the etcd a plane's API servers share.
+type etcdUnder interface {
+	EtcdFlags() []string
+	Stop()
+}
+
+func startSvcnet(bin, dir string, w workloadSize) (*plane, error) {
 	p := &plane{name: "svcnet"}
-	e, err := measure.StartEtcdHost(bin, filepath.Join(dir, "etcd"))
+	if w.replicas > 1 || w.members > 1 {
+		p.name = fmt.Sprintf("svcnet, %d servers, %d etcd", w.replicas, w.members)
+	}
+	var e etcdUnder
+	var err error
+	if w.members > 1 {
+		e, err = measure.StartEtcdCluster(filepath.Join(filepath.Dir(bin), "etcd"), filepath.Join(dir, "etcd"), w.members)
+	} else {
+		e, err = measure.StartEtcdHost(bin, filepath.Join(dir, "etcd"))
+	}
 	if err != nil {
 		return nil, err
 	}
 	p.stops = append(p.stops, e.Stop)
-	s, err := measure.StartServer(bin, append([]string{"--data-dir", filepath.Join(dir, "api"), "--api-addr", "127.0.0.1:0", "--node-name", "",
-		"--cluster-cidr", clusterCIDR, "--log-level", "error", "--dns-addr", "", "--metrics-addr", "", "--ingress-addr", "", "--ingress-tls-addr", ""}, append(e.EtcdFlags(), strings.Fields(serverArgs)...)...)...)
-	if err != nil {
-		p.stop()
-		return nil, err
+	for i := range w.replicas {
+		data := filepath.Join(dir, fmt.Sprintf("api-%d", i))
+		if i > 0 {
+			// The same cluster: the first server's CA, serving certificate
+			// and admin token.
+			if err := os.MkdirAll(data, 0o700); err != nil {
+				p.stop()
+				return nil, err
+			}
+			if b, err := exec.Command("cp", "-r", filepath.Join(dir, "api-0", "pki"), data+"/").CombinedOutput(); err != nil {
+				p.stop()
+				return nil, fmt.Errorf("copy credentials: %v: %s", err, b)
+			}
+		}
+		s, err := measure.StartServer(bin, append([]string{"--data-dir", data, "--api-addr", "127.0.0.1:0", "--node-name", "",
+			"--cluster-cidr", clusterCIDR, "--log-level", "error", "--dns-addr", "", "--metrics-addr", "", "--ingress-addr", "", "--ingress-tls-addr", ""}, append(e.EtcdFlags(), strings.Fields(serverArgs)...)...)...)
+		if err != nil {
+			p.stop()
+			return nil, err
+		}
+		proc := &measure.Proc{Cmd: s.Cmd}
+		p.procs = append(p.procs, proc)
+		p.stops = append(p.stops, proc.Stop)
+		p.agentKubeconfigs = append(p.agentKubeconfigs, s.Kubeconfig)
 	}
-	proc := &measure.Proc{Cmd: s.Cmd}
-	p.procs, p.kubeconfig = []*measure.Proc{proc}, s.Kubeconfig
-	p.stops = append(p.stops, proc.Stop)
+	p.kubeconfig = p.agentKubeconfigs[0]
 	return p, nil
 }
 
@@ -152,12 +213,14 @@ func startKube(bin, peerBin, dir string, qps int) (*plane, error) {
 
 // result is one plane's run.
 type result struct {
-	Plane           string             `json:"plane"`
-	NodesReadyS     float64            `json:"nodes_ready_seconds"`
-	CreateS         float64            `json:"create_seconds"`
-	AllReadyS       float64            `json:"all_ready_seconds"`
-	RSSReadyMB      float64            `json:"rss_ready_mb"`
-	RSSChurnMB      float64            `json:"rss_after_churn_mb"`
+	Plane       string  `json:"plane"`
+	NodesReadyS float64 `json:"nodes_ready_seconds"`
+	CreateS     float64 `json:"create_seconds"`
+	AllReadyS   float64 `json:"all_ready_seconds"`
+	RSSReadyMB  float64 `json:"rss_ready_mb"`
+	RSSChurnMB  float64 `json:"rss_after_churn_mb"`
+	// RSSLargestMB: the largest of the plane's processes when all are ready.
+	RSSLargestMB    float64            `json:"rss_largest_process_mb"`
 	PropagationMs   map[string]float64 `json:"propagation_ms"`
 	StatusWriteMs   map[string]float64 `json:"status_write_ms"`
 	CeilingMs       map[string]float64 `json:"ceiling_ms"`
@@ -171,7 +234,11 @@ func run(w workloadSize, peer string, qps int, out string) error {
 	}
 	defer os.RemoveAll(tmp)
 	bin := filepath.Join(tmp, "svcnet")
-	if err := measure.Build(tmp, "./cmd/svcnet"); err != nil {
+	pkgs := []string{"./cmd/svcnet"}
+	if w.members > 1 {
+		pkgs = append(pkgs, "./bench/etcd")
+	}
+	if err := measure.Build(tmp, pkgs...); err != nil {
 		return err
 	}
 	var results []result
@@ -181,7 +248,7 @@ func run(w workloadSize, peer string, qps int, out string) error {
 		}
 		var p *plane
 		if name == "svcnet" {
-			p, err = startSvcnet(bin, filepath.Join(tmp, "plane-"+name))
+			p, err = startSvcnet(bin, filepath.Join(tmp, "plane-"+name), w)
 		} else {
 			abs, _ := filepath.Abs(peer)
 			if _, serr := os.Stat(abs); serr != nil {
@@ -206,14 +273,18 @@ func run(w workloadSize, peer string, qps int, out string) error {
 	}
 	b, _ := json.MarshalIndent(map[string]any{
 		"date": time.Now().UTC().Format(time.RFC3339), "services": w.services, "pods": w.services * w.perSvc, "nodes": w.nodes,
-		"churn_rate": w.rate, "churn_seconds": w.churnSecs, "peer_qps": qps, "results": results,
+		"churn_rate": w.rate, "churn_seconds": w.churnSecs, "peer_qps": qps, "svcnet_servers": w.replicas, "etcd_members": w.members, "results": results,
 	}, "", "  ")
 	return os.WriteFile(out, b, 0o644)
 }
 
 func report(results []result, w workloadSize) {
 	fmt.Printf("svcnet controllers benchmark, %s\n", time.Now().UTC().Format(time.RFC3339))
-	fmt.Printf("%d services x %d pods = %d pods on %d simulated nodes (one `svcnet agent --nodes %d`)\n\n", w.services, w.perSvc, w.services*w.perSvc, w.nodes, w.nodes)
+	agents := fmt.Sprintf("one `svcnet agent --nodes %d`", w.nodes)
+	if w.replicas > 1 {
+		agents = fmt.Sprintf("%d `svcnet agent` processes, one per server", w.replicas)
+	}
+	fmt.Printf("%d services x %d pods = %d pods on %d simulated nodes (%s)\n\n", w.services, w.perSvc, w.services*w.perSvc, w.nodes, agents)
 	row := func(name string, f func(r result) string) {
 		fmt.Printf("%-52s", name)
 		for _, r := range results {
@@ -227,6 +298,7 @@ func report(results []result, w workloadSize) {
 	row("until every slice lists all its pods ready (s)", func(r result) string { return fmt.Sprintf("%.1f", r.AllReadyS) })
 	row("control plane RSS when all ready (MB)", func(r result) string { return fmt.Sprintf("%.0f", r.RSSReadyMB) })
 	row("control plane RSS after churn (MB)", func(r result) string { return fmt.Sprintf("%.0f", r.RSSChurnMB) })
+	row("  its largest process when all ready (MB)", func(r result) string { return fmt.Sprintf("%.0f", r.RSSLargestMB) })
 	row("pod Ready changed ▶ EndpointSlice, p50/p99 ms", func(r result) string {
 		return fmt.Sprintf("%.1f / %.1f", r.PropagationMs["p50"], r.PropagationMs["p99"])
 	})
@@ -361,6 +433,9 @@ func measurePlane(p *plane, bin string, size workloadSize) (result, error) {
 	}
 	allReady := time.Since(t0)
 	rssSteady := p.rss()
+	for _, q := range p.procs {
+		r.RSSLargestMB = max(r.RSSLargestMB, q.RSSMB())
+	}
 
 	// Phase 2: churn.
 	pods, err := c.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
