@@ -108,8 +108,7 @@ func (s *Store) Create(ctx context.Context, key string, value []byte, o storage.
 	}
 	cmps := []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(key), "=", 0)}
 	ops := []clientv3.Op{put}
-	claims := o.Take
-	for _, c := range claims {
+	for _, c := range o.Take {
 		cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(c), "=", 0))
 		ops = append(ops, clientv3.OpPut(c, key))
 	}
@@ -124,7 +123,7 @@ func (s *Store) Create(ctx context.Context, key string, value []byte, o storage.
 	if _, err := s.Get(ctx, key); err == nil {
 		return 0, storage.ErrAlreadyExists
 	}
-	for _, c := range claims {
+	for _, c := range o.Take {
 		if _, err := s.Get(ctx, c); err == nil {
 			return 0, &storage.ClaimTakenError{Key: c}
 		}
@@ -193,18 +192,18 @@ func (s *Store) List(ctx context.Context, prefix string, o storage.ListOptions) 
 	return out, nil
 }
 
-func (s *Store) Update(ctx context.Context, key string, value []byte, expectedRev int64, claims storage.WriteOptions) (int64, error) {
-	put, err := s.put(ctx, key, value, claims.TTL)
+func (s *Store) Update(ctx context.Context, key string, value []byte, expectedRev int64, o storage.WriteOptions) (int64, error) {
+	put, err := s.put(ctx, key, value, o.TTL)
 	if err != nil {
 		return 0, fmt.Errorf("update %s: %w", key, ctxErr(ctx, err))
 	}
 	cmps := []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(key), "=", expectedRev)}
 	ops := []clientv3.Op{put}
-	for _, c := range claims.Take {
+	for _, c := range o.Take {
 		cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(c), "=", 0))
 		ops = append(ops, clientv3.OpPut(c, key))
 	}
-	for _, c := range claims.Release {
+	for _, c := range o.Release {
 		ops = append(ops, clientv3.OpDelete(c))
 	}
 	resp, err := s.cli.Txn(ctx).If(cmps...).Then(ops...).
@@ -219,7 +218,7 @@ func (s *Store) Update(ctx context.Context, key string, value []byte, expectedRe
 			return 0, storage.ErrNotFound
 		}
 		if cur, err := s.Get(ctx, key); err == nil && cur.ModRevision == expectedRev {
-			for _, c := range claims.Take {
+			for _, c := range o.Take {
 				if _, err := s.Get(ctx, c); err == nil {
 					return 0, &storage.ClaimTakenError{Key: c}
 				}
