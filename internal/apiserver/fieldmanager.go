@@ -57,7 +57,8 @@ func (c *trustingConverter) ObjectToTyped(obj runtime.Object, opts ...typed.Vali
 		if err != nil {
 			return nil, err
 		}
-		return typed.AsTypedUnvalidated(v, t.(typeOf).schema, t.(typeOf).ref), nil
+		known := t.(typeOf)
+		return typed.AsTypedUnvalidated(v, known.schema, known.ref), nil
 	}
 	tv, err := c.TypeConverter.ObjectToTyped(obj, opts...)
 	if err == nil {
