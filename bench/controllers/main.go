@@ -143,7 +143,11 @@ type etcdUnder interface {
 func startSvcnet(bin, dir string, w workloadSize) (*plane, error) {
 	p := &plane{name: "svcnet"}
 	if w.replicas > 1 || w.members > 1 {
-		p.name = fmt.Sprintf("svcnet, %d servers, %d etcd", w.replicas, w.members)
+		servers := "servers"
+		if w.replicas == 1 {
+			servers = "server"
+		}
+		p.name = fmt.Sprintf("svcnet, %d %s, %d etcd", w.replicas, servers, w.members)
 	}
 	var e etcdUnder
 	var err error

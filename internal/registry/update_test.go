@@ -164,8 +164,10 @@ func TestUpdateFromAStaleCache(t *testing.T) {
 			c := watchcache.New(watchcache.Config{Store: view, Prefix: r.Prefix(res, ""), Attrs: r.attrs(res)})
 			r.caches = map[*Resource]*watchcache.Cache{res: c}
 			go c.Run(ctx)
-			for !c.Ready() {
-				time.Sleep(time.Millisecond)
+			for deadline := time.Now().Add(5 * time.Second); !c.Ready(); time.Sleep(time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatal("the cache did not list its store within 5s")
+				}
 			}
 			etcd.gets = 0
 			out, err := r.Update(ctx, res, "ns", "cm", tc.fn, tc.opts)
