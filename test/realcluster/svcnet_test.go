@@ -107,12 +107,17 @@ func TestSvcnetPartsInARealCluster(t *testing.T) {
 		t.Fatalf("PTR of the ClusterIP: %v", got)
 	}
 	// A pod's IP names it under each Service whose endpoint it is, as
-	// CoreDNS answers.
+	// CoreDNS answers. kube-controller-manager writes each Service's slices
+	// on its own (it retries one whose informer lags), so the three names
+	// may come a moment apart.
 	ptr := strings.ReplaceAll(podIPs[0], ".", "-")
-	if got := dig(t, dnsAddr, "-x", podIPs[0]); strings.Join(got, ",") != ptr+".headless-service.default.svc.cluster.local.,"+
-		ptr+".named.default.svc.cluster.local.,"+ptr+".normal-service.default.svc.cluster.local." {
-		t.Fatalf("PTR of a pod: %v", got)
-	}
+	testutil.Eventually(t, 20*time.Second, "a pod's names", func() error {
+		if got := dig(t, dnsAddr, "-x", podIPs[0]); strings.Join(got, ",") != ptr+".headless-service.default.svc.cluster.local.,"+
+			ptr+".named.default.svc.cluster.local.,"+ptr+".normal-service.default.svc.cluster.local." {
+			return errorf("PTR of a pod: %v", got)
+		}
+		return nil
+	})
 	if got := dig(t, dnsAddr, "_http._tcp.named.default.svc.cluster.local", "SRV"); len(got) != 1 || !strings.HasSuffix(got[0], " 80 named.default.svc.cluster.local.") {
 		t.Fatalf("SRV: %v", got)
 	}
