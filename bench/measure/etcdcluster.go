@@ -3,7 +3,6 @@ package measure
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -26,16 +25,8 @@ func StartEtcdCluster(bin, dir string, n int) (*EtcdCluster, error) {
 	c := &EtcdCluster{}
 	var peers, names []string
 	for i := range n {
-		cl, err := freePort()
-		if err != nil {
-			return nil, err
-		}
-		pe, err := freePort()
-		if err != nil {
-			return nil, err
-		}
-		c.clients = append(c.clients, "http://"+cl)
-		peers = append(peers, "http://"+pe)
+		c.clients = append(c.clients, "http://"+FreePort())
+		peers = append(peers, "http://"+FreePort())
 		names = append(names, fmt.Sprintf("m%d", i))
 	}
 	var initial []string
@@ -80,13 +71,4 @@ func (c *EtcdCluster) Stop() {
 		_ = p.Process.Signal(os.Interrupt)
 		_ = p.Wait()
 	}
-}
-
-func freePort() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
 }
