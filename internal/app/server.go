@@ -554,6 +554,9 @@ func (cp *controlPlane) start(g *daemon.Group) error {
 	apiCtx, stopAPI := context.WithCancel(context.WithoutCancel(g.Ctx))
 	if cp.o.WatchCache {
 		cp.reg.StartCaches(apiCtx, registry.CacheConfig{})
+		if reg := cp.metrics.Registerer(); reg != nil {
+			reg.MustRegister(cp.reg.CacheCollector())
+		}
 	}
 	g.Go(func(context.Context) error { return cp.api.Run(apiCtx) })
 	clients, seal := g.Child(stopAPI)

@@ -15,6 +15,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/svcnet/svcnet/internal/intern"
 	"github.com/svcnet/svcnet/internal/watchcache"
 )
@@ -23,6 +25,10 @@ import (
 type CacheConfig struct {
 	Window           int
 	BookmarkInterval time.Duration
+	// PackAfter and PackMin: when a cache compresses cold objects
+	// (watchcache.Config).
+	PackAfter time.Duration
+	PackMin   int
 }
 
 // StartCaches gives every stored resource but Events a watch cache, fed by
@@ -44,6 +50,8 @@ func (r *Registry) StartCaches(ctx context.Context, cfg CacheConfig) {
 			IndexFields:      res.IndexFields,
 			Window:           cfg.Window,
 			BookmarkInterval: cfg.BookmarkInterval,
+			PackAfter:        cfg.PackAfter,
+			PackMin:          cfg.PackMin,
 			Log:              r.log,
 		})
 		r.caches[res] = c
@@ -129,11 +137,7 @@ func (r *Registry) listCached(ctx context.Context, c *watchcache.Cache, res *Res
 	}
 	out := ListResult{Items: make([]runtime.Object, 0, len(page.Items)), Revision: page.Revision}
 	for _, obj := range page.Items {
-		if o.Stored {
-			out.Items = append(out.Items, &StoredObject{Resource: res, Value: obj.Value, Revision: obj.Revision})
-			continue
-		}
-		dec, err := r.decodeValue(res, obj.Key, obj.Value, obj.Revision)
+		dec, err := r.cachedObject(res, obj, obj.Revision, o.Stored)
 		if err != nil {
 			r.log.Error("skipping undecodable object", "key", obj.Key, "err", err)
 			continue
@@ -218,8 +222,44 @@ var watchTypes = map[watchcache.EventType]watch.EventType{
 
 // cachedObject is a cached object as a watch or list hands it out, at rev.
 func (r *Registry) cachedObject(res *Resource, obj *watchcache.Object, rev int64, stored bool) (runtime.Object, error) {
-	if stored {
-		return &StoredObject{Resource: res, Value: obj.Value, Revision: rev}, nil
+	if stored && obj.Packed() {
+		return &StoredObject{Resource: res, cached: obj, Revision: rev}, nil
 	}
-	return r.decodeValue(res, obj.Key, obj.Value, rev)
+	value, err := obj.Value()
+	if err != nil {
+		return nil, err
+	}
+	if stored {
+		return &StoredObject{Resource: res, Value: value, Revision: rev}, nil
+	}
+	return r.decodeValue(res, obj.Key, value, rev)
+}
+
+var (
+	cacheObjectsDesc = prometheus.NewDesc("svcnet_watch_cache_objects", "Objects in a resource's watch cache, by how they are held (packed: compressed once cold).",
+		[]string{"resource", "form"}, nil)
+	cacheBytesDesc = prometheus.NewDesc("svcnet_watch_cache_bytes", "Bytes of the objects in a resource's watch cache, as held.",
+		[]string{"resource", "form"}, nil)
+)
+
+// CacheCollector reports the watch caches' objects and bytes on every
+// scrape (a walk of each cache).
+func (r *Registry) CacheCollector() prometheus.Collector { return cacheCollector{r} }
+
+type cacheCollector struct{ r *Registry }
+
+func (cc cacheCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- cacheObjectsDesc
+	ch <- cacheBytesDesc
+}
+
+func (cc cacheCollector) Collect(ch chan<- prometheus.Metric) {
+	for res, c := range cc.r.caches {
+		st := c.Stats()
+		name := res.GroupResource().String()
+		ch <- prometheus.MustNewConstMetric(cacheObjectsDesc, prometheus.GaugeValue, float64(st.Objects-st.Packed), name, "plain")
+		ch <- prometheus.MustNewConstMetric(cacheObjectsDesc, prometheus.GaugeValue, float64(st.Packed), name, "packed")
+		ch <- prometheus.MustNewConstMetric(cacheBytesDesc, prometheus.GaugeValue, float64(st.PlainBytes), name, "plain")
+		ch <- prometheus.MustNewConstMetric(cacheBytesDesc, prometheus.GaugeValue, float64(st.PackedBytes), name, "packed")
+	}
 }

@@ -698,7 +698,9 @@ func (r *Registry) Update(ctx context.Context, res *Resource, ns, name string, f
 		if cached {
 			cached = false
 			if obj, ok := r.caches[res].Latest(key); ok {
-				kv, fromCache = storage.KV{Key: key, Value: obj.Value, ModRevision: obj.Revision}, true
+				if value, err := obj.Value(); err == nil {
+					kv, fromCache = storage.KV{Key: key, Value: value, ModRevision: obj.Revision}, true
+				}
 			}
 		}
 		if !fromCache {

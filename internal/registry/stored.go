@@ -10,6 +10,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/svcnet/svcnet/internal/watchcache"
 )
 
 // StoredObject is an object as etcd holds it (the Kubernetes protobuf
@@ -22,6 +24,33 @@ type StoredObject struct {
 	Resource *Resource
 	Value    []byte
 	Revision int64
+	// cached, when set, holds the bytes instead of Value: a watch cache
+	// object kept compressed, read only when the object is written out.
+	cached *watchcache.Object
+}
+
+// bytes is the stored bytes: Value, or the cached object's, written into
+// *buf when buf is given (a list's objects reuse one buffer).
+func (o *StoredObject) bytes(buf *[]byte) ([]byte, error) {
+	if o.cached == nil {
+		return o.Value, nil
+	}
+	if buf == nil {
+		return o.cached.Value()
+	}
+	v, err := o.cached.AppendValue((*buf)[:0])
+	if err == nil {
+		*buf = v
+	}
+	return v, err
+}
+
+// size is the stored bytes' length.
+func (o *StoredObject) size() int {
+	if o.cached != nil {
+		return o.cached.Size()
+	}
+	return len(o.Value)
 }
 
 // GetObjectKind reports the resource's kind; it cannot be changed.
@@ -31,7 +60,9 @@ func (o *StoredObject) GetObjectKind() schema.ObjectKind {
 
 func (o *StoredObject) DeepCopyObject() runtime.Object {
 	c := *o
-	c.Value = append([]byte(nil), o.Value...)
+	if o.Value != nil {
+		c.Value = append([]byte(nil), o.Value...)
+	}
 	return &c
 }
 
@@ -46,7 +77,11 @@ func (r *Registry) Object(obj runtime.Object) (runtime.Object, error) {
 	if !ok {
 		return obj, nil
 	}
-	return r.decodeValue(s.Resource, "", s.Value, s.Revision)
+	value, err := s.bytes(nil)
+	if err != nil {
+		return nil, err
+	}
+	return r.decodeValue(s.Resource, "", value, s.Revision)
 }
 
 // Stored objects reach protobuf clients as etcd holds them: the stored
@@ -104,7 +139,11 @@ func appendVersioned(out []byte, num protowire.Number, raw []byte, rev int64) []
 // AppendProtobuf appends the object as the API sends it in protobuf, with
 // its resourceVersion.
 func (o *StoredObject) AppendProtobuf(out []byte) ([]byte, error) {
-	typeMeta, raw, err := storedParts(o.Value)
+	value, err := o.bytes(nil)
+	if err != nil {
+		return out, err
+	}
+	typeMeta, raw, err := storedParts(value)
 	if err != nil {
 		return out, err
 	}
@@ -149,7 +188,11 @@ func appendEnvelopeTypeMeta(out []byte, apiVersion, kind string) []byte {
 // without decoding them: the garbage collector's and the namespace
 // controller's metadata informers read every object this way.
 func (o *StoredObject) AppendPartialMetadataProtobuf(out []byte) ([]byte, error) {
-	_, raw, err := storedParts(o.Value)
+	value, err := o.bytes(nil)
+	if err != nil {
+		return out, err
+	}
+	_, raw, err := storedParts(value)
 	if err != nil {
 		return out, err
 	}
@@ -171,12 +214,17 @@ func ProtobufMetadataList(items []runtime.Object, lm metav1.ListMeta) (out []byt
 	}
 	list := protowire.AppendTag(nil, 1, protowire.BytesType)
 	list = protowire.AppendBytes(list, meta)
+	var buf []byte
 	for _, it := range items {
 		so, ok := it.(*StoredObject)
 		if !ok {
 			return nil, false
 		}
-		_, raw, err := storedParts(so.Value)
+		value, err := so.bytes(&buf)
+		if err != nil {
+			return nil, false
+		}
+		_, raw, err := storedParts(value)
 		if err != nil {
 			return nil, false
 		}
@@ -209,14 +257,19 @@ func ProtobufList(res *Resource, items []runtime.Object, lm metav1.ListMeta) (ou
 		if !ok {
 			return nil, false
 		}
-		size += len(so.Value) + 32
+		size += so.size() + 32
 	}
 	list := make([]byte, 0, size)
 	list = protowire.AppendTag(list, 1, protowire.BytesType)
 	list = protowire.AppendBytes(list, meta)
+	var buf []byte
 	for _, it := range items {
 		so := it.(*StoredObject)
-		_, raw, err := storedParts(so.Value)
+		value, err := so.bytes(&buf)
+		if err != nil {
+			return nil, false
+		}
+		_, raw, err := storedParts(value)
 		if err != nil {
 			return nil, false
 		}

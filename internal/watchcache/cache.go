@@ -23,6 +23,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/btree"
@@ -46,14 +47,22 @@ var (
 	ErrTimeout = errors.New("watchcache: timed out waiting for a revision")
 )
 
-// Object is one stored object as the cache holds it. It is never modified
-// once in the cache; callers must not modify it either.
+// Object is one stored object as the cache holds it. What it holds never
+// changes once in the cache (only how: a cold object's bytes are
+// compressed in place, see pack.go); callers must not modify it.
 type Object struct {
 	Key      string
-	Value    []byte
 	Revision int64
 	Labels   labels.Set
 	Fields   fields.Fields
+	body     atomic.Pointer[body]
+}
+
+// newObject holds value as it is.
+func newObject(key string, value []byte, rev int64, l labels.Set, f fields.Fields) *Object {
+	o := &Object{Key: key, Revision: rev, Labels: l, Fields: f}
+	o.body.Store(&body{b: value})
+	return o
 }
 
 // Fields is a compact fields.Fields: the values of a resource's selectable
@@ -148,7 +157,12 @@ type Config struct {
 	// ended as too slow (default 10,000); the client watches again from
 	// the last revision it saw.
 	MaxQueue int
-	Log      *slog.Logger
+	// PackAfter: an object left unchanged this long (up to twice) is held
+	// compressed (default 30 s; negative never compresses).
+	PackAfter time.Duration
+	// PackMin: a cache holding fewer objects compresses none (default 512).
+	PackMin int
+	Log     *slog.Logger
 }
 
 // Cache is one resource's watch cache.
@@ -176,6 +190,11 @@ type Cache struct {
 	byLabel   map[string]map[*Watcher]struct{}
 	byField   map[string]map[string]map[*Watcher]struct{}
 	bookmarks map[*Watcher]struct{}
+
+	// packMu: one packing pass at a time; codec compresses cold objects
+	// (made at the first pass that has any).
+	packMu sync.Mutex
+	codec  *codec
 }
 
 type snapshot struct {
@@ -202,6 +221,12 @@ func New(cfg Config) *Cache {
 	}
 	if cfg.MaxQueue <= 0 {
 		cfg.MaxQueue = 10000
+	}
+	if cfg.PackAfter == 0 {
+		cfg.PackAfter = 30 * time.Second
+	}
+	if cfg.PackMin <= 0 {
+		cfg.PackMin = 512
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
@@ -325,6 +350,9 @@ func (c *Cache) follow(ctx context.Context) error {
 	c.ready = true
 	c.advanceLocked()
 	c.mu.Unlock()
+	packed := make(chan struct{})
+	go func() { c.packCold(ctx, rev); close(packed) }()
+	defer func() { cancel(); <-packed }()
 
 	progress := time.NewTicker(50 * time.Millisecond)
 	defer progress.Stop()
@@ -362,7 +390,7 @@ func (c *Cache) object(kv storage.KV) (*Object, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Object{Key: kv.Key, Value: kv.Value, Revision: kv.ModRevision, Labels: l, Fields: f}, nil
+	return newObject(kv.Key, kv.Value, kv.ModRevision, l, f), nil
 }
 
 // apply takes one etcd change into the cache and hands it to the watchers
