@@ -1,8 +1,9 @@
 // Package gc is the garbage collector: it deletes objects whose owners are
 // gone, deletes the dependents of owners deleted in the foreground before
 // releasing them, and orphans the dependents of owners deleted with
-// propagationPolicy Orphan. It reads every resource through metadata-only
-// informers, as Kubernetes' collector does.
+// propagationPolicy Orphan. It reads each resource through the informer
+// the other controllers already hold for it (typed, trimmed) or else a
+// metadata-only one, as Kubernetes' collector does.
 package gc
 
 import (
@@ -56,8 +57,13 @@ type Collector struct {
 	loop       *kube.Loop[item]
 }
 
+// InformerFor hands the collector an informer for a resource: any
+// informer whose objects carry their ObjectMeta (typed objects or
+// PartialObjectMetadata) will do.
+type InformerFor func(schema.GroupVersionResource) cache.SharedIndexInformer
+
 // New wires the collector over the resources.
-func New(client metadata.Interface, factory metadatainformer.SharedInformerFactory, resources []Resource, log *slog.Logger) *Collector {
+func New(client metadata.Interface, informerFor InformerFor, resources []Resource, log *slog.Logger) *Collector {
 	c := &Collector{client: client, informers: map[schema.GroupVersionResource]cache.SharedIndexInformer{},
 		byKind: map[schema.GroupKind]schema.GroupVersionResource{}, namespaced: map[schema.GroupVersionResource]bool{},
 		dynamic: map[schema.GroupVersionResource]context.CancelFunc{}, dependents: map[types.UID]map[item]bool{}, DiscoverEvery: 5 * time.Second}
@@ -65,7 +71,7 @@ func New(client metadata.Interface, factory metadatainformer.SharedInformerFacto
 	c.queue = q
 	var synced []cache.InformerSynced
 	for _, r := range resources {
-		inf := factory.ForResource(r.GVR).Informer()
+		inf := informerFor(r.GVR)
 		c.follow(r, inf)
 		synced = append(synced, inf.HasSynced)
 	}
@@ -173,11 +179,16 @@ func itemKey(gvr schema.GroupVersionResource, ns, name string) item {
 	return item{gvr: gvr, namespace: ns, name: name}
 }
 
-func meta(obj interface{}) *metav1.PartialObjectMetadata {
+// meta is an informer object's ObjectMeta (nil for anything else).
+func meta(obj interface{}) *metav1.ObjectMeta {
 	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 		obj = d.Obj
 	}
-	m, _ := obj.(*metav1.PartialObjectMetadata)
+	a, ok := obj.(metav1.ObjectMetaAccessor)
+	if !ok {
+		return nil
+	}
+	m, _ := a.GetObjectMeta().(*metav1.ObjectMeta)
 	return m
 }
 
@@ -263,7 +274,7 @@ func groupKind(ref metav1.OwnerReference) schema.GroupKind {
 	return schema.GroupKind{Group: gv.Group, Kind: ref.Kind}
 }
 
-func hasGCFinalizer(m *metav1.PartialObjectMetadata) bool {
+func hasGCFinalizer(m *metav1.ObjectMeta) bool {
 	for _, f := range m.Finalizers {
 		if f == metav1.FinalizerDeleteDependents || f == metav1.FinalizerOrphanDependents {
 			return true
@@ -319,7 +330,7 @@ func (c *Collector) ownerOf(ctx context.Context, ns string, ref metav1.OwnerRefe
 		case live.UID != ref.UID:
 			return ownerGone
 		}
-		m = live
+		m = &live.ObjectMeta
 	}
 	if m.DeletionTimestamp != nil {
 		for _, f := range m.Finalizers {

@@ -25,6 +25,7 @@ import (
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/metadata/metadatainformer"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 
 	"github.com/svcnet/svcnet/internal/controller/cronjob"
@@ -125,7 +126,7 @@ func (m *Manager) lead(ctx context.Context) {
 		endpoints.New(m.client, core.Services(), core.Pods(), core.Endpoints(), m.log),
 		mirroring.New(m.client, core.Services(), core.Endpoints(), disc.EndpointSlices(), m.log),
 		scheduler.New(m.client, core.Pods(), core.Nodes(), recorder("default-scheduler"), m.log),
-		m.collector(metaFactory),
+		m.collector(factory, metaFactory),
 		namespace.New(m.client, m.meta, namespace.Discovered(m.client.Discovery(), m.cfg.Namespaced), core.Namespaces(), m.log),
 		nodelifecycle.New(m.client, core.Nodes(), factory.Coordination().V1().Leases(), core.Pods(), recorder("node-controller"), m.cfg.Nodes, m.log, now),
 		tainteviction.New(m.client, core.Pods(), core.Nodes(), recorder("taint-eviction-controller"), m.log, now),
@@ -170,10 +171,42 @@ func (m *Manager) rootCA() []byte {
 	return nil
 }
 
+// sharedWithCollector are the resources the controllers above hold typed
+// informers for: the garbage collector reads them there instead of
+// holding a metadata copy of every pod (as kube-controller-manager's
+// collector uses the typed informers it has).
+var sharedWithCollector = map[schema.GroupVersionResource]bool{
+	{Version: "v1", Resource: "pods"}:                                      true,
+	{Version: "v1", Resource: "replicationcontrollers"}:                    true,
+	{Version: "v1", Resource: "services"}:                                  true,
+	{Version: "v1", Resource: "endpoints"}:                                 true,
+	{Version: "v1", Resource: "nodes"}:                                     true,
+	{Version: "v1", Resource: "namespaces"}:                                true,
+	{Version: "v1", Resource: "serviceaccounts"}:                           true,
+	{Group: "apps", Version: "v1", Resource: "deployments"}:                true,
+	{Group: "apps", Version: "v1", Resource: "replicasets"}:                true,
+	{Group: "apps", Version: "v1", Resource: "daemonsets"}:                 true,
+	{Group: "apps", Version: "v1", Resource: "statefulsets"}:               true,
+	{Group: "apps", Version: "v1", Resource: "controllerrevisions"}:        true,
+	{Group: "batch", Version: "v1", Resource: "jobs"}:                      true,
+	{Group: "batch", Version: "v1", Resource: "cronjobs"}:                  true,
+	{Group: "discovery.k8s.io", Version: "v1", Resource: "endpointslices"}: true,
+	{Group: "coordination.k8s.io", Version: "v1", Resource: "leases"}:      true,
+	{Group: "policy", Version: "v1", Resource: "poddisruptionbudgets"}:     true,
+}
+
 // collector is the garbage collector over every resource, custom ones
 // followed as discovery lists them.
-func (m *Manager) collector(factory metadatainformer.SharedInformerFactory) *gc.Collector {
-	c := gc.New(m.meta, factory, m.cfg.Resources, m.log)
+func (m *Manager) collector(typed informers.SharedInformerFactory, meta metadatainformer.SharedInformerFactory) *gc.Collector {
+	informerFor := func(gvr schema.GroupVersionResource) cache.SharedIndexInformer {
+		if sharedWithCollector[gvr] {
+			if inf, err := typed.ForResource(gvr); err == nil {
+				return inf.Informer()
+			}
+		}
+		return meta.ForResource(gvr).Informer()
+	}
+	c := gc.New(m.meta, informerFor, m.cfg.Resources, m.log)
 	c.Discover = gc.Discovered(m.client.Discovery())
 	return c
 }
