@@ -85,6 +85,7 @@ const (
 	dictSamples = 8
 	dictMax     = 32 << 10
 	dictID      = 1
+	packWindow  = 128 << 10
 )
 
 func newCodec(samples [][]byte) (*codec, error) {
@@ -95,8 +96,11 @@ func newCodec(samples [][]byte) (*codec, error) {
 		}
 		dict = append(dict, s...)
 	}
+	// A small window: objects are small, and the default window's history
+	// cost 3 MB an encoder.
 	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1),
-		zstd.WithLowerEncoderMem(true), zstd.WithEncoderCRC(false), zstd.WithEncoderDictRaw(dictID, dict))
+		zstd.WithWindowSize(packWindow), zstd.WithLowerEncoderMem(true), zstd.WithEncoderCRC(false),
+		zstd.WithEncoderDictRaw(dictID, dict))
 	if err != nil {
 		return nil, err
 	}
