@@ -3,8 +3,12 @@ package kube
 import (
 	"context"
 	"encoding/json"
+	"hash/maphash"
+	"sync"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
@@ -85,6 +89,7 @@ func trimPod(p *corev1.Pod) *corev1.Pod {
 			InitContainerStatuses: trimStatuses(st.InitContainerStatuses), ContainerStatuses: trimStatuses(st.ContainerStatuses),
 		},
 	}
+	shareTemplate(p, t)
 	for _, v := range s.Volumes {
 		if v.PersistentVolumeClaim != nil {
 			t.Spec.Volumes = append(t.Spec.Volumes, corev1.Volume{Name: v.Name, VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: v.PersistentVolumeClaim}})
@@ -108,6 +113,56 @@ func trimPod(p *corev1.Pod) *corev1.Pod {
 		}
 	}
 	return t
+}
+
+// templateParts is what trimPod keeps of a pod's template: equal in every
+// pod a ReplicaSet, StatefulSet or DaemonSet makes from one template
+// (until one is resized in place, which the equality check catches).
+type templateParts struct {
+	key                        string
+	containers, initContainers []corev1.Container
+	tolerations                []corev1.Toleration
+}
+
+// templateSlots is the size of the table of templates: a direct-mapped
+// table, as intern.Labels, where the pods of one template written close
+// together find each other.
+const templateSlots = 1 << 14
+
+var templates struct {
+	seed  maphash.Seed
+	mu    sync.Mutex
+	slots [templateSlots]*templateParts
+}
+
+func init() { templates.seed = maphash.MakeSeed() }
+
+// shareTemplate gives t (trimmed from p) the containers and tolerations of
+// an earlier pod of the same template when they are equal: one copy per
+// template instead of one per pod.
+func shareTemplate(p, t *corev1.Pod) {
+	hash := p.Labels[appsv1.DefaultDeploymentUniqueLabelKey]
+	if hash == "" {
+		hash = p.Labels[appsv1.ControllerRevisionHashLabelKey]
+	}
+	owner := metav1.GetControllerOfNoCopy(p)
+	if hash == "" || owner == nil {
+		return
+	}
+	key := string(owner.UID) + "/" + hash
+	i := maphash.String(templates.seed, key) % templateSlots
+	templates.mu.Lock()
+	cur := templates.slots[i]
+	templates.mu.Unlock()
+	ts := &t.Spec
+	if cur != nil && cur.key == key && apiequality.Semantic.DeepEqual(cur.containers, ts.Containers) &&
+		apiequality.Semantic.DeepEqual(cur.initContainers, ts.InitContainers) && apiequality.Semantic.DeepEqual(cur.tolerations, ts.Tolerations) {
+		ts.Containers, ts.InitContainers, ts.Tolerations = cur.containers, cur.initContainers, cur.tolerations
+		return
+	}
+	templates.mu.Lock()
+	templates.slots[i] = &templateParts{key: key, containers: ts.Containers, initContainers: ts.InitContainers, tolerations: ts.Tolerations}
+	templates.mu.Unlock()
 }
 
 // trimContainers keeps each container's name, ports, resources and

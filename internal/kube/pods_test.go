@@ -11,8 +11,10 @@ import (
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/utils/ptr"
 )
 
 func TestTrimForControllers(t *testing.T) {
@@ -84,6 +86,48 @@ func TestTrimForControllers(t *testing.T) {
 	got, _ = TrimForControllers(svc)
 	if s := got.(*corev1.Service); s.ManagedFields != nil || s.Spec.Selector["app"] != "api" {
 		t.Fatalf("service trimmed wrongly: %+v", s)
+	}
+}
+
+// The pods of one template share what is kept of their containers and
+// tolerations; a pod whose containers differ (resized in place), or of
+// another template, keeps its own.
+func TestTrimSharesTemplates(t *testing.T) {
+	pod := func(owner types.UID, hash, cpu string) *corev1.Pod {
+		return &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "ns", Labels: map[string]string{"pod-template-hash": hash},
+				OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: "rs", UID: owner, Controller: ptr.To(true)}}},
+			Spec: corev1.PodSpec{
+				Tolerations: []corev1.Toleration{{Key: "node.kubernetes.io/not-ready", Operator: corev1.TolerationOpExists, TolerationSeconds: ptr.To[int64](300)}},
+				Containers: []corev1.Container{{Name: "api", Ports: []corev1.ContainerPort{{ContainerPort: 3000}},
+					Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(cpu)}}}},
+			},
+		}
+	}
+	same := func(a, b *corev1.Pod) bool {
+		return &a.Spec.Containers[0] == &b.Spec.Containers[0] && &a.Spec.Tolerations[0] == &b.Spec.Tolerations[0]
+	}
+	a := trimmed(t, pod("u-rs1", "h1", "100m"))
+	b := trimmed(t, pod("u-rs1", "h1", "100m"))
+	if !same(a, b) {
+		t.Error("two pods of one template do not share their containers and tolerations")
+	}
+	resized := trimmed(t, pod("u-rs1", "h1", "200m"))
+	other := trimmed(t, pod("u-rs2", "h1", "100m"))
+	if same(a, resized) || same(a, other) {
+		t.Error("shared with a pod of other containers or another owner")
+	}
+	if q := resized.Spec.Containers[0].Resources.Requests[corev1.ResourceCPU]; q.String() != "200m" {
+		t.Errorf("the resized pod reads %s", q.String())
+	}
+	if q := b.Spec.Containers[0].Resources.Requests[corev1.ResourceCPU]; q.String() != "100m" || b.Spec.Containers[0].Ports[0].ContainerPort != 3000 {
+		t.Errorf("the shared containers read %s %v", q.String(), b.Spec.Containers[0].Ports)
+	}
+	// Without an owner or a template hash nothing is shared.
+	lone := pod("u-rs1", "h1", "100m")
+	lone.OwnerReferences = nil
+	if same(a, trimmed(t, lone)) {
+		t.Error("an ownerless pod shared its template")
 	}
 }
 
