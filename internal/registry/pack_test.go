@@ -90,7 +90,7 @@ func TestPackedObjectsServeAsStored(t *testing.T) {
 	ch := make(chan prometheus.Metric, 8)
 	r.CacheCollector().Collect(ch)
 	close(ch)
-	got2 := map[string]float64{}
+	metrics := map[string]float64{}
 	for m := range ch {
 		var pb dto.Metric
 		if err := m.Write(&pb); err != nil {
@@ -102,7 +102,7 @@ func TestPackedObjectsServeAsStored(t *testing.T) {
 		}
 		for _, l := range pb.GetLabel() {
 			if l.GetName() == "form" {
-				got2[kind+"/"+l.GetValue()] = pb.GetGauge().GetValue()
+				metrics[kind+"/"+l.GetValue()] = pb.GetGauge().GetValue()
 			}
 		}
 	}
@@ -110,9 +110,9 @@ func TestPackedObjectsServeAsStored(t *testing.T) {
 	for _, so := range plain {
 		size += len(so.(*StoredObject).Value)
 	}
-	if got2["objects/packed"] != 40 || got2["objects/plain"] != 0 || got2["bytes/plain"] != 0 ||
-		got2["bytes/packed"] <= 0 || got2["bytes/packed"] >= float64(size)/2 {
-		t.Errorf("cache metrics %v; want 40 packed objects in under half their %d bytes", got2, size)
+	if metrics["objects/packed"] != 40 || metrics["objects/plain"] != 0 || metrics["bytes/plain"] != 0 ||
+		metrics["bytes/packed"] <= 0 || metrics["bytes/packed"] >= float64(size)/2 {
+		t.Errorf("cache metrics %v; want 40 packed objects in under half their %d bytes", metrics, size)
 	}
 
 	// An update starts from the packed copy: no read of etcd.
