@@ -136,12 +136,17 @@ func (c *Cache) packCold(ctx context.Context, rev int64) {
 			c.cfg.Log.Debug("watch cache: compressed cold objects", "prefix", c.cfg.Prefix,
 				"objects", st.Objects, "bytes", st.Before, "compressed", st.After)
 		}
-		from, to = to, c.Revision()
+		if !st.Idle { // a small cache considers the same objects again
+			from = to
+		}
+		to = c.Revision()
 	}
 }
 
 // PackStats counts what one packing pass compressed.
 type PackStats struct {
+	// Idle: the cache held fewer than PackMin objects and considered none.
+	Idle          bool
 	Objects       int
 	Before, After int // bytes
 }
@@ -161,7 +166,7 @@ func (c *Cache) pack(from, to int64) (PackStats, error) {
 	c.mu.RLock()
 	if c.tree.Len() < c.cfg.PackMin {
 		c.mu.RUnlock()
-		return PackStats{}, nil
+		return PackStats{Idle: true}, nil
 	}
 	// The dictionary's samples: objects spread over the whole key range
 	// (other namespaces, other owners).

@@ -103,8 +103,11 @@ func TestColdObjectsArePacked(t *testing.T) {
 	}
 
 	small := started(t, newFakeStore(), Config{PackAfter: -1})
-	if st, _ := small.pack(0, small.Revision()); st.Objects != 0 {
-		t.Errorf("a cache under PackMin packed %d objects", st.Objects)
+	if st, _ := small.pack(0, small.Revision()); st.Objects != 0 || !st.Idle {
+		t.Errorf("a cache under PackMin packed %d objects (idle %v)", st.Objects, st.Idle)
+	}
+	if st.Idle {
+		t.Error("a cache over PackMin reported idle")
 	}
 }
 
