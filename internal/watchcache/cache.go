@@ -3,7 +3,8 @@
 // answered from it instead of reading and decoding the whole prefix from
 // etcd, and every API watcher shares the one etcd watch.
 //
-// The cache holds each object's stored bytes (never a decoded copy) with
+// The cache holds each object's stored bytes (never a decoded copy;
+// compressed once the object has stopped changing, see pack.go) with
 // what selectors need: its labels and selectable fields, read once when the
 // object arrives. Labels and the configured fields are indexed, so a
 // selector list costs the number of matches, and a watcher that pins a label
