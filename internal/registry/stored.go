@@ -60,9 +60,7 @@ func (o *StoredObject) GetObjectKind() schema.ObjectKind {
 
 func (o *StoredObject) DeepCopyObject() runtime.Object {
 	c := *o
-	if o.Value != nil {
-		c.Value = append([]byte(nil), o.Value...)
-	}
+	c.Value = append([]byte(nil), o.Value...)
 	return &c
 }
 
